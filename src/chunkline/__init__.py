@@ -1,0 +1,53 @@
+"""chunkline: converts Anthropic Messages API streams into OpenAI Chat Completions streams."""
+
+from __future__ import annotations
+
+from . import events
+from .conversion import Conversion
+from .errors import (
+    ChunklineError,
+    ConfigError,
+    InternalStageError,
+    InvalidUpstreamResponse,
+    LimitExceeded,
+    OptionError,
+    PluginError,
+    StageNameError,
+    StreamError,
+    UpstreamError,
+    UpstreamTruncated,
+)
+from .hookspecs import hookimpl
+from .pipeline import DEFAULT_STAGES, Pipeline, list_plugins
+from .plugins import PluginInfo
+from .stage import ChunkPolicy, ChunkPolicySpec, Option, Options, Stage, StageSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "ChunkPolicy",
+    "ChunkPolicySpec",
+    "ChunklineError",
+    "ConfigError",
+    "Conversion",
+    "InternalStageError",
+    "InvalidUpstreamResponse",
+    "LimitExceeded",
+    "Option",
+    "OptionError",
+    "Options",
+    "Pipeline",
+    "PluginError",
+    "PluginInfo",
+    "Stage",
+    "StageNameError",
+    "StageSpec",
+    "StreamError",
+    "UpstreamError",
+    "UpstreamTruncated",
+    "__version__",
+    "events",
+    "hookimpl",
+    "list_plugins",
+]

@@ -1,0 +1,55 @@
+"""The async edge: runs a conversion over an async byte source on asyncio or trio (the only anyio user)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+__all__ = ["transform"]
+
+
+async def transform(
+    pipeline: Pipeline, source: AsyncIterable[Any], *, idle_timeout: float | None = None
+) -> AsyncIterator[Any]:
+    """Yield the outputs of one conversion of ``source`` as soon as each is complete.
+
+    A source that fails mid-stream, or (with ``idle_timeout``) goes that many seconds without
+    producing anything, ends the stream with an in-band error (raised with ``on_error="raise"``).
+    The source is closed when the stream ends, fails or is cancelled.
+    """
+    conversion = pipeline.open()
+    iterator = aiter(source)
+    try:
+        while not conversion.finished:
+            try:
+                with anyio.fail_after(idle_timeout):
+                    data = await anext(iterator)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                for out in conversion.abort(
+                    "upstream_timeout",
+                    f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
+                ):
+                    yield out
+                return
+            except Exception as exc:
+                for out in conversion.abort(
+                    "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}"
+                ):
+                    yield out
+                return
+            for out in conversion.feed(data):
+                yield out
+        for out in conversion.close():
+            yield out
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()

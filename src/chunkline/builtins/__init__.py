@@ -1,0 +1,1 @@
+"""The built-in plugins: one module per stage (and one for the built-in chunking policies)."""

@@ -1,0 +1,81 @@
+"""The chunker stage: re-cuts content text by a chunking policy, losslessly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..events import TextDelta
+from ..hookspecs import hookimpl
+from ..registry import Registry
+from ..stage import ChunkPolicy, Option, Options, Stage, StageSpec
+
+__all__ = ["Passthrough", "TextChunker", "register_stages"]
+
+
+class Passthrough(Stage):
+    """The default policy: one content delta per upstream text delta, nothing held back. It
+    handles nothing, so the conversion routes text straight past it."""
+
+    __slots__ = ()
+
+    handles = ()
+
+
+class TextChunker(Stage):
+    """Feeds content text through a policy. Whatever else arrives (a block boundary, a tool
+    call, the end, an error) first flushes the held text, so order is kept and nothing is lost."""
+
+    __slots__ = ("_policy",)
+
+    handles = None
+
+    def __init__(self, policy: ChunkPolicy) -> None:
+        self._policy = policy
+
+    def feed(self, item: Any) -> None:
+        is_text = item.__class__ is TextDelta
+        for piece in self._policy.feed(item.text) if is_text else self._policy.flush():
+            if piece:
+                self.emit(TextDelta(piece))
+        if not is_text:
+            self.emit(item)
+
+    def close(self) -> None:
+        for piece in self._policy.flush():
+            if piece:
+                self.emit(TextDelta(piece))
+
+
+def _check_chunking(value: Any, registry: Registry) -> Any:
+    return registry.policy_factory(value)
+
+
+def _make(options: Options) -> Stage:
+    make_policy: Callable[[], ChunkPolicy] = options["chunking"]
+    policy = make_policy()
+    if getattr(policy, "passthrough", False):
+        return Passthrough()
+    return TextChunker(policy)
+
+
+@hookimpl
+def register_stages(register: Any) -> None:
+    register(
+        StageSpec(
+            "chunker",
+            _make,
+            options=(
+                Option(
+                    "chunking",
+                    "passthrough",
+                    "How content text is cut into deltas: 'passthrough' (as it arrives), "
+                    "'words:N', 'chars:N', 'sentences', or any registered policy name. Every "
+                    "policy is lossless.",
+                    _check_chunking,
+                    allowed="a registered policy name, optionally with ':ARG'",
+                ),
+            ),
+            description="Re-cuts content text by a chunking policy (lossless).",
+        )
+    )

@@ -1,0 +1,264 @@
+"""The decode stage: Anthropic event dicts in, checked against the protocol, typed events out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import (
+    BlockStart,
+    BlockStop,
+    ErrorEvent,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    Ping,
+    TextDelta,
+    ThinkingDelta,
+    ToolInputDelta,
+    ToolUseStart,
+    UsageUpdate,
+)
+from ..hookspecs import hookimpl
+from ..stage import Options, Stage, StageSpec
+
+__all__ = ["Decoder", "register_stages"]
+
+# Blocks whose deltas mean something to a client; every other block type (server tools and
+# their results, MCP, compaction, and types not invented yet) is "other" and its deltas are
+# dropped, never turned into content or tool calls.
+_KNOWN_BLOCKS = frozenset({"text", "thinking", "redacted_thinking", "tool_use"})
+# Which block each delta type belongs to; a delta on the wrong kind of block is a protocol error.
+_DELTA_BLOCK = {
+    "text_delta": "text",
+    "citations_delta": "text",
+    "thinking_delta": "thinking",
+    "signature_delta": "thinking",
+    "input_json_delta": "tool_use",
+}
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+class _Malformed(Exception):
+    pass
+
+
+class Decoder(Stage):
+    """Turns Anthropic stream events into typed events, keeping per-block state and reporting
+    protocol violations (events before ``message_start``, a second ``message_start``, deltas for
+    blocks that are not open) as ``invalid_upstream_response`` errors. Input after
+    ``message_stop`` is ignored; unknown event, block and delta types are skipped."""
+
+    __slots__ = ("_open", "_seen", "_started", "_stopped")
+
+    handles = (dict, ErrorEvent)
+
+    def __init__(self, options: Options) -> None:
+        self._open: dict[int, str] = {}
+        self._seen: set[int] = set()
+        self._started = False
+        self._stopped = False
+
+    def feed(self, item: Any) -> None:
+        if item.__class__ is not dict:
+            self.emit(item)
+            return
+        if self._stopped:
+            return
+        kind = item.get("type")
+        try:
+            if kind == "content_block_delta":
+                self._delta(item)
+            elif kind == "content_block_start":
+                self._block_start(item)
+            elif kind == "content_block_stop":
+                self.emit(BlockStop(*self._close_block(item)))
+            elif kind == "message_delta":
+                self._message_delta(item)
+            elif kind == "message_start":
+                self._message_start(item)
+            elif kind == "message_stop":
+                self._require_started(kind)
+                self._stopped = True
+                self.emit(MessageStop())
+            elif kind == "ping":
+                self.emit(Ping())
+            elif kind == "error":
+                self._upstream_error(item)
+            elif not isinstance(kind, str):
+                raise _Malformed(f"an event has no string 'type': {str(item)[:120]}")
+            # Unknown event types are skipped: the stream format may grow new ones.
+        except _Malformed as exc:
+            self._protocol_error(str(exc))
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            self._protocol_error(f"malformed {kind!r} event ({type(exc).__name__}: {exc})")
+
+    def _protocol_error(self, message: str) -> None:
+        self._stopped = True
+        self.emit(ErrorEvent("invalid_upstream_response", f"invalid upstream stream: {message}"))
+
+    def _require_started(self, kind: str) -> None:
+        if not self._started:
+            raise _Malformed(f"received {kind!r} before 'message_start'")
+
+    def _delta(self, event: dict[str, Any]) -> None:
+        index = _int(event, "index")
+        block = self._open.get(index)
+        if block is None:
+            self._require_started("content_block_delta")
+            state = "already stopped" if index in self._seen else "never started"
+            raise _Malformed(f"a delta for content block {index}, which was {state}")
+        delta = _dict(event, "delta")
+        delta_type = delta.get("type")
+        if block == "other":
+            return
+        wanted = _DELTA_BLOCK.get(delta_type) if isinstance(delta_type, str) else None
+        if wanted is None:
+            return  # a delta type newer than this code: skip it
+        if wanted != block:
+            raise _Malformed(f"a {delta_type!r} for content block {index}, a {block!r} block")
+        if delta_type == "text_delta":
+            text = _str(delta, "text")
+            if text:
+                self.emit(TextDelta(text))
+        elif delta_type == "input_json_delta":
+            fragment = _str(delta, "partial_json")
+            if fragment:
+                self.emit(ToolInputDelta(index, fragment))
+        elif delta_type == "thinking_delta":
+            text = _str(delta, "thinking")
+            if text:
+                self.emit(ThinkingDelta(text))
+        # signature_delta and citations_delta carry nothing a chat client shows.
+
+    def _block_start(self, event: dict[str, Any]) -> None:
+        self._require_started("content_block_start")
+        index = _int(event, "index")
+        if index in self._seen:
+            raise _Malformed(f"content block {index} was started twice")
+        block = _dict(event, "content_block")
+        block_type = block.get("type")
+        kind = block_type if block_type in _KNOWN_BLOCKS else "other"
+        self._seen.add(index)
+        self._open[index] = kind
+        self.emit(BlockStart(index, kind))
+        if kind == "text":
+            text = block.get("text")
+            if text:
+                self.emit(TextDelta(_str(block, "text")))
+        elif kind == "thinking":
+            text = block.get("thinking")
+            if text:
+                self.emit(ThinkingDelta(_str(block, "thinking")))
+        elif kind == "tool_use":
+            tool_input = block.get("input")
+            if tool_input is not None and not isinstance(tool_input, dict):
+                raise _Malformed(f"tool_use block {index} has an input that is not an object")
+            self.emit(ToolUseStart(index, _str(block, "id"), _str(block, "name"), tool_input))
+
+    def _close_block(self, event: dict[str, Any]) -> tuple[int, str]:
+        index = _int(event, "index")
+        kind = self._open.pop(index, None)
+        if kind is None:
+            self._require_started("content_block_stop")
+            state = "already stopped" if index in self._seen else "never started"
+            raise _Malformed(f"a stop for content block {index}, which was {state}")
+        return index, kind
+
+    def _message_start(self, event: dict[str, Any]) -> None:
+        if self._started:
+            raise _Malformed("a second 'message_start' arrived before 'message_stop'")
+        message = _dict(event, "message")
+        message_id, model = _str(message, "id"), _str(message, "model")
+        usage = _usage(message.get("usage"))
+        self._started = True
+        self.emit(MessageStart(message_id, model))
+        if usage is not None:
+            self.emit(usage)
+
+    def _message_delta(self, event: dict[str, Any]) -> None:
+        self._require_started("message_delta")
+        delta = _dict(event, "delta")
+        reason = delta.get("stop_reason")
+        sequence = delta.get("stop_sequence")
+        if reason is not None and not isinstance(reason, str):
+            raise _Malformed(f"stop_reason must be a string, not {reason!r}")
+        usage = _usage(event.get("usage"))
+        self.emit(MessageDelta(reason, sequence if isinstance(sequence, str) else None))
+        if usage is not None:
+            self.emit(usage)
+
+    def _upstream_error(self, event: dict[str, Any]) -> None:
+        error = event.get("error")
+        code = message = None
+        if isinstance(error, dict):
+            code = error.get("type") if isinstance(error.get("type"), str) else None
+            message = error.get("message") if isinstance(error.get("message"), str) else None
+        elif isinstance(error, str):
+            message = error
+        self._stopped = True
+        self.emit(
+            ErrorEvent(
+                "upstream_error",
+                message or f"the upstream reported an error it did not describe: {event!r}"[:300],
+                code or "upstream_error",
+            )
+        )
+
+
+def _int(event: dict[str, Any], key: str) -> int:
+    value = event.get(key)
+    if type(value) is not int:
+        raise _Malformed(f"{key!r} must be an integer, not {value!r}")
+    return value
+
+
+def _str(event: dict[str, Any], key: str) -> str:
+    value = event.get(key)
+    if type(value) is not str:
+        raise _Malformed(f"{key!r} must be a string, not {str(value)[:80]}")
+    return value
+
+
+def _dict(event: dict[str, Any], key: str) -> dict[str, Any]:
+    value = event.get(key)
+    if type(value) is not dict:
+        raise _Malformed(f"{key!r} must be an object, not {str(value)[:80]}")
+    return value
+
+
+def _usage(usage: Any) -> UsageUpdate | None:
+    """Usage counts; absent and null fields stay None so earlier values survive (R47)."""
+    if usage is None:
+        return None
+    if type(usage) is not dict:
+        raise _Malformed(f"'usage' must be an object, not {str(usage)[:80]}")
+    counts: list[int | None] = []
+    for key in _USAGE_FIELDS:
+        value = usage.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            raise _Malformed(f"usage {key!r} must be a non-negative integer, not {value!r}")
+        counts.append(value)
+    thinking = None
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict):
+        value = details.get("thinking_tokens")
+        if type(value) is int and value >= 0:
+            thinking = value
+    input_tokens, output_tokens, cache_creation, cache_read = counts
+    return UsageUpdate(input_tokens, output_tokens, cache_creation, cache_read, thinking)
+
+
+@hookimpl
+def register_stages(register: Any) -> None:
+    register(
+        StageSpec(
+            "decode",
+            Decoder,
+            description="Anthropic event dicts to typed events; checks the protocol.",
+        )
+    )

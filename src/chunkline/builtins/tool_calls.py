@@ -1,0 +1,66 @@
+"""The tool-call stage: client tool_use blocks become incrementally streamed tool-call deltas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..events import BlockStop, ToolCallDelta, ToolInputDelta, ToolUseStart
+from ..hookspecs import hookimpl
+from ..stage import Options, Stage, StageSpec
+
+__all__ = ["ToolCallMapper", "register_stages"]
+
+
+class _Call:
+    __slots__ = ("index", "input", "sent_arguments")
+
+    def __init__(self, index: int, tool_input: Any) -> None:
+        self.index = index
+        self.input = tool_input
+        self.sent_arguments = False
+
+
+class ToolCallMapper(Stage):
+    """Numbers client tool calls 0, 1, 2... in block order (never the block index), sends id,
+    type and name once in the first delta with empty arguments, then each argument fragment
+    byte for byte. A call that streamed no arguments gets its start block's input, or ``{}``."""
+
+    __slots__ = ("_calls", "_count")
+
+    handles = (ToolUseStart, ToolInputDelta, BlockStop)
+    emits = (ToolCallDelta, BlockStop)
+
+    def __init__(self, options: Options) -> None:
+        self._calls: dict[int, _Call] = {}
+        self._count = 0
+
+    def feed(self, item: Any) -> None:
+        cls = item.__class__
+        if cls is ToolInputDelta:
+            call = self._calls[item.index]
+            call.sent_arguments = True
+            self.emit(ToolCallDelta(call.index, None, None, item.partial_json))
+        elif cls is ToolUseStart:
+            call = _Call(self._count, item.input)
+            self._count += 1
+            self._calls[item.index] = call
+            self.emit(ToolCallDelta(call.index, item.id, item.name, ""))
+        else:
+            ended = self._calls.pop(item.index, None) if item.kind == "tool_use" else None
+            if ended is not None and not ended.sent_arguments:
+                arguments = orjson.dumps(ended.input).decode() if ended.input else "{}"
+                self.emit(ToolCallDelta(ended.index, None, None, arguments))
+            self.emit(item)
+
+
+@hookimpl
+def register_stages(register: Any) -> None:
+    register(
+        StageSpec(
+            "tool_calls",
+            ToolCallMapper,
+            description="Client tool_use blocks to streamed tool-call deltas with 0-based indices.",
+        )
+    )

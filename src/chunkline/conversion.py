@@ -1,0 +1,190 @@
+"""One conversion: the stages of a pipeline wired together for one upstream response (sans-IO)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from .errors import ChunklineError, InternalStageError, StreamError, stream_error_for
+from .events import ErrorEvent
+from .stage import Options, Stage
+
+__all__ = ["Conversion", "RoutePlan"]
+
+_Emit = Callable[[Any], None]
+
+
+def _drop(item: Any) -> None:
+    pass
+
+
+class _RouteTable(dict[type, int]):
+    """Where an item of each type goes after stage ``origin``: the index of the first later stage
+    that handles it, or ``len(stages)`` (the output). Filled lazily per type and shared by every
+    conversion of a pipeline, so routing costs one dict lookup per hop."""
+
+    def __init__(self, origin: int, handles: Sequence[tuple[type, ...] | None]) -> None:
+        super().__init__()
+        self.origin = origin
+        self.handles = handles
+
+    def __missing__(self, item_type: type) -> int:
+        target = len(self.handles)
+        for index in range(self.origin + 1, len(self.handles)):
+            wanted = self.handles[index]
+            if wanted is None or issubclass(item_type, wanted):
+                target = index
+                break
+        self[item_type] = target
+        return target
+
+
+class RoutePlan:
+    """The stage list compiled once per pipeline: factories, and where each stage's output goes."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        factories: Sequence[Callable[[Options], Stage]],
+        prototypes: Sequence[Stage],
+        options: Options,
+    ) -> None:
+        self.names = tuple(names)
+        self.factories = tuple(factories)
+        self.options = options
+        self.raise_errors = options.get("on_error") == "raise"
+        handles = [p.handles for p in prototypes]
+        self.entry = _RouteTable(-1, handles)
+        self.tables = [_RouteTable(i, handles) for i in range(len(names))]
+        # A stage that declares what it emits, all of which goes to one place, is wired straight
+        # to that place's feed: one call per hop instead of a lookup and a call.
+        self.direct: list[int | None] = []
+        for table, prototype in zip(self.tables, prototypes, strict=True):
+            emitted = prototype.emits
+            targets = {table[t] for t in emitted} if emitted is not None else set()
+            self.direct.append(targets.pop() if emitted is not None and len(targets) == 1 else None)
+
+
+def _router(table: _RouteTable, feeds: list[_Emit]) -> _Emit:
+    def emit(item: Any) -> None:
+        feeds[table[item.__class__]](item)
+
+    return emit
+
+
+class Conversion:
+    """Converts one upstream response. :meth:`feed` takes input split anywhere and returns the
+    outputs it completes; :meth:`close` ends the input and returns the rest."""
+
+    __slots__ = ("_closed", "_feeds", "_out", "_plan", "_stages", "finished")
+
+    def __init__(self, plan: RoutePlan) -> None:
+        self._plan = plan
+        self.finished = False
+        self._closed = False
+        out: list[Any] = []
+        self._out = out
+        stages = [factory(plan.options) for factory in plan.factories]
+        self._stages = stages
+        feeds: list[_Emit] = [stage.feed for stage in stages]
+        feeds.append(out.append)
+        feeds.append(_drop)
+        self._feeds = feeds
+        for stage, table, direct in zip(stages, plan.tables, plan.direct, strict=True):
+            stage.conversion = self
+            stage.emit = feeds[direct] if direct is not None else _router(table, feeds)
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return self._plan.names
+
+    def feed(self, data: Any) -> list[Any]:
+        """Take the next piece of input (bytes for the default stages) and return the outputs
+        it completes. Input after the stream has finished is ignored."""
+        if self._closed:
+            raise ChunklineError("feed() called after close(); open a new conversion")
+        if self.finished:
+            return []
+        stages = self._stages
+        try:
+            if stages:
+                self._feeds[self._plan.entry[data.__class__]](data)
+            else:
+                self._out.append(data)
+        except Exception as exc:
+            self._fail(exc)
+        return self._take()
+
+    def close(self) -> list[Any]:
+        """End of input: flush held-back output, and finish or report a truncated stream."""
+        if self._closed:
+            return []
+        self._closed = True
+        try:
+            for stage in self._stages:
+                if self.finished:
+                    break
+                stage.close()
+        except Exception as exc:
+            self._fail(exc)
+        self.finished = True
+        return self._take()
+
+    def abort(self, type: str, message: str, code: str | None = None) -> list[Any]:
+        """End the stream with an error found outside the stages (say, the source failed):
+        report it in-band, or raise it with ``on_error="raise"``. Returns the outputs."""
+        if self.finished:
+            return []
+        self._closed = True
+        if self._plan.raise_errors:
+            self.finished = True
+            error = stream_error_for(type, message, code)
+            error.output = self._take()
+            raise error
+        try:
+            self._feeds[self._plan.entry[ErrorEvent]](ErrorEvent(type, message, code))
+        except Exception as exc:
+            self._fail(exc)
+        self.finished = True
+        return self._take()
+
+    def _take(self) -> list[Any]:
+        out = self._out
+        if not out:
+            return []
+        taken = out.copy()
+        out.clear()
+        return taken
+
+    def _fail(self, exc: Exception) -> None:
+        """A stage raised. Stream faults raise on to the caller (``on_error="raise"``); anything
+        else is a bug that becomes one in-band error, so a client never sees a half-stream."""
+        if isinstance(exc, StreamError):
+            self.finished = True
+            exc.output = self._take()
+            raise exc
+        stage = _failing_stage(exc.__traceback__, self._stages, self._plan.names)
+        message = f"stage {stage!r} failed: {type(exc).__name__}: {exc}"
+        if self._plan.raise_errors:
+            self.finished = True
+            error = InternalStageError(message)
+            error.output = self._take()
+            raise error from exc
+        self.finished = False
+        # If even the error path is broken, end the stream quietly rather than crash the caller.
+        with contextlib.suppress(Exception):
+            self._feeds[self._plan.entry[ErrorEvent]](ErrorEvent("internal_error", message))
+        self.finished = True
+
+
+def _failing_stage(tb: TracebackType | None, stages: list[Stage], names: tuple[str, ...]) -> str:
+    innermost = "unknown"
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        for stage, name in zip(stages, names, strict=True):
+            if owner is stage:
+                innermost = name
+        tb = tb.tb_next
+    return innermost

@@ -1,0 +1,97 @@
+"""The exceptions chunkline raises: configuration and plugin errors, and stream faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ChunklineError",
+    "ConfigError",
+    "InternalStageError",
+    "InvalidUpstreamResponse",
+    "LimitExceeded",
+    "OptionError",
+    "PluginError",
+    "StageNameError",
+    "StreamError",
+    "UpstreamError",
+    "UpstreamTruncated",
+    "stream_error_for",
+]
+
+
+class ChunklineError(Exception):
+    """Base class of every exception chunkline raises on purpose."""
+
+
+class ConfigError(ChunklineError, ValueError):
+    """A pipeline was asked for something that cannot be built."""
+
+
+class OptionError(ConfigError):
+    """An unknown option, or a bad value for a known one."""
+
+
+class StageNameError(ConfigError):
+    """A stage list names an unknown stage, or names one twice."""
+
+
+class PluginError(ChunklineError):
+    """A plugin failed to load, or registered something it may not."""
+
+
+class StreamError(ChunklineError):
+    """A fault in the stream being converted, raised instead of reported in-band when
+    ``on_error="raise"``. ``type``, ``code`` and ``message`` match the in-band error event;
+    ``output`` holds what the conversion produced before the fault."""
+
+    type = "stream_error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.output: list[Any] = []
+
+
+class UpstreamError(StreamError):
+    """The upstream sent an ``error`` event; ``code`` is its own error type."""
+
+    type = "upstream_error"
+
+
+class InvalidUpstreamResponse(StreamError):
+    """The upstream sent something that is not a valid stream: bad framing, JSON or UTF-8,
+    or events that break the protocol."""
+
+    type = "invalid_upstream_response"
+
+
+class UpstreamTruncated(StreamError):
+    """The input ended before the upstream said the response was complete."""
+
+    type = "upstream_truncated"
+
+
+class LimitExceeded(StreamError):
+    """The input went past one of the conversion's size limits."""
+
+    type = "limit_exceeded"
+
+
+class InternalStageError(StreamError):
+    """A stage failed in a way it did not anticipate (a bug in chunkline or in a plugin)."""
+
+    type = "internal_error"
+
+
+_BY_TYPE: dict[str, type[StreamError]] = {
+    cls.type: cls for cls in (UpstreamError, InvalidUpstreamResponse, UpstreamTruncated, LimitExceeded)
+}
+_BY_TYPE[InternalStageError.type] = InternalStageError
+
+
+def stream_error_for(type_: str, message: str, code: str | None = None) -> StreamError:
+    """The exception that stands for an in-band error of the given type."""
+    cls = _BY_TYPE.get(type_, StreamError)
+    return cls(message, code)

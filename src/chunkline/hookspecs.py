@@ -1,0 +1,75 @@
+"""The plugin contract: the hook markers and every hook a chunkline plugin can implement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+__all__ = ["hookimpl", "hookspec", "register_chunking_policies", "register_stages"]
+
+hookspec = pluggy.HookspecMarker("chunkline")
+hookimpl = pluggy.HookimplMarker("chunkline")
+
+# Hooks register things once, when a Pipeline is built. They are never called per event:
+# a pluggy call costs about as much as converting a whole event.
+
+
+@hookspec
+def register_stages(register: Callable[..., None]) -> None:
+    """Register the stages this plugin provides.
+
+    Called once each time a :class:`chunkline.Pipeline` is built.
+
+    :param register: call ``register(spec)`` with a :class:`chunkline.StageSpec` for each stage;
+        ``register(spec, replace=True)`` replaces a stage of the same name registered by
+        another plugin (registering an existing name without ``replace=True`` is an error).
+
+    Example::
+
+        import chunkline
+
+        class Shout(chunkline.Stage):
+            handles = (chunkline.events.TextDelta,)
+
+            def feed(self, item):
+                self.emit(chunkline.events.TextDelta(item.text.upper()))
+
+        @chunkline.hookimpl
+        def register_stages(register):
+            register(chunkline.StageSpec("shout", lambda options: Shout(), after="thinking"))
+    """
+
+
+@hookspec
+def register_chunking_policies(register: Callable[..., None]) -> None:
+    """Register the chunking policies this plugin provides.
+
+    Called once each time a :class:`chunkline.Pipeline` is built. A policy is chosen with
+    ``Pipeline(chunking="name")`` or ``Pipeline(chunking="name:arg")``.
+
+    :param register: call ``register(spec)`` with a :class:`chunkline.ChunkPolicySpec` for each
+        policy; ``register(spec, replace=True)`` replaces a policy of the same name.
+
+    Example::
+
+        import chunkline
+
+        class Lines:
+            def __init__(self):
+                self.held = ""
+
+            def feed(self, text):
+                self.held += text
+                cut = self.held.rfind("\\n") + 1
+                ready, self.held = self.held[:cut], self.held[cut:]
+                return [ready] if ready else []
+
+            def flush(self):
+                ready, self.held = self.held, ""
+                return [ready] if ready else []
+
+        @chunkline.hookimpl
+        def register_chunking_policies(register):
+            register(chunkline.ChunkPolicySpec("lines", lambda arg: Lines()))
+    """

@@ -1,0 +1,175 @@
+"""The Pipeline: plugins loaded, the stage list and its options checked, once; conversions opened from it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from .conversion import Conversion, RoutePlan
+from .errors import OptionError, PluginError, StageNameError
+from .plugins import PluginInfo, make_plugin_manager
+from .registry import Registry
+from .stage import Option, StageSpec
+
+__all__ = ["DEFAULT_STAGES", "Pipeline", "list_plugins"]
+
+# The order of the built-in stages in the default stage list. Plugin stages join it through
+# StageSpec.after; the order never depends on the order pluggy calls hooks in.
+DEFAULT_STAGES: tuple[str, ...] = (
+    "parse",
+    "decode",
+    "thinking",
+    "tool_calls",
+    "chunker",
+    "finish",
+    "usage",
+    "envelope",
+    "serialize",
+)
+
+
+class Pipeline:
+    """A configured converter. Build one per configuration (it loads plugins and checks options)
+    and call :meth:`open` once per upstream response.
+
+    ``stages`` is the stage list, by name (or as :class:`StageSpec` objects); by default the
+    built-in stages plus any that installed plugins add. Every other keyword is an option of one
+    of the stages; an unknown option or a bad value raises :class:`chunkline.OptionError`.
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[str | StageSpec] | None = None,
+        *,
+        plugins: Iterable[object] = (),
+        load_entrypoints: bool = True,
+        block: Iterable[str] = (),
+        **options: Any,
+    ) -> None:
+        pm, self.plugins = make_plugin_manager(plugins, load_entrypoints=load_entrypoints, block=block)
+        self.registry: Registry = Registry.collect(pm)
+        specs = self._resolve_stages(stages)
+        self.stage_names: tuple[str, ...] = tuple(spec.name for spec in specs)
+        self.options = MappingProxyType(self._check_options(specs, options))
+        prototypes = []
+        for spec in specs:
+            try:
+                prototypes.append(spec.factory(self.options))
+            except Exception as exc:
+                raise PluginError(f"stage {spec.name!r} could not be built: {exc!r}") from exc
+        self._plan = RoutePlan(self.stage_names, [s.factory for s in specs], prototypes, self.options)
+
+    def __repr__(self) -> str:
+        return f"Pipeline(stages={list(self.stage_names)!r})"
+
+    def open(self) -> Conversion:
+        """A new conversion for one upstream response."""
+        return Conversion(self._plan)
+
+    def convert(self, data: Any) -> list[Any]:
+        """Convert a whole input at once: ``open()``, ``feed(data)``, ``close()``."""
+        conversion = Conversion(self._plan)
+        out = conversion.feed(data)
+        out += conversion.close()
+        return out
+
+    def transform_sync(self, source: Iterable[Any]) -> Iterator[Any]:
+        """Convert an iterable of input pieces, yielding each output as soon as it is complete."""
+        conversion = Conversion(self._plan)
+        for data in source:
+            yield from conversion.feed(data)
+        yield from conversion.close()
+
+    def transform(self, source: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        """Convert an async iterable of input pieces (on asyncio or trio, through anyio)."""
+        from .aio import transform
+
+        return transform(self, source)
+
+    def _resolve_stages(self, stages: Sequence[str | StageSpec] | None) -> list[StageSpec]:
+        if stages is None:
+            stages = self.default_stage_names()
+        if isinstance(stages, str):
+            raise StageNameError("stages must be a list of stage names, not a single string")
+        specs: list[StageSpec] = []
+        seen: set[str] = set()
+        for entry in stages:
+            spec = entry if isinstance(entry, StageSpec) else self.registry.stage(entry)
+            if spec.name in seen:
+                raise StageNameError(f"stage {spec.name!r} appears twice in the stage list")
+            seen.add(spec.name)
+            specs.append(spec)
+        return specs
+
+    def default_stage_names(self) -> list[str]:
+        """The default stage list: the built-in stages in order, with plugin stages that ask to
+        run ``after`` one of them inserted behind it (in registration order)."""
+        names = [name for name in DEFAULT_STAGES if name in self.registry.stages]
+        pending = [r.spec for r in self.registry.stages.values() if r.spec.after and r.spec.name not in names]
+        while pending:
+            placed = [spec for spec in pending if spec.after in names]
+            if not placed:
+                missing = ", ".join(f"{s.name!r} (after {s.after!r})" for s in pending)
+                raise StageNameError(f"cannot place stages in the default list: {missing}")
+            for spec in placed:
+                position = names.index(spec.after or "") + 1
+                while position < len(names) and names[position] in {p.name for p in placed}:
+                    position += 1
+                names.insert(position, spec.name)
+                pending.remove(spec)
+        return names
+
+    def _check_options(self, specs: list[StageSpec], given: dict[str, Any]) -> dict[str, Any]:
+        declared: dict[str, tuple[Option, str]] = {}
+        for spec in specs:
+            for option in spec.options:
+                if option.name in declared and declared[option.name][0] is not option:
+                    owner = declared[option.name][1]
+                    raise PluginError(
+                        f"stages {owner!r} and {spec.name!r} both declare option {option.name!r}"
+                    )
+                declared[option.name] = (option, spec.name)
+        values: dict[str, Any] = {}
+        for name, (option, owner) in declared.items():
+            value = given.pop(name, option.default)
+            try:
+                values[name] = option.check(value, self.registry)
+            except OptionError:
+                raise
+            except ValueError as exc:
+                raise OptionError(f"option {name!r} (stage {owner!r}): {exc}") from None
+        if given:
+            raise OptionError(self._unknown_options_message(sorted(given), sorted(declared)))
+        return values
+
+    def _unknown_options_message(self, unknown: list[str], known: list[str]) -> str:
+        elsewhere = {
+            option.name: registration.spec.name
+            for registration in self.registry.stages.values()
+            for option in registration.spec.options
+        }
+        parts = []
+        for name in unknown:
+            if name in elsewhere:
+                parts.append(
+                    f"option {name!r} belongs to stage {elsewhere[name]!r}, "
+                    "which is not in this pipeline's stage list"
+                )
+            else:
+                parts.append(f"unknown option {name!r}")
+        return "; ".join(parts) + f". Options of this pipeline: {', '.join(known) or 'none'}"
+
+    def describe_options(self) -> list[tuple[str, str, Any, str, str]]:
+        """Every option of this pipeline's stages: (name, stage, default, allowed, help)."""
+        rows = []
+        for name in self.stage_names:
+            spec = self.registry.stages[name].spec if name in self.registry.stages else None
+            for option in spec.options if spec else ():
+                rows.append((option.name, name, option.default, option.allowed, option.help))
+        return rows
+
+
+def list_plugins(**kwargs: Any) -> list[PluginInfo]:
+    """The plugins a default Pipeline would load (keyword arguments as for Pipeline)."""
+    return Pipeline(**kwargs).plugins

@@ -1,0 +1,116 @@
+"""Stage and chunking-policy names collected from the plugins, with duplicate and unknown-name errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from .errors import OptionError, PluginError, StageNameError
+from .stage import ChunkPolicy, ChunkPolicySpec, StageSpec
+
+__all__ = ["Registration", "Registry"]
+
+SpecT = TypeVar("SpecT", StageSpec, ChunkPolicySpec)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration(Generic[SpecT]):
+    """One registered stage or policy and the plugin that provided it."""
+
+    spec: SpecT
+    plugin: str
+    replaced: str | None = None
+
+
+class Registry:
+    """Every stage and chunking policy the loaded plugins registered, by name."""
+
+    def __init__(
+        self,
+        stages: dict[str, Registration[StageSpec]],
+        policies: dict[str, Registration[ChunkPolicySpec]],
+    ) -> None:
+        self.stages = stages
+        self.policies = policies
+
+    @classmethod
+    def collect(cls, pm: pluggy.PluginManager) -> Registry:
+        """Call each plugin's registration hooks once and resolve the names they registered."""
+        stages = _collect(pm, "register_stages", StageSpec, "stage")
+        policies = _collect(pm, "register_chunking_policies", ChunkPolicySpec, "chunking policy")
+        return cls(stages, policies)
+
+    def stage(self, name: str) -> StageSpec:
+        """The stage registered under ``name``."""
+        try:
+            return self.stages[name].spec
+        except KeyError:
+            known = ", ".join(sorted(self.stages)) or "none"
+            raise StageNameError(f"unknown stage {name!r}; registered stages: {known}") from None
+
+    def policy_factory(self, value: Any) -> Callable[[], ChunkPolicy]:
+        """Resolve a ``chunking`` option value such as ``"words:3"`` to a policy factory."""
+        if not isinstance(value, str) or not value:
+            raise OptionError(f"chunking: must be a policy name such as 'passthrough', not {value!r}")
+        name, sep, arg = value.partition(":")
+        registration = self.policies.get(name)
+        if registration is None:
+            known = ", ".join(sorted(self.policies))
+            raise OptionError(f"chunking: unknown policy {name!r}; registered policies: {known}")
+        factory = registration.spec.factory
+        argument = arg if sep else None
+        try:
+            factory(argument)  # checks the argument once, here, rather than per conversion
+        except ValueError as exc:
+            raise OptionError(f"chunking: {value!r}: {exc}") from None
+        return lambda: factory(argument)
+
+
+def _collect(
+    pm: pluggy.PluginManager, hook_name: str, spec_type: type[SpecT], what: str
+) -> dict[str, Registration[SpecT]]:
+    plain: dict[str, list[Registration[SpecT]]] = {}
+    replacing: dict[str, list[Registration[SpecT]]] = {}
+    # pluggy calls implementations last-registered-first; registration order (built-ins first)
+    # reads better in error messages, and names never depend on call order anyway.
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        plugin: str = impl.plugin_name
+
+        def register(spec: Any, replace: bool = False, *, _plugin: str = plugin) -> None:
+            if not isinstance(spec, spec_type):
+                raise PluginError(
+                    f"plugin {_plugin!r} registered {spec!r}, which is not a {spec_type.__name__}"
+                )
+            bucket = replacing if replace else plain
+            bucket.setdefault(spec.name, []).append(Registration(spec, _plugin))
+
+        try:
+            impl.function(**{arg: register for arg in impl.argnames})
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {plugin!r} failed in {hook_name}: {exc!r}") from exc
+
+    resolved: dict[str, Registration[SpecT]] = {}
+    for name in [*plain, *(n for n in replacing if n not in plain)]:
+        originals = plain.get(name, [])
+        replacements = replacing.get(name, [])
+        if len(originals) > 1:
+            owners = " and ".join(repr(r.plugin) for r in originals)
+            raise PluginError(
+                f"{what} {name!r} is registered by both {owners}; "
+                "a plugin that means to replace it must register it with replace=True"
+            )
+        if len(replacements) > 1:
+            owners = " and ".join(repr(r.plugin) for r in replacements)
+            raise PluginError(f"{what} {name!r} is replaced by both {owners}; block one of them")
+        if replacements:
+            winner = replacements[0]
+            replaced = originals[0].plugin if originals else None
+            resolved[name] = Registration(winner.spec, winner.plugin, replaced)
+        else:
+            resolved[name] = originals[0]
+    return resolved

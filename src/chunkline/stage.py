@@ -1,0 +1,152 @@
+"""What a stage, a stage option and a chunking policy are: the types plugins register."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, final
+
+if TYPE_CHECKING:
+    from .conversion import Conversion
+    from .registry import Registry
+
+__all__ = [
+    "ChunkPolicy",
+    "ChunkPolicySpec",
+    "Option",
+    "Options",
+    "Stage",
+    "StageSpec",
+]
+
+Options = Mapping[str, Any]
+"""The pipeline's option values, checked and normalised, keyed by option name."""
+
+
+class Stage:
+    """One step of a conversion: takes items with :meth:`feed`, passes results on with
+    :meth:`emit`, and flushes with :meth:`close` at the end of the input.
+
+    Stages are synchronous and created once per conversion by their :class:`StageSpec`'s
+    factory. The defaults pass everything through unchanged.
+
+    ``handles`` lists the item types the stage wants to see (``None``: every item); the
+    conversion routes any other item straight past it. ``emits`` lists the types the stage
+    can emit (``None``: anything), which lets the conversion wire it straight to the next
+    stage that handles them.
+    """
+
+    __slots__ = ("conversion", "emit")
+
+    handles: ClassVar[tuple[type, ...] | None] = None
+    emits: ClassVar[tuple[type, ...] | None] = None
+
+    emit: Callable[[Any], None]
+    """Hand an item to the rest of the pipeline; set by the conversion before the first feed."""
+
+    conversion: Conversion
+    """The conversion this stage belongs to; ``conversion.finished`` says the stream has ended."""
+
+    def feed(self, item: Any) -> None:
+        """Take one item from the stage before (or from the caller, for the first stage)."""
+        self.emit(item)
+
+    def close(self) -> None:
+        """The input has ended: emit anything held back."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A keyword option of ``Pipeline(...)``, owned by the stage (or policy) that declares it.
+
+    ``check`` receives the value the user gave and the registry, and returns the normalised
+    value or raises ``ValueError`` with a message saying what is allowed.
+    """
+
+    name: str
+    default: Any
+    help: str
+    check: Callable[[Any, Registry], Any] = field(default=lambda value, registry: value)
+    allowed: str = ""
+
+    @classmethod
+    def choice(cls, name: str, default: str, choices: Sequence[str], help: str) -> Option:
+        """An option whose value is one of a fixed set of strings."""
+        allowed = ", ".join(repr(c) for c in choices)
+
+        def check(value: Any, registry: Registry) -> Any:
+            if value not in choices:
+                raise ValueError(f"must be one of {allowed}, not {value!r}")
+            return value
+
+        return cls(name, default, help, check, allowed=f"one of {allowed}")
+
+    @classmethod
+    def boolean(cls, name: str, default: bool, help: str) -> Option:
+        """An option that is ``True`` or ``False``."""
+
+        def check(value: Any, registry: Registry) -> Any:
+            if not isinstance(value, bool):
+                raise ValueError(f"must be True or False, not {value!r}")
+            return value
+
+        return cls(name, default, help, check, allowed="True or False")
+
+    @classmethod
+    def optional_string(cls, name: str, help: str) -> Option:
+        """An option that is a non-empty string, or ``None`` for "not set"."""
+
+        def check(value: Any, registry: Registry) -> Any:
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"must be a non-empty string or None, not {value!r}")
+            return value
+
+        return cls(name, None, help, check, allowed="a non-empty string or None")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    """A stage as a plugin registers it.
+
+    ``factory(options)`` builds one stage instance per conversion; it should be cheap (do
+    expensive set-up in the option checks, which run once per pipeline). ``after`` puts a
+    plugin's stage into the default stage list right after the named stage; without it the
+    stage runs only where a stage list names it.
+    """
+
+    name: str
+    factory: Callable[[Options], Stage]
+    options: tuple[Option, ...] = ()
+    description: str = ""
+    after: str | None = None
+
+
+class ChunkPolicy(Protocol):
+    """Decides where content text is cut into deltas. Must be lossless: everything fed comes
+    out again, in order, unchanged, across the pieces of :meth:`feed` and :meth:`flush`."""
+
+    def feed(self, text: str) -> list[str]:
+        """Take the next fragment of text; return the pieces ready to send now."""
+        ...
+
+    def flush(self) -> list[str]:
+        """A boundary (end of a block, of the stream, or an error): return everything held."""
+        ...
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ChunkPolicySpec:
+    """A chunking policy as a plugin registers it.
+
+    ``factory(arg)`` returns a new policy; ``arg`` is the text after the colon in the option
+    value (``"words:3"`` gives ``"3"``), or ``None``. It raises ``ValueError`` for a bad
+    argument; it is called once when the pipeline is built, to check the argument, and then
+    once per conversion.
+    """
+
+    name: str
+    factory: Callable[[str | None], ChunkPolicy]
+    description: str = ""
