@@ -65,6 +65,8 @@ class RoutePlan:
             emitted = prototype.emits
             targets = {table[t] for t in emitted} if emitted is not None else set()
             self.direct.append(targets.pop() if emitted is not None and len(targets) == 1 else None)
+        # Only stages that override connected() pay for the call when a conversion opens.
+        self.connect = [i for i, p in enumerate(prototypes) if type(p).connected is not Stage.connected]
 
 
 def _router(table: _RouteTable, feeds: list[_Emit]) -> _Emit:
@@ -95,10 +97,17 @@ class Conversion:
         for stage, table, direct in zip(stages, plan.tables, plan.direct, strict=True):
             stage.conversion = self
             stage.emit = feeds[direct] if direct is not None else _router(table, feeds)
+        for index in plan.connect:
+            stages[index].connected()
 
     @property
     def stage_names(self) -> tuple[str, ...]:
         return self._plan.names
+
+    def route(self, stage: Stage, item_type: type) -> _Emit:
+        """Where ``stage``'s items of ``item_type`` go: the next stage's ``feed`` or the output."""
+        index = next(i for i, s in enumerate(self._stages) if s is stage)
+        return self._feeds[self._plan.tables[index][item_type]]
 
     def feed(self, data: Any) -> list[Any]:
         """Take the next piece of input (bytes for the default stages) and return the outputs

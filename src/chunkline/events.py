@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -179,3 +179,47 @@ class Chunk:
     """One serialized client chunk (a JSON object, as bytes), not yet framed for the wire."""
 
     payload: bytes
+
+
+def _fast_init(cls: type) -> None:
+    """Give a frozen slotted dataclass an ``__init__`` that sets its slots through their
+    descriptors. Frozen dataclasses set fields with ``object.__setattr__``, which made creating an
+    event the largest single cost per text delta; the instances stay exactly as frozen."""
+    names = [f.name for f in fields(cls)]
+    if not names:
+        return
+    namespace: dict[str, Any] = {}
+    params = []
+    for f in fields(cls):
+        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
+    exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+
+
+for _event in (
+    BlockStart,
+    BlockStop,
+    Chunk,
+    ErrorEvent,
+    Finish,
+    MessageDelta,
+    MessageStart,
+    ReasoningDelta,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolInputDelta,
+    ToolUseStart,
+    UsageReport,
+    UsageUpdate,
+):
+    _fast_init(_event)
+del _event

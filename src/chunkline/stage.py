@@ -54,6 +54,14 @@ class Stage:
     def close(self) -> None:
         """The input has ended: emit anything held back."""
 
+    def connected(self) -> None:
+        """Called once per conversion after every stage is wired and before the first feed.
+        Override it to look up hot routes once (:meth:`route`) instead of per item."""
+
+    def route(self, item_type: type) -> Callable[[Any], None]:
+        """The callable that this stage's items of ``item_type`` go to (valid once connected)."""
+        return self.conversion.route(self, item_type)
+
 
 @final
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ class Decoder(Stage):
     blocks that are not open) as ``invalid_upstream_response`` errors. Input after
     ``message_stop`` is ignored; unknown event, block and delta types are skipped."""
 
-    __slots__ = ("_open", "_seen", "_started", "_stopped")
+    __slots__ = ("_open", "_seen", "_send_text", "_started", "_stopped")
 
     handles = (dict, ErrorEvent)
 
@@ -62,6 +62,10 @@ class Decoder(Stage):
         self._seen: set[int] = set()
         self._started = False
         self._stopped = False
+        self._send_text: Any = None
+
+    def connected(self) -> None:
+        self._send_text = self.route(TextDelta)
 
     def feed(self, item: Any) -> None:
         if item.__class__ is not dict:
@@ -70,6 +74,21 @@ class Decoder(Stage):
         if self._stopped:
             return
         kind = item.get("type")
+        if kind == "content_block_delta":
+            # The fast path: a well-formed text delta on an open text block (most events).
+            index = item.get("index")
+            delta = item.get("delta")
+            if (
+                type(index) is int
+                and self._open.get(index) == "text"
+                and type(delta) is dict
+                and delta.get("type") == "text_delta"
+            ):
+                text = delta.get("text")
+                if type(text) is str:
+                    if text:
+                        self._send_text(TextDelta(text))
+                    return
         try:
             if kind == "content_block_delta":
                 self._delta(item)

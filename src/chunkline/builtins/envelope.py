@@ -50,6 +50,9 @@ class Envelope(Stage):
         "_head",
         "_id",
         "_model",
+        "_post",
+        "_pre",
+        "_send",
         "_tail",
         "_tail_usage_null",
     )
@@ -67,11 +70,26 @@ class Envelope(Stage):
         self._head = b""
         self._content_head = b""
         self._tail = b""
+        self._pre = self._post = b""
+        self._send: Any = None
+
+    def connected(self) -> None:
+        # Compile-time fusion: when the next stage declares that all it does with a Chunk is
+        # frame it (the SSE serializer does), build the framed bytes here and skip a hop per
+        # event. Replace the serializer with one that does more and this simply doesn't apply.
+        target = getattr(self.emit, "__self__", None)
+        frame = getattr(target, "chunk_frame", None)
+        if target is not None and frame is not None:
+            self._pre, self._post = frame
+            self._send = target.emit
+        else:
+            emit = self.emit
+            self._send = lambda payload: emit(Chunk(payload))
 
     def feed(self, item: Any) -> None:
         cls = item.__class__
         if cls is TextDelta:
-            self.emit(Chunk(self._content_head + _dumps(item.text) + self._tail))
+            self._send(self._content_head + _dumps(item.text) + self._tail)
         elif cls is ToolCallDelta:
             self._delta(_tool_call(item))
         elif cls is ReasoningDelta:
@@ -80,17 +98,17 @@ class Envelope(Stage):
             self._start(item)
         elif cls is Finish:
             usage = b',"usage":' + _dumps(usage_object(item.usage)) + b"}" if item.usage else None
-            self.emit(
-                Chunk(
-                    self._head
-                    + b'{},"logprobs":null,"finish_reason":'
-                    + _dumps(item.reason)
-                    + b"}]"
-                    + (usage or self._tail_usage_null)
-                )
+            self._send(
+                self._head
+                + b'{},"logprobs":null,"finish_reason":'
+                + _dumps(item.reason)
+                + b"}]"
+                + (usage or self._tail_usage_null)
+                + self._post
             )
         else:
-            self.emit(Chunk(self._envelope + b',"choices":[],"usage":' + _dumps(usage_object(item)) + b"}"))
+            usage = _dumps(usage_object(item))
+            self._send(self._pre + self._envelope + b',"choices":[],"usage":' + usage + b"}" + self._post)
 
     def _start(self, item: MessageStart) -> None:
         envelope = _dumps(
@@ -102,13 +120,13 @@ class Envelope(Stage):
             }
         )[:-1]
         self._envelope = envelope
-        self._head = envelope + b',"choices":[{"index":0,"delta":'
+        self._head = self._pre + envelope + b',"choices":[{"index":0,"delta":'
         self._content_head = self._head + b'{"content":'
-        self._tail = b'},"logprobs":null,"finish_reason":null}]' + self._tail_usage_null
-        self.emit(Chunk(self._head + b'{"role":"assistant","content":""' + self._tail))
+        self._tail = b'},"logprobs":null,"finish_reason":null}]' + self._tail_usage_null + self._post
+        self._send(self._head + b'{"role":"assistant","content":""' + self._tail)
 
     def _delta(self, delta: dict[str, Any]) -> None:
-        self.emit(Chunk(self._head + _dumps(delta)[:-1] + self._tail))
+        self._send(self._head + _dumps(delta)[:-1] + self._tail)
 
 
 def _tool_call(item: ToolCallDelta) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -16,6 +16,7 @@ __all__ = ["JsonLinesParser", "SSEParser", "register_stages"]
 _BOM = b"\xef\xbb\xbf"
 _DEFAULT_LIMIT = 8 * 1024 * 1024
 _INPUT_TYPES = (bytes, bytearray, memoryview)
+_NAMES: dict[bytes, str] = {}
 
 
 def _limit(value: Any, registry: Registry) -> Any:
@@ -24,13 +25,16 @@ def _limit(value: Any, registry: Registry) -> Any:
     return value
 
 
-class _LineParser(Stage):
-    """Splits bytes into lines (CR, LF or CRLF, split anywhere) and hands each to ``_line``."""
+class _Framer(Stage):
+    """Cuts bytes into frames (events for SSE, lines for JSON lines) however the input is split:
+    line breaks may be CR, LF or CRLF (even a CRLF split across reads), a UTF-8 BOM at the very
+    start is skipped, and a frame still arriving may not outgrow ``max_event_bytes``."""
 
     __slots__ = ("_buf", "_cr", "_limit", "_started")
 
     handles = _INPUT_TYPES
     emits = (dict, ErrorEvent)
+    separator: ClassVar[bytes] = b"\n"
 
     def __init__(self, options: Options) -> None:
         self._buf = bytearray()
@@ -54,42 +58,36 @@ class _LineParser(Stage):
         if b"\r" in data:
             self._cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n" not in data:
-            # A bytearray grows in place: a long line arriving in small reads stays linear.
-            buf += data
-            if len(buf) > self._limit:
-                self._too_long()
-            return
         if buf:
+            # A bytearray grows in place, so a frame arriving in many small reads stays linear.
             buf += data
-            lines = bytes(buf).split(b"\n")
-            buf.clear()
-        else:
-            lines = data.split(b"\n")
-        rest = lines.pop()
-        conversion = self.conversion
-        line = self._line
-        for raw in lines:
-            line(raw)
-            if conversion.finished:
+            if self.separator not in data and data[:1] != b"\n":
+                if len(buf) > self._limit:
+                    self._too_large()
                 return
-        if rest:
+            data = bytes(buf)
+            buf.clear()
+        frames = data.split(self.separator)
+        rest = frames.pop()
+        if frames:
+            self._frames(frames)
+        if rest and not self.conversion.finished:
             buf += rest
             if len(buf) > self._limit:
-                self._too_long()
+                self._too_large()
 
-    def _too_long(self) -> None:
+    def _frames(self, frames: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def _too_large(self) -> None:
         self._buf.clear()
         self._error(
             "limit_exceeded",
-            f"an upstream line is longer than max_event_bytes ({self._limit} bytes)",
+            f"an upstream event or line is larger than max_event_bytes ({self._limit} bytes)",
         )
 
     def _error(self, type_: str, message: str) -> None:
         self.emit(ErrorEvent(type_, message))
-
-    def _line(self, raw: bytes) -> None:
-        raise NotImplementedError
 
     def _event(self, payload: bytes, name: bytes | None) -> None:
         try:
@@ -109,90 +107,111 @@ class _LineParser(Stage):
             return
         if name is not None:
             kind = event.get("type")
-            if not isinstance(kind, str) or name != kind.encode():
+            named = _NAMES.get(name)
+            if named is None:
+                named = name.decode("utf-8", "replace")
+                if len(_NAMES) < 256:  # a bounded cache: names come from the upstream
+                    _NAMES[name] = named
+            if kind != named:
                 self._error(
                     "invalid_upstream_response",
-                    f"an SSE event named {name.decode(errors='replace')!r} carries data of type "
-                    f"{kind!r}; the event name and the data's type must agree",
+                    f"an SSE event named {named!r} carries data of type {kind!r}; the event name "
+                    "and the data's type must agree",
                 )
                 return
         self.emit(event)
 
 
-class SSEParser(_LineParser):
+class SSEParser(_Framer):
     """Server-sent events, by the WHATWG rules: comments, multi-line data joined with LF, one
     space after the colon stripped, dispatch on a blank line. Every event must be named."""
 
-    __slots__ = ("_data", "_name", "_size")
+    __slots__ = ()
 
-    def __init__(self, options: Options) -> None:
-        super().__init__(options)
-        self._data: list[bytes] = []
-        self._name: bytes | None = None
-        self._size = 0
+    separator = b"\n\n"
 
-    def _line(self, raw: bytes) -> None:
-        if raw[:6] == b"data: ":
-            self._add_data(raw[6:])
-        elif not raw:
-            self._dispatch()
-        elif raw[:1] == b":":
-            return
-        else:
-            field, colon, value = raw.partition(b":")
+    def _frames(self, frames: list[bytes]) -> None:
+        conversion = self.conversion
+        for frame in frames:
+            # The shape Anthropic always sends, "event: NAME\ndata: JSON", takes the short way;
+            # anything else goes line by line through the full rules.
+            if frame[:7] == b"event: ":
+                eol = frame.find(b"\n")
+                if eol > 0 and frame[eol + 1 : eol + 7] == b"data: " and frame.find(b"\n", eol + 1) < 0:
+                    self._event(frame[eol + 7 :], frame[7:eol])
+                    if conversion.finished:
+                        return
+                    continue
+            if frame:
+                self._lines(frame)
+                if conversion.finished:
+                    return
+
+    def _lines(self, frame: bytes) -> None:
+        """One event's lines (the frame ended at a blank line, so the event is complete)."""
+        data: list[bytes] = []
+        name = None
+        for line in frame.split(b"\n"):
+            if not line:
+                # A blank line inside the frame: only at its start ("\n\n\n"), nothing pending.
+                continue
+            if line[:1] == b":":
+                continue  # a comment
+            field, colon, value = line.partition(b":")
             if colon and value[:1] == b" ":
                 value = value[1:]
             if field == b"data":
-                self._add_data(value)
+                data.append(value)
             elif field == b"event":
-                self._name = value
+                name = value
             # id, retry and unknown fields change nothing a converter cares about.
-
-    def _add_data(self, value: bytes) -> None:
-        self._data.append(value)
-        if len(self._data) > 1:
-            self._size += len(value) + 1
-            if self._size > self._limit:
-                self._data = []
-                self._size = 0
-                self._error(
-                    "limit_exceeded",
-                    f"an upstream event is larger than max_event_bytes ({self._limit} bytes)",
-                )
-        else:
-            self._size = len(value)
-
-    def _dispatch(self) -> None:
-        data, name = self._data, self._name
-        self._name = None
         if not data:
             return
-        self._data = []
-        self._size = 0
+        payload = data[0] if len(data) == 1 else b"\n".join(data)
         if name is None:
             self._error(
                 "invalid_upstream_response",
                 "an SSE event has data but no 'event:' line; the Anthropic stream names every "
-                f"event (use input_format='jsonl' for bare JSON): {data[0][:80]!r}",
+                f"event (use input_format='jsonl' for bare JSON): {payload[:80]!r}",
             )
             return
-        self._event(data[0] if len(data) == 1 else b"\n".join(data), name)
+        self._event(payload, name)
 
     def close(self) -> None:
-        if self._buf:
-            return  # the input ended inside a line: that event is incomplete, never dispatched
-        # All lines of the last event arrived, only its blank line is missing: dispatch it.
-        self._dispatch()
+        rest = bytes(self._buf)
+        self._buf.clear()
+        # R51: an event whose lines all arrived (each ended by a line break) but whose closing
+        # blank line did not is dispatched; an event cut inside a line never is.
+        if rest.endswith(b"\n"):
+            self._lines(rest)
 
 
-class JsonLinesParser(_LineParser):
+class JsonLinesParser(_Framer):
     """One JSON event object per line (recorded events, such as vercel/ai's chunk files)."""
 
     __slots__ = ()
 
-    def _line(self, raw: bytes) -> None:
-        if raw.strip():
-            self._event(raw, None)
+    def _frames(self, frames: list[bytes]) -> None:
+        conversion = self.conversion
+        for line in frames:
+            if line.strip():
+                self._event(line, None)
+                if conversion.finished:
+                    return
+
+    def close(self) -> None:
+        # JSON lines may omit the last line break. A JSON object only parses once its closing
+        # brace has arrived, so a last line that parses is complete; one that does not was cut
+        # off, and the finish stage reports the truncation.
+        rest = bytes(self._buf).strip()
+        self._buf.clear()
+        if rest:
+            try:
+                complete = type(orjson.loads(rest)) is dict
+            except orjson.JSONDecodeError:
+                complete = False
+            if complete:
+                self._event(rest, None)
 
 
 def _make_parser(options: Options) -> Stage:

@@ -36,6 +36,9 @@ class SSESerializer(Stage):
     __slots__ = ("_ping",)
 
     handles = None
+    chunk_frame = (b"data: ", b"\n\n")
+    """All this stage does with a Chunk is put it between these bytes; the envelope stage uses
+    that to emit framed bytes directly (see Envelope.connected)."""
 
     def __init__(self, options: Options) -> None:
         self._ping = PING if options["ping"] == "comment" else None

@@ -1,0 +1,365 @@
+"""The command line: ``convert`` streams a file or stdin through a pipeline; ``stages``, ``plugins`` list."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any
+
+from . import __version__
+from .errors import ConfigError, PluginError, StreamError
+from .pipeline import Pipeline
+from .plugins import DISABLE_ENV
+
+__all__ = ["main"]
+
+# Big enough that a fast file converts in few calls; read1 returns whatever a pipe has sooner,
+# so a slow producer (tail -f, a live response) is still converted as it arrives.
+READ_SIZE = 64 * 1024
+
+
+class _UsageError(Exception):
+    """A mistake on the command line that argparse itself cannot see (exit code 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse has already printed its message; in-process callers want a code, not an exit.
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        code: int = args.run(args)
+        return code
+    except (ConfigError, _UsageError) as exc:
+        return _fail(str(exc), 2)
+    except PluginError as exc:
+        return _fail(f"{exc} (to skip a plugin, set {DISABLE_ENV}=NAME)", 2)
+    except StreamError as exc:
+        return _fail(f"{exc.type}: {exc}", 1)
+    except BrokenPipeError:
+        # The reader went away (say, `| head`): stop quietly, and keep Python from complaining
+        # again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"chunkline: error: {message}", file=sys.stderr)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chunkline",
+        description="Convert Anthropic Messages API streams into OpenAI Chat Completions streams.",
+        epilog="Run 'chunkline COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"chunkline {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    convert = commands.add_parser(
+        "convert",
+        help="convert an Anthropic SSE stream into an OpenAI chat.completion.chunk stream",
+        description="Read an Anthropic Messages stream (SSE, or JSON lines) from FILE or stdin and "
+        "write the OpenAI Chat Completions SSE stream, each event as soon as it is complete.",
+        epilog="Examples:\n"
+        "  chunkline convert response.sse\n"
+        "  curl -sN https://api.anthropic.com/v1/messages ... | chunkline convert --include-usage\n"
+        "  chunkline convert events.jsonl --chunking words:3 --thinking tags -o out.sse\n"
+        "  chunkline convert in.sse --stages parse,decode   # print the decoded events\n"
+        "\nA stage list that does not end in 'serialize' prints each item's repr on a line.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    convert.add_argument("file", nargs="?", default="-", metavar="FILE", help="input file; '-' is stdin")
+    convert.add_argument("-o", "--output", default="-", metavar="OUT", help="output file; '-' is stdout")
+    option = convert.add_argument_group("pipeline options (see 'chunkline stages' for all of them)")
+    option.add_argument(
+        "--include-usage",
+        dest="include_usage",
+        action="store_const",
+        const=True,
+        help="report token usage (as stream_options.include_usage does)",
+    )
+    option.add_argument("--usage", metavar="chunk|final", help="where usage goes (default: chunk)")
+    option.add_argument(
+        "--thinking",
+        metavar="MODE",
+        help="reasoning_content (default), reasoning, tags or drop",
+    )
+    option.add_argument(
+        "--chunking",
+        metavar="POLICY",
+        help="passthrough (default), words:N, chars:N, sentences, or a plugin's policy",
+    )
+    option.add_argument(
+        "--input-format",
+        dest="input_format",
+        metavar="sse|jsonl",
+        help="how the input is framed (default: jsonl for a *.jsonl FILE, else sse)",
+    )
+    option.add_argument("--model", metavar="NAME", help="the model name clients see")
+    option.add_argument(
+        "--on-error",
+        dest="on_error",
+        metavar="inband|raise",
+        help="inband (default): end the stream with an error event; raise: exit 1 with the error",
+    )
+    option.add_argument(
+        "--no-ping",
+        dest="ping",
+        action="store_const",
+        const="drop",
+        help="drop upstream keep-alives instead of writing ': ping' comments",
+    )
+    option.add_argument(
+        "--stages",
+        metavar="A,B,...",
+        help="the stage list, comma-separated (default: the built-in stages and plugin stages)",
+    )
+    option.add_argument(
+        "--option",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any stage option, such as a plugin's; VALUE is read as JSON, or else as a string (repeatable)",
+    )
+    convert.set_defaults(run=_convert)
+
+    stages = commands.add_parser(
+        "stages",
+        help="list the registered stages and chunking policies",
+        description="List the registered stages (the default stage list first, in order), their "
+        "options, and the chunking policies.",
+    )
+    stages.add_argument("--json", action="store_true", help="print JSON")
+    stages.set_defaults(run=_stages)
+
+    plugins = commands.add_parser(
+        "plugins",
+        help="list the loaded plugins",
+        description=f"List the loaded plugins: built-in and installed. {DISABLE_ENV}=A,B blocks plugins.",
+    )
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins.set_defaults(run=_plugins)
+    return parser
+
+
+# -- convert ---------------------------------------------------------------------------------------
+
+# The flags that set a pipeline option of the same name (dest), when given.
+_FLAG_OPTIONS = (
+    "include_usage",
+    "usage",
+    "thinking",
+    "chunking",
+    "input_format",
+    "model",
+    "on_error",
+    "ping",
+)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline options the command line sets; anything not given keeps the stage's default."""
+    options = {name: getattr(args, name) for name in _FLAG_OPTIONS if getattr(args, name) is not None}
+    for entry in args.extra:
+        name, sep, text = entry.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise _UsageError(f"--option takes NAME=VALUE, not {entry!r}")
+        if name in options:
+            raise _UsageError(f"option {name!r} is given twice")
+        try:
+            options[name] = json.loads(text)
+        except json.JSONDecodeError:
+            options[name] = text
+    return options
+
+
+def _stage_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise _UsageError("--stages needs at least one stage name")
+    return names
+
+
+def _build(args: argparse.Namespace) -> Pipeline:
+    stages = _stage_list(args.stages)
+    options = _options(args)
+    pipeline = Pipeline(stages, **options)
+    # A *.jsonl file is JSON lines unless said otherwise, but only where the stage list has a stage
+    # that reads input_format (a custom list may not).
+    guess_jsonl = args.file.endswith(".jsonl") and "input_format" not in options
+    if guess_jsonl and "input_format" in pipeline.options:
+        pipeline = Pipeline(stages, input_format="jsonl", **options)
+    return pipeline
+
+
+def _convert(args: argparse.Namespace) -> int:
+    pipeline = _build(args)
+    with contextlib.ExitStack() as files:
+        source = _open(files, args.file, "rb", sys.stdin.buffer)
+        sink = _open(files, args.output, "wb", sys.stdout.buffer)
+        _pump(pipeline, source, sink)
+    return 0
+
+
+def _open(files: contextlib.ExitStack, path: str, mode: str, standard: IO[bytes]) -> IO[bytes]:
+    if path == "-":
+        return standard
+    try:
+        stream: IO[bytes] = files.enter_context(open(path, mode))  # noqa: SIM115 - the stack closes it
+    except OSError as exc:
+        raise _UsageError(f"cannot open {path!r}: {exc.strerror or exc}") from None
+    return stream
+
+
+def _pump(pipeline: Pipeline, source: IO[bytes], sink: IO[bytes]) -> None:
+    conversion = pipeline.open()
+    read = getattr(source, "read1", source.read)
+    try:
+        while data := read(READ_SIZE):
+            _write(sink, conversion.feed(data))
+        _write(sink, conversion.close())
+    except StreamError as exc:
+        # Send what was converted before the fault, as a client would have received it.
+        _write(sink, exc.output)
+        raise
+
+
+def _write(sink: IO[bytes], items: Iterable[Any]) -> None:
+    parts = [_as_bytes(item) for item in items]
+    if parts:
+        sink.write(b"".join(parts))
+        sink.flush()
+
+
+def _as_bytes(item: Any) -> bytes:
+    if isinstance(item, bytes | bytearray | memoryview):
+        return bytes(item)
+    if isinstance(item, str):
+        return item.encode()
+    return repr(item).encode() + b"\n"
+
+
+# -- stages and plugins ----------------------------------------------------------------------------
+
+
+def _listing_pipeline() -> Pipeline:
+    # No stages: only the plugins are loaded, so listing never depends on building any stage.
+    return Pipeline(stages=[])
+
+
+def _stage_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    default = pipeline.default_stage_names()
+    registry = pipeline.registry.stages
+    order = default + sorted(name for name in registry if name not in default)
+    rows = []
+    for name in order:
+        registration = registry[name]
+        spec = registration.spec
+        rows.append(
+            {
+                "name": name,
+                "plugin": registration.plugin,
+                "replaced": registration.replaced,
+                "default": name in default,
+                "description": spec.description,
+                "options": [
+                    {"name": o.name, "default": o.default, "allowed": o.allowed, "help": o.help}
+                    for o in spec.options
+                ],
+            }
+        )
+    return rows
+
+
+def _policy_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "plugin": registration.plugin,
+            "replaced": registration.replaced,
+            "description": registration.spec.description,
+        }
+        for name, registration in pipeline.registry.policies.items()
+    ]
+
+
+def _stages(args: argparse.Namespace) -> int:
+    pipeline = _listing_pipeline()
+    stages, policies = _stage_rows(pipeline), _policy_rows(pipeline)
+    if args.json:
+        _print_json({"stages": stages, "chunking_policies": policies})
+        return 0
+    out = ["Stages (* = in the default stage list, which runs in this order):"]
+    for row in stages:
+        mark = "*" if row["default"] else " "
+        out.append(f"{mark} {row['name']}  [{_provider(row)}]")
+        out.extend(_wrap(row["description"], "      "))
+        for option in row["options"]:
+            line = f"{option['name']} = {_show(option['default'])}  ({option['allowed'] or 'any value'})"
+            out.extend(_wrap(line, "      ", "          "))
+            out.extend(_wrap(option["help"], "          "))
+    out.append("")
+    out.append("Chunking policies (--chunking NAME or NAME:ARG):")
+    width = max((len(row["name"]) for row in policies), default=0)
+    for row in policies:
+        out.append(f"  {row['name']:<{width}}  [{_provider(row)}]  {row['description']}")
+    print("\n".join(out))
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    infos = _listing_pipeline().plugins
+    if args.json:
+        _print_json([{"name": i.name, "source": i.source, "version": i.version} for i in infos])
+        return 0
+    rows = [("NAME", "SOURCE", "VERSION"), *((i.name, i.source, i.version or "-") for i in infos)]
+    name_width = max(len(row[0]) for row in rows)
+    source_width = max(len(row[1]) for row in rows)
+    for name, source, version in rows:
+        print(f"{name:<{name_width}}  {source:<{source_width}}  {version}".rstrip())
+    return 0
+
+
+def _provider(row: Mapping[str, Any]) -> str:
+    replaced = row["replaced"]
+    return f"{row['plugin']}, replacing {replaced}'s" if replaced else str(row["plugin"])
+
+
+def _wrap(text: str, indent: str, more: str | None = None) -> list[str]:
+    more = indent if more is None else more
+    return textwrap.wrap(text, width=100, initial_indent=indent, subsequent_indent=more) if text else []
+
+
+def _show(value: Any) -> str:
+    return json.dumps(_jsonable(value)) if isinstance(value, Mapping) else repr(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
