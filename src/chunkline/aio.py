@@ -14,15 +14,20 @@ __all__ = ["transform"]
 
 
 async def transform(
-    pipeline: Pipeline, source: AsyncIterable[Any], *, idle_timeout: float | None = None
+    pipeline: Pipeline,
+    source: AsyncIterable[Any],
+    *,
+    idle_timeout: float | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Any]:
     """Yield the outputs of one conversion of ``source`` as soon as each is complete.
 
     A source that fails mid-stream, or (with ``idle_timeout``) goes that many seconds without
     producing anything, ends the stream with an in-band error (raised with ``on_error="raise"``).
-    The source is closed when the stream ends, fails or is cancelled.
+    The source is closed when the stream ends, fails or is cancelled. ``overrides`` are
+    per-conversion options, as for ``Pipeline.open()``.
     """
-    conversion = pipeline.open()
+    conversion = pipeline.open(**overrides)
     iterator = aiter(source)
     try:
         while not conversion.finished:

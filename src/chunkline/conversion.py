@@ -25,18 +25,30 @@ class _RouteTable(dict[type, int]):
     that handles it, or ``len(stages)`` (the output). Filled lazily per type and shared by every
     conversion of a pipeline, so routing costs one dict lookup per hop."""
 
-    def __init__(self, origin: int, handles: Sequence[tuple[type, ...] | None]) -> None:
+    def __init__(
+        self, origin: int, handles: Sequence[tuple[type, ...] | None], *, input_only: bool = False
+    ) -> None:
         super().__init__()
         self.origin = origin
         self.handles = handles
+        self.input_only = input_only
 
     def __missing__(self, item_type: type) -> int:
         target = len(self.handles)
         for index in range(self.origin + 1, len(self.handles)):
             wanted = self.handles[index]
-            if wanted is None or issubclass(item_type, wanted):
+            if wanted is None:
+                # Caller input may enter a catch-all stage only when it is the first stage;
+                # otherwise the default pipeline's final serializer would quietly eat a str.
+                if not self.input_only or index == 0:
+                    target = index
+                    break
+            elif issubclass(item_type, wanted):
                 target = index
                 break
+        else:
+            if self.input_only and self.handles:
+                target = -1
         self[item_type] = target
         return target
 
@@ -56,7 +68,8 @@ class RoutePlan:
         self.options = options
         self.raise_errors = options.get("on_error") == "raise"
         handles = [p.handles for p in prototypes]
-        self.entry = _RouteTable(-1, handles)
+        self.entry = _RouteTable(-1, handles, input_only=True)
+        self.inject = _RouteTable(-1, handles)
         self.tables = [_RouteTable(i, handles) for i in range(len(names))]
         # A stage that declares what it emits, all of which goes to one place, is wired straight
         # to that place's feed: one call per hop instead of a lookup and a call.
@@ -82,13 +95,14 @@ class Conversion:
 
     __slots__ = ("_closed", "_feeds", "_out", "_plan", "_stages", "finished")
 
-    def __init__(self, plan: RoutePlan) -> None:
+    def __init__(self, plan: RoutePlan, options: Options | None = None) -> None:
         self._plan = plan
         self.finished = False
         self._closed = False
         out: list[Any] = []
         self._out = out
-        stages = [factory(plan.options) for factory in plan.factories]
+        options = plan.options if options is None else options
+        stages = [factory(options) for factory in plan.factories]
         self._stages = stages
         feeds: list[_Emit] = [stage.feed for stage in stages]
         feeds.append(out.append)
@@ -106,7 +120,7 @@ class Conversion:
 
     def route(self, stage: Stage, item_type: type) -> _Emit:
         """Where ``stage``'s items of ``item_type`` go: the next stage's ``feed`` or the output."""
-        index = next(i for i, s in enumerate(self._stages) if s is stage)
+        index = self._stages.index(stage)
         return self._feeds[self._plan.tables[index][item_type]]
 
     def feed(self, data: Any) -> list[Any]:
@@ -116,12 +130,15 @@ class Conversion:
             raise ChunklineError("feed() called after close(); open a new conversion")
         if self.finished:
             return []
-        stages = self._stages
+        target = self._plan.entry[data.__class__]
+        if target < 0:
+            first = self._plan.names[0]
+            raise TypeError(
+                f"feed() got {type(data).__name__}, which no stage of this pipeline takes "
+                f"(it starts with {first!r}); the default pipeline takes bytes or Anthropic event dicts"
+            )
         try:
-            if stages:
-                self._feeds[self._plan.entry[data.__class__]](data)
-            else:
-                self._out.append(data)
+            self._feeds[target](data)
         except Exception as exc:
             self._fail(exc)
         return self._take()
@@ -153,7 +170,7 @@ class Conversion:
             error.output = self._take()
             raise error
         try:
-            self._feeds[self._plan.entry[ErrorEvent]](ErrorEvent(type, message, code))
+            self._feeds[self._plan.inject[ErrorEvent]](ErrorEvent(type, message, code))
         except Exception as exc:
             self._fail(exc)
         self.finished = True
@@ -181,10 +198,10 @@ class Conversion:
             error = InternalStageError(message)
             error.output = self._take()
             raise error from exc
-        self.finished = False
-        # If even the error path is broken, end the stream quietly rather than crash the caller.
-        with contextlib.suppress(Exception):
-            self._feeds[self._plan.entry[ErrorEvent]](ErrorEvent("internal_error", message))
+        if not self.finished:  # after [DONE] nothing more may be sent, not even an error
+            # If even the error path is broken, end the stream quietly rather than crash the caller.
+            with contextlib.suppress(Exception):
+                self._feeds[self._plan.inject[ErrorEvent]](ErrorEvent("internal_error", message))
         self.finished = True
 
 

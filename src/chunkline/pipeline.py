@@ -63,29 +63,50 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline(stages={list(self.stage_names)!r})"
 
-    def open(self) -> Conversion:
-        """A new conversion for one upstream response."""
-        return Conversion(self._plan)
+    def open(self, **overrides: Any) -> Conversion:
+        """A new conversion for one upstream response. Keyword arguments override options marked
+        per-conversion (``model``, ``response_id``, ``created``) for this response only."""
+        if not overrides:
+            return Conversion(self._plan)
+        return Conversion(self._plan, self._override(overrides))
 
-    def convert(self, data: Any) -> list[Any]:
+    def _override(self, overrides: dict[str, Any]) -> MappingProxyType[str, Any]:
+        options = dict(self.options)
+        for name, value in overrides.items():
+            option = self._declared.get(name)
+            if option is None or not option.per_conversion:
+                allowed = ", ".join(sorted(n for n, o in self._declared.items() if o.per_conversion))
+                raise OptionError(
+                    f"option {name!r} cannot be set per conversion; open() takes: {allowed or 'none'}"
+                )
+            try:
+                options[name] = option.check(value, self.registry)
+            except ValueError as exc:
+                raise OptionError(f"option {name!r}: {exc}") from None
+        return MappingProxyType(options)
+
+    def convert(self, data: Any, **overrides: Any) -> list[Any]:
         """Convert a whole input at once: ``open()``, ``feed(data)``, ``close()``."""
-        conversion = Conversion(self._plan)
+        conversion = self.open(**overrides)
         out = conversion.feed(data)
         out += conversion.close()
         return out
 
-    def transform_sync(self, source: Iterable[Any]) -> Iterator[Any]:
+    def transform_sync(self, source: Iterable[Any], **overrides: Any) -> Iterator[Any]:
         """Convert an iterable of input pieces, yielding each output as soon as it is complete."""
-        conversion = Conversion(self._plan)
+        conversion = self.open(**overrides)
         for data in source:
             yield from conversion.feed(data)
         yield from conversion.close()
 
-    def transform(self, source: AsyncIterable[Any]) -> AsyncIterator[Any]:
-        """Convert an async iterable of input pieces (on asyncio or trio, through anyio)."""
+    def transform(
+        self, source: AsyncIterable[Any], *, idle_timeout: float | None = None, **overrides: Any
+    ) -> AsyncIterator[Any]:
+        """Convert an async iterable of input pieces (on asyncio or trio, through anyio). With
+        ``idle_timeout``, a source silent for that many seconds ends the stream with an error."""
         from .aio import transform
 
-        return transform(self, source)
+        return transform(self, source, idle_timeout=idle_timeout, **overrides)
 
     def _resolve_stages(self, stages: Sequence[str | StageSpec] | None) -> list[StageSpec]:
         if stages is None:
@@ -130,6 +151,7 @@ class Pipeline:
                         f"stages {owner!r} and {spec.name!r} both declare option {option.name!r}"
                     )
                 declared[option.name] = (option, spec.name)
+        self._declared = {name: option for name, (option, _) in declared.items()}
         values: dict[str, Any] = {}
         for name, (option, owner) in declared.items():
             value = given.pop(name, option.default)

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, final
 
+from .events import TextDelta
+
 if TYPE_CHECKING:
     from .conversion import Conversion
     from .registry import Registry
@@ -62,6 +64,21 @@ class Stage:
         """The callable that this stage's items of ``item_type`` go to (valid once connected)."""
         return self.conversion.route(self, item_type)
 
+    def text_route(self) -> Callable[[str], None]:
+        """A callable that acts as emitting ``TextDelta(text)`` for a str (valid once connected).
+
+        Text deltas are most of a stream. A stage that handles them may define
+        ``feed_text(text)``, doing exactly what ``feed(TextDelta(text))`` would; when the next
+        stage for text has one, this returns it and no event object is made per delta.
+        """
+        target = self.route(TextDelta)
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, Stage) and getattr(owner, "feed", None) == target:
+            fast: Callable[[str], None] | None = getattr(owner, "feed_text", None)
+            if fast is not None:
+                return fast
+        return lambda text: target(TextDelta(text))
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -69,7 +86,9 @@ class Option:
     """A keyword option of ``Pipeline(...)``, owned by the stage (or policy) that declares it.
 
     ``check`` receives the value the user gave and the registry, and returns the normalised
-    value or raises ``ValueError`` with a message saying what is allowed.
+    value or raises ``ValueError`` with a message saying what is allowed. An option marked
+    ``per_conversion`` may also be given to ``Pipeline.open()`` for one response (it must not
+    change which stages run or what they handle: a response id, a model name, a timestamp).
     """
 
     name: str
@@ -77,6 +96,7 @@ class Option:
     help: str
     check: Callable[[Any, Registry], Any] = field(default=lambda value, registry: value)
     allowed: str = ""
+    per_conversion: bool = False
 
     @classmethod
     def choice(cls, name: str, default: str, choices: Sequence[str], help: str) -> Option:
@@ -102,7 +122,7 @@ class Option:
         return cls(name, default, help, check, allowed="True or False")
 
     @classmethod
-    def optional_string(cls, name: str, help: str) -> Option:
+    def optional_string(cls, name: str, help: str, *, per_conversion: bool = False) -> Option:
         """An option that is a non-empty string, or ``None`` for "not set"."""
 
         def check(value: Any, registry: Registry) -> Any:
@@ -110,7 +130,14 @@ class Option:
                 raise ValueError(f"must be a non-empty string or None, not {value!r}")
             return value
 
-        return cls(name, None, help, check, allowed="a non-empty string or None")
+        return cls(
+            name,
+            None,
+            help,
+            check,
+            allowed="a non-empty string or None",
+            per_conversion=per_conversion,
+        )
 
 
 @final

@@ -65,7 +65,7 @@ class Decoder(Stage):
         self._send_text: Any = None
 
     def connected(self) -> None:
-        self._send_text = self.route(TextDelta)
+        self._send_text = self.text_route()
 
     def feed(self, item: Any) -> None:
         if item.__class__ is not dict:
@@ -87,7 +87,7 @@ class Decoder(Stage):
                 text = delta.get("text")
                 if type(text) is str:
                     if text:
-                        self._send_text(TextDelta(text))
+                        self._send_text(text)
                     return
         try:
             if kind == "content_block_delta":

@@ -86,6 +86,10 @@ class Envelope(Stage):
             emit = self.emit
             self._send = lambda payload: emit(Chunk(payload))
 
+    def feed_text(self, text: str) -> None:
+        """``feed(TextDelta(text))`` without the event (see Stage.text_route)."""
+        self._send(self._content_head + _dumps(text) + self._tail)
+
     def feed(self, item: Any) -> None:
         cls = item.__class__
         if cls is TextDelta:
@@ -151,11 +155,14 @@ def register_stages(register: Any) -> None:
             Envelope,
             options=(
                 Option.optional_string(
-                    "model", "The model name clients see; by default the upstream's model."
+                    "model",
+                    "The model name clients see; by default the upstream's model.",
+                    per_conversion=True,
                 ),
                 Option.optional_string(
                     "response_id",
                     "The chunk id clients see; by default 'chatcmpl-' + the upstream message id.",
+                    per_conversion=True,
                 ),
                 Option(
                     "created",
@@ -163,6 +170,7 @@ def register_stages(register: Any) -> None:
                     "The chunks' 'created' time (Unix seconds); by default the time the stream started.",
                     _created,
                     allowed="an int or None",
+                    per_conversion=True,
                 ),
             ),
             description="Typed deltas to OpenAI chat.completion.chunk objects.",

@@ -132,13 +132,28 @@ class SSEParser(_Framer):
 
     def _frames(self, frames: list[bytes]) -> None:
         conversion = self.conversion
+        emit = self.emit
+        loads = orjson.loads
+        names = _NAMES
         for frame in frames:
-            # The shape Anthropic always sends, "event: NAME\ndata: JSON", takes the short way;
-            # anything else goes line by line through the full rules.
+            # The shape Anthropic always sends, "event: NAME\ndata: JSON", takes the short way
+            # (inlined: this loop runs once per event); anything else, and any event that does
+            # not check out here, goes through the full rules and their error messages.
             if frame[:7] == b"event: ":
                 eol = frame.find(b"\n")
                 if eol > 0 and frame[eol + 1 : eol + 7] == b"data: " and frame.find(b"\n", eol + 1) < 0:
-                    self._event(frame[eol + 7 :], frame[7:eol])
+                    try:
+                        event = loads(frame[eol + 7 :])
+                    except orjson.JSONDecodeError:
+                        event = None
+                    if (
+                        type(event) is dict
+                        and event.get("type") == names.get(frame[7:eol])
+                        and event.get("type") is not None
+                    ):
+                        emit(event)
+                    else:
+                        self._event(frame[eol + 7 :], frame[7:eol])
                     if conversion.finished:
                         return
                     continue

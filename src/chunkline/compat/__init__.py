@@ -1,0 +1,1 @@
+"""Drop-in facades for code written against other converters' APIs."""
