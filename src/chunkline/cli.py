@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}", 1)
     except KeyboardInterrupt:
         return 130
 

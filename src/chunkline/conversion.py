@@ -67,33 +67,72 @@ class RoutePlan:
         self.factories = tuple(factories)
         self.options = options
         self.raise_errors = options.get("on_error") == "raise"
+        count = len(names)
         handles = [p.handles for p in prototypes]
         self.entry = _RouteTable(-1, handles, input_only=True)
         self.inject = _RouteTable(-1, handles)
-        self.tables = [_RouteTable(i, handles) for i in range(len(names))]
-        # A stage that declares what it emits, all of which goes to one place, is wired straight
-        # to that place's feed: one call per hop instead of a lookup and a call.
+        self.tables = [_RouteTable(i, handles) for i in range(count)]
+        # A stage that handles nothing and does nothing at close or connect is never created
+        # per conversion (the passthrough chunker, for one): nothing can reach it.
+        self.inert = [
+            p.handles == () and type(p).close is Stage.close and type(p).connected is Stage.connected
+            for p in prototypes
+        ]
+        # A stage whose output all goes to one place is wired straight to that place's feed:
+        # one call per hop instead of a lookup and a call. That is known when the stage declares
+        # what it emits, or when whatever it emits has only one place to go.
         self.direct: list[int | None] = []
-        for table, prototype in zip(self.tables, prototypes, strict=True):
+        for index, (table, prototype) in enumerate(zip(self.tables, prototypes, strict=True)):
             emitted = prototype.emits
-            targets = {table[t] for t in emitted} if emitted is not None else set()
-            self.direct.append(targets.pop() if emitted is not None and len(targets) == 1 else None)
-        # Only stages that override connected() pay for the call when a conversion opens.
+            if emitted is not None:
+                targets = {table[t] for t in emitted}
+                self.direct.append(
+                    targets.pop() if len(targets) == 1 else _DROP_INDEX if not targets else None
+                )
+            elif index == count - 1:
+                self.direct.append(count)
+            elif handles[index + 1] is None:
+                self.direct.append(index + 1)
+            else:
+                self.direct.append(None)
+        # Only stages that override connected() or close() pay for those calls.
         self.connect = [i for i, p in enumerate(prototypes) if type(p).connected is not Stage.connected]
+        self.closers = [i for i, p in enumerate(prototypes) if type(p).close is not Stage.close]
 
 
-def _router(table: _RouteTable, feeds: list[_Emit]) -> _Emit:
-    def emit(item: Any) -> None:
-        feeds[table[item.__class__]](item)
+_DROP_INDEX = -1
 
-    return emit
+
+class _Sink:
+    """Where outputs collect (the last entries of a conversion's targets: output, then drop)."""
+
+    __slots__ = ("feed",)
+
+    def __init__(self, feed: _Emit) -> None:
+        self.feed = feed
+
+
+_DROP = _Sink(_drop)
+
+
+class _Router:
+    """The emit of a stage whose items go to different places, by type."""
+
+    __slots__ = ("table", "targets")
+
+    def __init__(self, table: _RouteTable, targets: list[Any]) -> None:
+        self.table = table
+        self.targets = targets
+
+    def emit(self, item: Any) -> None:
+        self.targets[self.table[item.__class__]].feed(item)
 
 
 class Conversion:
     """Converts one upstream response. :meth:`feed` takes input split anywhere and returns the
     outputs it completes; :meth:`close` ends the input and returns the rest."""
 
-    __slots__ = ("_closed", "_feeds", "_out", "_plan", "_stages", "finished")
+    __slots__ = ("_closed", "_out", "_plan", "_targets", "finished")
 
     def __init__(self, plan: RoutePlan, options: Options | None = None) -> None:
         self._plan = plan
@@ -102,17 +141,25 @@ class Conversion:
         out: list[Any] = []
         self._out = out
         options = plan.options if options is None else options
-        stages = [factory(options) for factory in plan.factories]
-        self._stages = stages
-        feeds: list[_Emit] = [stage.feed for stage in stages]
-        feeds.append(out.append)
-        feeds.append(_drop)
-        self._feeds = feeds
-        for stage, table, direct in zip(stages, plan.tables, plan.direct, strict=True):
+        # targets[i] is stage i, then the output, then the drop; routes are indexes into it.
+        targets: list[Any] = [
+            _DROP if inert else factory(options)
+            for factory, inert in zip(plan.factories, plan.inert, strict=True)
+        ]
+        targets.append(_Sink(out.append))
+        targets.append(_DROP)
+        self._targets = targets
+        for index, direct in enumerate(plan.direct):
+            stage = targets[index]
+            if stage is _DROP:
+                continue
             stage.conversion = self
-            stage.emit = feeds[direct] if direct is not None else _router(table, feeds)
+            if direct is not None:
+                stage.emit = targets[direct].feed
+            else:
+                stage.emit = _Router(plan.tables[index], targets).emit
         for index in plan.connect:
-            stages[index].connected()
+            targets[index].connected()
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -120,8 +167,9 @@ class Conversion:
 
     def route(self, stage: Stage, item_type: type) -> _Emit:
         """Where ``stage``'s items of ``item_type`` go: the next stage's ``feed`` or the output."""
-        index = self._stages.index(stage)
-        return self._feeds[self._plan.tables[index][item_type]]
+        index = self._targets.index(stage)
+        target: _Emit = self._targets[self._plan.tables[index][item_type]].feed
+        return target
 
     def feed(self, data: Any) -> list[Any]:
         """Take the next piece of input (bytes for the default stages) and return the outputs
@@ -138,7 +186,7 @@ class Conversion:
                 f"(it starts with {first!r}); the default pipeline takes bytes or Anthropic event dicts"
             )
         try:
-            self._feeds[target](data)
+            self._targets[target].feed(data)
         except Exception as exc:
             self._fail(exc)
         return self._take()
@@ -149,10 +197,10 @@ class Conversion:
             return []
         self._closed = True
         try:
-            for stage in self._stages:
+            for index in self._plan.closers:
                 if self.finished:
                     break
-                stage.close()
+                self._targets[index].close()
         except Exception as exc:
             self._fail(exc)
         self.finished = True
@@ -170,7 +218,7 @@ class Conversion:
             error.output = self._take()
             raise error
         try:
-            self._feeds[self._plan.inject[ErrorEvent]](ErrorEvent(type, message, code))
+            self._targets[self._plan.inject[ErrorEvent]].feed(ErrorEvent(type, message, code))
         except Exception as exc:
             self._fail(exc)
         self.finished = True
@@ -191,7 +239,7 @@ class Conversion:
             self.finished = True
             exc.output = self._take()
             raise exc
-        stage = _failing_stage(exc.__traceback__, self._stages, self._plan.names)
+        stage = _failing_stage(exc.__traceback__, self._targets, self._plan.names)
         message = f"stage {stage!r} failed: {type(exc).__name__}: {exc}"
         if self._plan.raise_errors:
             self.finished = True
@@ -201,15 +249,15 @@ class Conversion:
         if not self.finished:  # after [DONE] nothing more may be sent, not even an error
             # If even the error path is broken, end the stream quietly rather than crash the caller.
             with contextlib.suppress(Exception):
-                self._feeds[self._plan.inject[ErrorEvent]](ErrorEvent("internal_error", message))
+                self._targets[self._plan.inject[ErrorEvent]].feed(ErrorEvent("internal_error", message))
         self.finished = True
 
 
-def _failing_stage(tb: TracebackType | None, stages: list[Stage], names: tuple[str, ...]) -> str:
+def _failing_stage(tb: TracebackType | None, targets: list[Any], names: tuple[str, ...]) -> str:
     innermost = "unknown"
     while tb is not None:
         owner = tb.tb_frame.f_locals.get("self")
-        for stage, name in zip(stages, names, strict=True):
+        for stage, name in zip(targets, names, strict=False):
             if owner is stage:
                 innermost = name
         tb = tb.tb_next

@@ -74,9 +74,9 @@ def _collect(
 ) -> dict[str, Registration[SpecT]]:
     plain: dict[str, list[Registration[SpecT]]] = {}
     replacing: dict[str, list[Registration[SpecT]]] = {}
-    # pluggy calls implementations last-registered-first; registration order (built-ins first)
-    # reads better in error messages, and names never depend on call order anyway.
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    # get_hookimpls() lists implementations in registration order (built-ins first), which is
+    # the order plugin stages join the default list in; pluggy's call order (LIFO) never matters.
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
         plugin: str = impl.plugin_name
 
         def register(spec: Any, replace: bool = False, *, _plugin: str = plugin) -> None:

@@ -178,8 +178,8 @@ class ChunkPolicySpec:
 
     ``factory(arg)`` returns a new policy; ``arg`` is the text after the colon in the option
     value (``"words:3"`` gives ``"3"``), or ``None``. It raises ``ValueError`` for a bad
-    argument; it is called once when the pipeline is built, to check the argument, and then
-    once per conversion.
+    argument; it is called when the pipeline is built (to check the argument) and then once
+    per conversion, so it should be cheap.
     """
 
     name: str

@@ -53,13 +53,13 @@ class Decoder(Stage):
     blocks that are not open) as ``invalid_upstream_response`` errors. Input after
     ``message_stop`` is ignored; unknown event, block and delta types are skipped."""
 
-    __slots__ = ("_open", "_seen", "_send_text", "_started", "_stopped")
+    __slots__ = ("_blocks", "_send_text", "_started", "_stopped")
 
     handles = (dict, ErrorEvent)
 
     def __init__(self, options: Options) -> None:
-        self._open: dict[int, str] = {}
-        self._seen: set[int] = set()
+        # Block index -> kind while the block is open, -> None once it has stopped.
+        self._blocks: dict[int, str | None] = {}
         self._started = False
         self._stopped = False
         self._send_text: Any = None
@@ -73,22 +73,22 @@ class Decoder(Stage):
             return
         if self._stopped:
             return
+        # The fast path: a well-formed text delta on an open text block (most events). Plain
+        # subscripts inside one try are the cheapest checks Python has; anything unexpected
+        # falls through to the full path, which finds and reports the problem.
+        try:
+            if item["type"] == "content_block_delta":
+                delta = item["delta"]
+                index = item["index"]
+                if delta["type"] == "text_delta" and type(index) is int and self._blocks[index] == "text":
+                    text = delta["text"]
+                    if type(text) is str:
+                        if text:
+                            self._send_text(text)
+                        return
+        except (KeyError, TypeError):
+            pass
         kind = item.get("type")
-        if kind == "content_block_delta":
-            # The fast path: a well-formed text delta on an open text block (most events).
-            index = item.get("index")
-            delta = item.get("delta")
-            if (
-                type(index) is int
-                and self._open.get(index) == "text"
-                and type(delta) is dict
-                and delta.get("type") == "text_delta"
-            ):
-                text = delta.get("text")
-                if type(text) is str:
-                    if text:
-                        self._send_text(text)
-                    return
         try:
             if kind == "content_block_delta":
                 self._delta(item)
@@ -126,10 +126,10 @@ class Decoder(Stage):
 
     def _delta(self, event: dict[str, Any]) -> None:
         index = _int(event, "index")
-        block = self._open.get(index)
+        block = self._blocks.get(index)
         if block is None:
             self._require_started("content_block_delta")
-            state = "already stopped" if index in self._seen else "never started"
+            state = "already stopped" if index in self._blocks else "never started"
             raise _Malformed(f"a delta for content block {index}, which was {state}")
         delta = _dict(event, "delta")
         delta_type = delta.get("type")
@@ -157,13 +157,12 @@ class Decoder(Stage):
     def _block_start(self, event: dict[str, Any]) -> None:
         self._require_started("content_block_start")
         index = _int(event, "index")
-        if index in self._seen:
+        if index in self._blocks:
             raise _Malformed(f"content block {index} was started twice")
         block = _dict(event, "content_block")
         block_type = block.get("type")
         kind = block_type if block_type in _KNOWN_BLOCKS else "other"
-        self._seen.add(index)
-        self._open[index] = kind
+        self._blocks[index] = kind
         self.emit(BlockStart(index, kind))
         if kind == "text":
             text = block.get("text")
@@ -181,11 +180,12 @@ class Decoder(Stage):
 
     def _close_block(self, event: dict[str, Any]) -> tuple[int, str]:
         index = _int(event, "index")
-        kind = self._open.pop(index, None)
+        kind = self._blocks.get(index)
         if kind is None:
             self._require_started("content_block_stop")
-            state = "already stopped" if index in self._seen else "never started"
+            state = "already stopped" if index in self._blocks else "never started"
             raise _Malformed(f"a stop for content block {index}, which was {state}")
+        self._blocks[index] = None
         return index, kind
 
     def _message_start(self, event: dict[str, Any]) -> None:

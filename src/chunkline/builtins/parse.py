@@ -16,7 +16,9 @@ __all__ = ["JsonLinesParser", "SSEParser", "register_stages"]
 _BOM = b"\xef\xbb\xbf"
 _DEFAULT_LIMIT = 8 * 1024 * 1024
 _INPUT_TYPES = (bytes, bytearray, memoryview)
-_NAMES: dict[bytes, str] = {}
+# Event names seen so far, keyed by their whole "event: NAME" line (bounded: they come from the
+# upstream). The fast path only takes names already here; the full path adds them.
+_EVENT_LINES: dict[bytes, str] = {}
 
 
 def _limit(value: Any, registry: Registry) -> Any:
@@ -30,7 +32,7 @@ class _Framer(Stage):
     line breaks may be CR, LF or CRLF (even a CRLF split across reads), a UTF-8 BOM at the very
     start is skipped, and a frame still arriving may not outgrow ``max_event_bytes``."""
 
-    __slots__ = ("_buf", "_cr", "_limit", "_started")
+    __slots__ = ("_buf", "_cr", "_limit", "_pending_limit", "_started")
 
     handles = _INPUT_TYPES
     emits = (dict, ErrorEvent)
@@ -41,9 +43,13 @@ class _Framer(Stage):
         self._cr = False
         self._started = False
         self._limit: int = options.get("max_event_bytes", _DEFAULT_LIMIT)
+        # What may wait in the buffer: a whole frame plus the first byte of its separator.
+        self._pending_limit = self._limit + len(self.separator) - 1
 
     def feed(self, item: Any) -> None:
         data = bytes(item)
+        if not data:
+            return  # an empty read changes nothing (and must not break a CRLF in two)
         buf = self._buf
         if not self._started:
             buf += data
@@ -62,7 +68,7 @@ class _Framer(Stage):
             # A bytearray grows in place, so a frame arriving in many small reads stays linear.
             buf += data
             if self.separator not in data and data[:1] != b"\n":
-                if len(buf) > self._limit:
+                if len(buf) > self._pending_limit:
                     self._too_large()
                 return
             data = bytes(buf)
@@ -73,7 +79,7 @@ class _Framer(Stage):
             self._frames(frames)
         if rest and not self.conversion.finished:
             buf += rest
-            if len(buf) > self._limit:
+            if len(buf) > self._pending_limit:
                 self._too_large()
 
     def _frames(self, frames: list[bytes]) -> None:
@@ -107,11 +113,9 @@ class _Framer(Stage):
             return
         if name is not None:
             kind = event.get("type")
-            named = _NAMES.get(name)
-            if named is None:
-                named = name.decode("utf-8", "replace")
-                if len(_NAMES) < 256:  # a bounded cache: names come from the upstream
-                    _NAMES[name] = named
+            named = name.decode("utf-8", "replace")
+            if kind == named and len(_EVENT_LINES) < 256 and b"\n" not in name:
+                _EVENT_LINES[b"event: " + name] = named
             if kind != named:
                 self._error(
                     "invalid_upstream_response",
@@ -134,29 +138,28 @@ class SSEParser(_Framer):
         conversion = self.conversion
         emit = self.emit
         loads = orjson.loads
-        names = _NAMES
+        known = _EVENT_LINES
+        limit = self._limit
         for frame in frames:
-            # The shape Anthropic always sends, "event: NAME\ndata: JSON", takes the short way
-            # (inlined: this loop runs once per event); anything else, and any event that does
-            # not check out here, goes through the full rules and their error messages.
-            if frame[:7] == b"event: ":
-                eol = frame.find(b"\n")
-                if eol > 0 and frame[eol + 1 : eol + 7] == b"data: " and frame.find(b"\n", eol + 1) < 0:
+            if len(frame) > limit:
+                self._too_large()
+                return
+            # The shape Anthropic always sends, "event: NAME\ndata: JSON", with a NAME seen before,
+            # takes the short way (inlined: this loop runs once per event). Anything else, and
+            # any event that does not check out here, goes through the full rules and messages.
+            head, sep, payload = frame.partition(b"\ndata: ")
+            if sep and b"\n" not in payload:
+                name = known.get(head)
+                if name is not None:
                     try:
-                        event = loads(frame[eol + 7 :])
+                        event = loads(payload)
                     except orjson.JSONDecodeError:
                         event = None
-                    if (
-                        type(event) is dict
-                        and event.get("type") == names.get(frame[7:eol])
-                        and event.get("type") is not None
-                    ):
+                    if type(event) is dict and event.get("type") == name:
                         emit(event)
-                    else:
-                        self._event(frame[eol + 7 :], frame[7:eol])
-                    if conversion.finished:
-                        return
-                    continue
+                        if conversion.finished:
+                            return
+                        continue
             if frame:
                 self._lines(frame)
                 if conversion.finished:
@@ -208,7 +211,11 @@ class JsonLinesParser(_Framer):
 
     def _frames(self, frames: list[bytes]) -> None:
         conversion = self.conversion
+        limit = self._limit
         for line in frames:
+            if len(line) > limit:
+                self._too_large()
+                return
             if line.strip():
                 self._event(line, None)
                 if conversion.finished:

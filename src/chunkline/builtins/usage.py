@@ -53,15 +53,12 @@ class UsageCollector(Stage):
 
 
 class UsageDropped(Stage):
-    """Usage was not asked for (the default): counts are dropped here."""
+    """Usage was not asked for (the default): this stage steps aside, and the counts, which no
+    later stage handles, end at the serializer, which writes nothing for them."""
 
     __slots__ = ()
 
-    handles = (UsageUpdate,)
-    emits = ()
-
-    def feed(self, item: Any) -> None:
-        pass
+    handles = ()
 
 
 def _make(options: Options) -> Stage:

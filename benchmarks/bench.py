@@ -1,0 +1,155 @@
+"""Benchmarks: chunkline against the floor of the work, option costs, build/open cost and memory.
+
+Run with ``make bench`` (or ``python benchmarks/bench.py``). Everything is measured in one process
+and one run, so the ratios compare like with like on a shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stream import anthropic_events, sse_bytes
+
+import chunkline
+
+READ_SIZE = 4096
+
+
+def floor(reads: list[bytes]) -> list[bytes]:
+    """The fastest converter one could hand-write with no stages: per event, find the frame,
+    ``orjson.loads`` its data, and write a precomputed envelope around ``orjson.dumps(text)``."""
+    head = (
+        b'data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":'
+    )
+    tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+    loads, dumps = orjson.loads, orjson.dumps
+    out: list[bytes] = []
+    pending = b""
+    for read in reads:
+        frames = (pending + read).split(b"\n\n")
+        pending = frames.pop()
+        for frame in frames:
+            event = loads(frame[frame.index(b"data: ") + 6 :])
+            if event["type"] == "content_block_delta":
+                delta = event["delta"]
+                text = delta.get("text") or delta.get("thinking") or delta.get("partial_json") or ""
+                out.append(head + dumps(text) + tail)
+    return out
+
+
+def run_pipeline(pipeline: chunkline.Pipeline, inputs: list) -> Callable[[], list]:
+    def run() -> list:
+        conversion = pipeline.open()
+        out: list = []
+        for piece in inputs:
+            out += conversion.feed(piece)
+        out += conversion.close()
+        return out
+
+    return run
+
+
+def best_seconds(fn: Callable[[], object], repeat: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        gc.disable()
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+        gc.enable()
+    return best
+
+
+def per_call_us(fn: Callable[[], object], number: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best * 1e6
+
+
+def memory_per_conversion(pipeline: chunkline.Pipeline, count: int, prime: bytes | None) -> float:
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    conversions = []
+    for _ in range(count):
+        conversion = pipeline.open()
+        if prime is not None:
+            conversion.feed(prime)
+        conversions.append(conversion)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del conversions
+    return (after - before) / count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15, help="timing repeats (the best is kept)")
+    args = parser.parse_args(argv)
+
+    events = anthropic_events()
+    data = sse_bytes(events)
+    reads = [data[i : i + READ_SIZE] for i in range(0, len(data), READ_SIZE)]
+    n = len(events)
+    print(f"chunkline {chunkline.__version__} benchmarks")
+    print(
+        f"python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'cpu'}), "
+        f"{platform.system()} {platform.release()}"
+    )
+    print(f"stream: {n} events, {len(data):,} bytes, fed in {READ_SIZE}-byte reads; best of {args.repeat}\n")
+
+    floor_s = best_seconds(lambda: floor(reads), args.repeat)
+    default = chunkline.Pipeline()
+    rows = [("floor (hand-written, no stages)", floor_s)]
+    rows.append(("chunkline default, raw bytes", best_seconds(run_pipeline(default, reads), args.repeat)))
+    dicts = chunkline.Pipeline(stages=["parse"]).convert(data)
+    after_parse = chunkline.Pipeline(stages=list(default.stage_names[1:]))
+    rows.append(("chunkline from decoded dicts", best_seconds(run_pipeline(after_parse, dicts), args.repeat)))
+    for label, options in (
+        ('chunking="words:3"', {"chunking": "words:3"}),
+        ('thinking="tags"', {"thinking": "tags"}),
+        ("include_usage=True", {"include_usage": True}),
+    ):
+        pipeline = chunkline.Pipeline(**options)
+        rows.append((f"chunkline {label}", best_seconds(run_pipeline(pipeline, reads), args.repeat)))
+
+    print(f"{'conversion':40} {'events/s':>12} {'us/event':>9} {'vs floor':>9}")
+    for label, seconds in rows:
+        print(f"{label:40} {n / seconds:12,.0f} {seconds / n * 1e6:9.2f} {floor_s / seconds:9.2f}")
+
+    print()
+    build_ms = per_call_us(lambda: chunkline.Pipeline(), 20) / 1000
+    open_us = per_call_us(default.open, 20000)
+    print(f"build a Pipeline (plugin discovery included): {build_ms:.2f} ms")
+    print(f"open() a conversion:                          {open_us:.2f} us")
+    first_event = data[: data.index(b"\n\n") + 2]
+    idle = memory_per_conversion(default, 10_000, None)
+    started = memory_per_conversion(default, 10_000, first_event)
+    print(f"memory per idle open conversion:              {idle:,.0f} bytes")
+    print(f"memory per conversion after message_start:    {started:,.0f} bytes")
+    print(
+        f"10,000 concurrent open conversions:           {idle * 10_000 / 2**20:.1f} MiB idle, "
+        f"{started * 10_000 / 2**20:.1f} MiB started"
+    )
+
+
+if __name__ == "__main__":
+    main()
