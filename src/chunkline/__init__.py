@@ -15,6 +15,7 @@ from .errors import (
     StageNameError,
     StreamError,
     UpstreamError,
+    UpstreamTimeout,
     UpstreamTruncated,
 )
 from .hookspecs import hookimpl
@@ -45,6 +46,7 @@ __all__ = [
     "StageSpec",
     "StreamError",
     "UpstreamError",
+    "UpstreamTimeout",
     "UpstreamTruncated",
     "__version__",
     "events",

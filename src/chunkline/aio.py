@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 __all__ = ["transform"]
 
+_NOTHING = object()
+
 
 async def transform(
     pipeline: Pipeline,
@@ -31,21 +33,24 @@ async def transform(
     iterator = aiter(source)
     try:
         while not conversion.finished:
+            data: Any = _NOTHING
             try:
-                with anyio.fail_after(idle_timeout):
+                # move_on_after rather than fail_after: a TimeoutError the source raises itself
+                # (a socket timeout) is a failed read, not our idle timeout.
+                with anyio.move_on_after(idle_timeout):
                     data = await anext(iterator)
             except StopAsyncIteration:
                 break
-            except TimeoutError:
-                for out in conversion.abort(
-                    "upstream_timeout",
-                    f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
-                ):
-                    yield out
-                return
             except Exception as exc:
                 for out in conversion.abort(
                     "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}"
+                ):
+                    yield out
+                return
+            if data is _NOTHING:
+                for out in conversion.abort(
+                    "upstream_timeout",
+                    f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
                 ):
                     yield out
                 return

@@ -15,6 +15,7 @@ __all__ = [
     "StageNameError",
     "StreamError",
     "UpstreamError",
+    "UpstreamTimeout",
     "UpstreamTruncated",
     "stream_error_for",
 ]
@@ -73,6 +74,12 @@ class UpstreamTruncated(StreamError):
     type = "upstream_truncated"
 
 
+class UpstreamTimeout(StreamError):
+    """The upstream went quiet for longer than the idle timeout."""
+
+    type = "upstream_timeout"
+
+
 class LimitExceeded(StreamError):
     """The input went past one of the conversion's size limits."""
 
@@ -86,9 +93,16 @@ class InternalStageError(StreamError):
 
 
 _BY_TYPE: dict[str, type[StreamError]] = {
-    cls.type: cls for cls in (UpstreamError, InvalidUpstreamResponse, UpstreamTruncated, LimitExceeded)
+    cls.type: cls
+    for cls in (
+        UpstreamError,
+        InvalidUpstreamResponse,
+        UpstreamTruncated,
+        UpstreamTimeout,
+        LimitExceeded,
+        InternalStageError,
+    )
 }
-_BY_TYPE[InternalStageError.type] = InternalStageError
 
 
 def stream_error_for(type_: str, message: str, code: str | None = None) -> StreamError:

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .conversion import Conversion, RoutePlan
-from .errors import OptionError, PluginError, StageNameError
+from .errors import OptionError, PluginError, StageNameError, StreamError
 from .plugins import PluginInfo, make_plugin_manager
 from .registry import Registry
 from .stage import Option, StageSpec
@@ -88,8 +88,13 @@ class Pipeline:
     def convert(self, data: Any, **overrides: Any) -> list[Any]:
         """Convert a whole input at once: ``open()``, ``feed(data)``, ``close()``."""
         conversion = self.open(**overrides)
-        out = conversion.feed(data)
-        out += conversion.close()
+        out: list[Any] = []
+        try:
+            out += conversion.feed(data)
+            out += conversion.close()
+        except StreamError as exc:
+            exc.output = out + exc.output  # everything produced before the fault
+            raise
         return out
 
     def transform_sync(self, source: Iterable[Any], **overrides: Any) -> Iterator[Any]:

@@ -103,6 +103,11 @@ class Decoder(Stage):
             elif kind == "message_stop":
                 self._require_started(kind)
                 self._stopped = True
+                # A response cut by max_tokens can leave a block open; close it so the stages
+                # that finish blocks (a tool call's "{}", a closing </think>) get to.
+                for index, open_kind in self._blocks.items():
+                    if open_kind is not None:
+                        self.emit(BlockStop(index, open_kind))
                 self.emit(MessageStop())
             elif kind == "ping":
                 self.emit(Ping())

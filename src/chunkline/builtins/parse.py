@@ -165,8 +165,9 @@ class SSEParser(_Framer):
                 if conversion.finished:
                     return
 
-    def _lines(self, frame: bytes) -> None:
-        """One event's lines (the frame ended at a blank line, so the event is complete)."""
+    def _lines(self, frame: bytes, at_close: bool = False) -> None:
+        """One event's lines (the frame ended at a blank line, so the event is complete; at
+        close, all its lines arrived but the blank line did not)."""
         data: list[bytes] = []
         name = None
         for line in frame.split(b"\n"):
@@ -193,6 +194,8 @@ class SSEParser(_Framer):
                 f"event (use input_format='jsonl' for bare JSON): {payload[:80]!r}",
             )
             return
+        if at_close and not _parses(payload):
+            return  # more data lines were on their way: the stream was cut, not malformed
         self._event(payload, name)
 
     def close(self) -> None:
@@ -201,7 +204,7 @@ class SSEParser(_Framer):
         # R51: an event whose lines all arrived (each ended by a line break) but whose closing
         # blank line did not is dispatched; an event cut inside a line never is.
         if rest.endswith(b"\n"):
-            self._lines(rest)
+            self._lines(rest, at_close=True)
 
 
 class JsonLinesParser(_Framer):
@@ -227,13 +230,15 @@ class JsonLinesParser(_Framer):
         # off, and the finish stage reports the truncation.
         rest = bytes(self._buf).strip()
         self._buf.clear()
-        if rest:
-            try:
-                complete = type(orjson.loads(rest)) is dict
-            except orjson.JSONDecodeError:
-                complete = False
-            if complete:
-                self._event(rest, None)
+        if rest and _parses(rest):
+            self._event(rest, None)
+
+
+def _parses(payload: bytes) -> bool:
+    try:
+        return type(orjson.loads(payload)) is dict
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _make_parser(options: Options) -> Stage:

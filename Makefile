@@ -1,0 +1,52 @@
+# chunkline: `make demo` shows a conversion, `make test` runs every check CI runs.
+# Everything runs from .venv, which is created on first use; no activation needed.
+
+VENV := .venv
+BIN := $(VENV)/bin
+
+# The first Python 3.11+ found on PATH; override with `make PYTHON=/path/to/python3.12 ...`.
+PYTHON ?= $(shell for p in python3 python3.11 python3.12 python3.13 python; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; \
+	done)
+
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test lint typecheck fmt bench clean distclean
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/python -m chunkline.demo
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy --strict src
+
+# Throughput against the floor of the work, option costs, build/open cost and memory (one run).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench.py
+
+fmt: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# One stamp per extra (dev, demo), so a second run installs nothing unless pyproject.toml changed.
+# Editable, so the demo finds examples/ beside src/ and the tests run the working tree.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) -e '.[$*]'
+	@touch $@
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
