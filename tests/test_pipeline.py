@@ -449,6 +449,7 @@ def test_options_are_checked_only_for_the_stages_in_the_list() -> None:
     with pytest.raises(chunkline.OptionError, match="'thinking'"):
         pipeline(stages=["decode", "finish"], thinking="drop")
     assert pipeline(stages=["decode", "finish"], on_error="raise").options == {
+        "max_content_blocks": 10_000,
         "finish_reasons": pipeline().options["finish_reasons"],
         "on_error": "raise",
     }

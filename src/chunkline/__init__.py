@@ -21,7 +21,7 @@ from .errors import (
 from .hookspecs import hookimpl
 from .pipeline import DEFAULT_STAGES, Pipeline, list_plugins
 from .plugins import PluginInfo
-from .stage import ChunkPolicy, ChunkPolicySpec, Option, Options, Stage, StageSpec
+from .stage import ChunkPolicy, ChunkPolicySpec, Option, Options, Stage, StageSpec, positive_int
 
 __version__ = "0.1.0"
 
@@ -52,4 +52,5 @@ __all__ = [
     "events",
     "hookimpl",
     "list_plugins",
+    "positive_int",
 ]

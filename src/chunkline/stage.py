@@ -19,6 +19,7 @@ __all__ = [
     "Options",
     "Stage",
     "StageSpec",
+    "positive_int",
 ]
 
 Options = Mapping[str, Any]
@@ -78,6 +79,13 @@ class Stage:
             if fast is not None:
                 return fast
         return lambda text: target(TextDelta(text))
+
+
+def positive_int(value: Any, registry: Registry) -> Any:
+    """An ``Option.check`` for sizes and counts: an int of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be an int of at least 1, not {value!r}")
+    return value
 
 
 @final

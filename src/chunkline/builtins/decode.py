@@ -19,7 +19,7 @@ from ..events import (
     UsageUpdate,
 )
 from ..hookspecs import hookimpl
-from ..stage import Options, Stage, StageSpec
+from ..stage import Option, Options, Stage, StageSpec, positive_int
 
 __all__ = ["Decoder", "register_stages"]
 
@@ -35,6 +35,7 @@ _DELTA_BLOCK = {
     "signature_delta": "thinking",
     "input_json_delta": "tool_use",
 }
+_DEFAULT_MAX_BLOCKS = 10_000
 _USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -53,7 +54,7 @@ class Decoder(Stage):
     blocks that are not open) as ``invalid_upstream_response`` errors. Input after
     ``message_stop`` is ignored; unknown event, block and delta types are skipped."""
 
-    __slots__ = ("_blocks", "_send_text", "_started", "_stopped")
+    __slots__ = ("_blocks", "_max_blocks", "_send_text", "_started", "_stopped")
 
     handles = (dict, ErrorEvent)
 
@@ -63,6 +64,7 @@ class Decoder(Stage):
         self._started = False
         self._stopped = False
         self._send_text: Any = None
+        self._max_blocks: int = options.get("max_content_blocks", _DEFAULT_MAX_BLOCKS)
 
     def connected(self) -> None:
         self._send_text = self.text_route()
@@ -164,6 +166,16 @@ class Decoder(Stage):
         index = _int(event, "index")
         if index in self._blocks:
             raise _Malformed(f"content block {index} was started twice")
+        if len(self._blocks) >= self._max_blocks:
+            self._stopped = True
+            self.emit(
+                ErrorEvent(
+                    "limit_exceeded",
+                    f"the upstream message has more than max_content_blocks ({self._max_blocks}) "
+                    "content blocks",
+                )
+            )
+            return
         block = _dict(event, "content_block")
         block_type = block.get("type")
         kind = block_type if block_type in _KNOWN_BLOCKS else "other"
@@ -283,6 +295,16 @@ def register_stages(register: Any) -> None:
         StageSpec(
             "decode",
             Decoder,
+            options=(
+                Option(
+                    "max_content_blocks",
+                    _DEFAULT_MAX_BLOCKS,
+                    "The most content blocks one upstream message may have; more ends the stream "
+                    "with a limit_exceeded error.",
+                    positive_int,
+                    allowed="an int >= 1",
+                ),
+            ),
             description="Anthropic event dicts to typed events; checks the protocol.",
         )
     )

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from ..events import BlockStop, ToolCallDelta, ToolInputDelta, ToolUseStart
+from ..events import BlockStop, ErrorEvent, ToolCallDelta, ToolInputDelta, ToolUseStart
 from ..hookspecs import hookimpl
-from ..stage import Options, Stage, StageSpec
+from ..stage import Option, Options, Stage, StageSpec, positive_int
 
 __all__ = ["ToolCallMapper", "register_stages"]
 
@@ -27,20 +27,32 @@ class ToolCallMapper(Stage):
     type and name once in the first delta with empty arguments, then each argument fragment
     byte for byte. A call that streamed no arguments gets its start block's input, or ``{}``."""
 
-    __slots__ = ("_calls", "_count")
+    __slots__ = ("_calls", "_count", "_limit", "_total")
 
     handles = (ToolUseStart, ToolInputDelta, BlockStop)
-    emits = (ToolCallDelta, BlockStop)
+    emits = (ToolCallDelta, BlockStop, ErrorEvent)
 
     def __init__(self, options: Options) -> None:
         self._calls: dict[int, _Call] = {}
         self._count = 0
+        self._total = 0
+        self._limit: int = options["max_tool_argument_bytes"]
 
     def feed(self, item: Any) -> None:
         cls = item.__class__
         if cls is ToolInputDelta:
             call = self._calls[item.index]
             call.sent_arguments = True
+            self._total += len(item.partial_json.encode())
+            if self._total > self._limit:
+                self.emit(
+                    ErrorEvent(
+                        "limit_exceeded",
+                        "the upstream's tool-call arguments add up to more than "
+                        f"max_tool_argument_bytes ({self._limit} bytes)",
+                    )
+                )
+                return
             self.emit(ToolCallDelta(call.index, None, None, item.partial_json))
         elif cls is ToolUseStart:
             call = _Call(self._count, item.input)
@@ -61,6 +73,16 @@ def register_stages(register: Any) -> None:
         StageSpec(
             "tool_calls",
             ToolCallMapper,
+            options=(
+                Option(
+                    "max_tool_argument_bytes",
+                    16 * 1024 * 1024,
+                    "The most bytes of tool-call arguments one message may stream, all calls "
+                    "together; more ends the stream with a limit_exceeded error.",
+                    positive_int,
+                    allowed="an int >= 1",
+                ),
+            ),
             description="Client tool_use blocks to streamed tool-call deltas with 0-based indices.",
         )
     )
