@@ -330,9 +330,10 @@ def test_plugins_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "SOURCE", "VERSION"]
-    assert any(line.split() == ["chunkline.builtins.parse", "built-in", "-"] for line in lines)
+    version = chunkline.__version__
+    assert any(line.split() == ["chunkline.builtins.parse", "built-in", version] for line in lines)
     infos = json.loads(run(capsys, "plugins", "--json")[1])
-    assert {"name": "chunkline.builtins.serialize", "source": "built-in", "version": None} in infos
+    assert {"name": "chunkline.builtins.serialize", "source": "built-in", "version": version} in infos
 
 
 def test_blocked_plugin_leaves_stages_listing(

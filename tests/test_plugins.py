@@ -144,7 +144,7 @@ def test_list_plugins_shows_the_installed_plugin_and_its_version(install: Callab
     listed = {info.name: info for info in chunkline.list_plugins()}
     assert listed["myplugin"].version == "2.5.1"
     assert listed["chunkline.builtins.parse"] == chunkline.PluginInfo(
-        "chunkline.builtins.parse", "built-in", None
+        "chunkline.builtins.parse", "built-in", chunkline.__version__
     )
     assert "myplugin" not in {info.name for info in chunkline.list_plugins(block=["myplugin"])}
     assert "myplugin" not in {info.name for info in chunkline.list_plugins(load_entrypoints=False)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import events
+from ._version import __version__
 from .conversion import Conversion
 from .errors import (
     ChunklineError,
@@ -22,8 +23,6 @@ from .hookspecs import hookimpl
 from .pipeline import DEFAULT_STAGES, Pipeline, list_plugins
 from .plugins import PluginInfo
 from .stage import ChunkPolicy, ChunkPolicySpec, Option, Options, Stage, StageSpec, positive_int
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_STAGES",

@@ -167,7 +167,7 @@ class Conversion:
 
     def route(self, stage: Stage, item_type: type) -> _Emit:
         """Where ``stage``'s items of ``item_type`` go: the next stage's ``feed`` or the output."""
-        index = self._targets.index(stage)
+        index = next(i for i, target in enumerate(self._targets) if target is stage)
         target: _Emit = self._targets[self._plan.tables[index][item_type]].feed
         return target
 

@@ -12,6 +12,7 @@ from types import ModuleType
 import pluggy
 
 from . import hookspecs
+from ._version import __version__
 from .errors import PluginError
 
 __all__ = [
@@ -66,7 +67,7 @@ def make_plugin_manager(
         if module_name in blocked or module_name.rsplit(".", 1)[-1] in blocked:
             continue
         pm.register(importlib.import_module(module_name), name=module_name)
-        infos.append(PluginInfo(module_name, "built-in", None))
+        infos.append(PluginInfo(module_name, "built-in", __version__))
     if load_entrypoints:
         for ep in _entry_points():
             if ep.name in blocked or pm.has_plugin(ep.name):
