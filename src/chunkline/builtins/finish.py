@@ -15,8 +15,9 @@ __all__ = ["CLIENT_FINISH_REASONS", "DEFAULT_FINISH_REASONS", "Finisher", "regis
 
 CLIENT_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter"})
 
-# Anthropic stop reasons -> OpenAI finish reasons (CONFORMANCE R22). pause_turn means the turn is
-# unfinished, so it reads as "length" rather than a clean "stop". Unknown reasons become "stop".
+# Anthropic stop reasons -> OpenAI finish reasons (R22 in docs/conformance-rules.md). pause_turn
+# means the turn is unfinished, so it reads as "length" rather than a clean "stop". Unknown reasons
+# become "stop".
 DEFAULT_FINISH_REASONS = MappingProxyType(
     {
         "end_turn": "stop",

@@ -95,7 +95,7 @@ class OpenAISSEFormatter:
     def format_error_chunk(
         message_id: str, model: str, created: int, error_type: str, error_message: str
     ) -> str:
-        """An in-band error (CONFORMANCE R41): the openai SDK raises ``APIError`` with this
+        """An in-band error (R41 in docs/conformance-rules.md): the openai SDK raises ``APIError`` with this
         message. The id, model and created arguments are kept for compatibility; an error event
         carries none of them."""
         return OpenAISSEFormatter.format_data_event(
