@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3 python3.11 python3.12 python3.13 python; do \
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck fmt bench clean distclean
+.PHONY: demo test lint typecheck fmt bench bench-peers clean distclean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m chunkline.demo
@@ -30,6 +30,20 @@ typecheck: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench.py
 
+# Optional: the same stream through ccproxy-api 0.1.2 and LiteLLM, one run. The peers are heavy and
+# bring their own dependencies, so they get a venv of their own and .venv never sees them.
+PEERS_VENV := .venv-peers
+
+bench-peers: $(PEERS_VENV)/.installed
+	$(PEERS_VENV)/bin/python benchmarks/peers.py
+
+$(PEERS_VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		'ccproxy-api==0.1.2' 'litellm==1.110.2' orjson -e .
+	@touch $@
+
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -46,7 +60,7 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
-	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+	find . \( -path ./$(VENV) -o -path ./$(PEERS_VENV) \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(PEERS_VENV)

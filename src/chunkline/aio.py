@@ -35,10 +35,13 @@ async def transform(
         while not conversion.finished:
             data: Any = _NOTHING
             try:
-                # move_on_after rather than fail_after: a TimeoutError the source raises itself
-                # (a socket timeout) is a failed read, not our idle timeout.
-                with anyio.move_on_after(idle_timeout):
+                if idle_timeout is None:
                     data = await anext(iterator)
+                else:
+                    # move_on_after rather than fail_after: a TimeoutError the source raises
+                    # itself (a socket timeout) is a failed read, not our idle timeout.
+                    with anyio.move_on_after(idle_timeout):
+                        data = await anext(iterator)
             except StopAsyncIteration:
                 break
             except Exception as exc:
