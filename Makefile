@@ -64,3 +64,15 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) $(PEERS_VENV)
+
+# Fuzz the whole pipeline for FUZZ_SECONDS with atheris (installed into .venv on first use; where it
+# cannot be, the harness falls back to pure-Python mutation). Seeds: the recordings, written into
+# build/fuzz/corpus. Exits non-zero on a finding, whose input is saved as build/fuzz/crash-*.
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-dev
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(PIP_INSTALL) atheris || \
+		echo "make fuzz: atheris could not be installed; using the pure-Python fallback" >&2
+	$(BIN)/python fuzz/fuzz_pipeline.py -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=30 \
+		-dict=fuzz/pipeline.dict -artifact_prefix=build/fuzz/ -print_final_stats=1 build/fuzz/corpus

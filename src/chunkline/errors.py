@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 __all__ = [
     "ChunklineError",
     "ConfigError",
@@ -17,6 +19,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamTruncated",
+    "describe",
     "stream_error_for",
 ]
 
@@ -109,3 +112,19 @@ def stream_error_for(type_: str, message: str, code: str | None = None) -> Strea
     """The exception that stands for an in-band error of the given type."""
     cls = _BY_TYPE.get(type_, StreamError)
     return cls(message, code)
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """An upstream value for an error message: strings quoted, objects and arrays as compact JSON,
+    other values as text; cut to ``limit`` characters, and safe for values nested too deep to
+    repr."""
+    if isinstance(value, dict | list):
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:  # deeper than orjson writes (254 levels), or numbers it cannot
+            return f"a deeply nested JSON {'object' if isinstance(value, dict) else 'array'}"
+    elif isinstance(value, str):
+        text = repr(value[: limit + 1])
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."

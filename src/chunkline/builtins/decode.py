@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import describe
 from ..events import (
     BlockStart,
     BlockStop,
@@ -36,6 +37,9 @@ _DELTA_BLOCK = {
     "input_json_delta": "tool_use",
 }
 _DEFAULT_MAX_BLOCKS = 10_000
+# Token counts above JSON's safe-integer range are not counts: they would overflow a client's
+# numbers (and orjson's, once summed into prompt_tokens).
+_MAX_COUNT = 2**53
 _USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -77,31 +81,34 @@ class Decoder(Stage):
             return
         # The fast path: a well-formed text delta on an open text block (most events). Plain
         # subscripts inside one try are the cheapest checks Python has; anything unexpected
-        # falls through to the full path, which finds and reports the problem.
+        # falls through to the full path, which finds and reports the problem. Sending happens
+        # outside every try: a later stage's exception must never pass for a malformed event.
+        text = None
         try:
             if item["type"] == "content_block_delta":
                 delta = item["delta"]
                 index = item["index"]
                 if delta["type"] == "text_delta" and type(index) is int and self._blocks[index] == "text":
                     text = delta["text"]
-                    if type(text) is str:
-                        if text:
-                            self._send_text(text)
-                        return
         except (KeyError, TypeError):
             pass
+        if type(text) is str:
+            if text:
+                self._send_text(text)
+            return
         kind = item.get("type")
+        out: list[Any] = []
         try:
             if kind == "content_block_delta":
-                self._delta(item)
+                self._delta(item, out)
             elif kind == "content_block_start":
-                self._block_start(item)
+                self._block_start(item, out)
             elif kind == "content_block_stop":
-                self.emit(BlockStop(*self._close_block(item)))
+                out.append(BlockStop(*self._close_block(item)))
             elif kind == "message_delta":
-                self._message_delta(item)
+                self._message_delta(item, out)
             elif kind == "message_start":
-                self._message_start(item)
+                self._message_start(item, out)
             elif kind == "message_stop":
                 self._require_started(kind)
                 self._stopped = True
@@ -109,29 +116,31 @@ class Decoder(Stage):
                 # that finish blocks (a tool call's "{}", a closing </think>) get to.
                 for index, open_kind in self._blocks.items():
                     if open_kind is not None:
-                        self.emit(BlockStop(index, open_kind))
-                self.emit(MessageStop())
+                        out.append(BlockStop(index, open_kind))
+                out.append(MessageStop())
             elif kind == "ping":
-                self.emit(Ping())
+                out.append(Ping())
             elif kind == "error":
-                self._upstream_error(item)
+                self._upstream_error(item, out)
             elif not isinstance(kind, str):
-                raise _Malformed(f"an event has no string 'type': {str(item)[:120]}")
+                raise _Malformed(f"an event has no string 'type': {describe(item)}")
             # Unknown event types are skipped: the stream format may grow new ones.
         except _Malformed as exc:
-            self._protocol_error(str(exc))
-        except (TypeError, AttributeError, KeyError, ValueError) as exc:
-            self._protocol_error(f"malformed {kind!r} event ({type(exc).__name__}: {exc})")
+            out = [self._protocol_error(str(exc))]
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+            out = [self._protocol_error(f"malformed {describe(kind)} event ({type(exc).__name__})")]
+        for event in out:
+            self.emit(event)
 
-    def _protocol_error(self, message: str) -> None:
+    def _protocol_error(self, message: str) -> ErrorEvent:
         self._stopped = True
-        self.emit(ErrorEvent("invalid_upstream_response", f"invalid upstream stream: {message}"))
+        return ErrorEvent("invalid_upstream_response", f"invalid upstream stream: {message}")
 
     def _require_started(self, kind: str) -> None:
         if not self._started:
             raise _Malformed(f"received {kind!r} before 'message_start'")
 
-    def _delta(self, event: dict[str, Any]) -> None:
+    def _delta(self, event: dict[str, Any], out: list[Any]) -> None:
         index = _int(event, "index")
         block = self._blocks.get(index)
         if block is None:
@@ -150,25 +159,25 @@ class Decoder(Stage):
         if delta_type == "text_delta":
             text = _str(delta, "text")
             if text:
-                self.emit(TextDelta(text))
+                out.append(TextDelta(text))
         elif delta_type == "input_json_delta":
             fragment = _str(delta, "partial_json")
             if fragment:
-                self.emit(ToolInputDelta(index, fragment))
+                out.append(ToolInputDelta(index, fragment))
         elif delta_type == "thinking_delta":
             text = _str(delta, "thinking")
             if text:
-                self.emit(ThinkingDelta(text))
+                out.append(ThinkingDelta(text))
         # signature_delta and citations_delta carry nothing a chat client shows.
 
-    def _block_start(self, event: dict[str, Any]) -> None:
+    def _block_start(self, event: dict[str, Any], out: list[Any]) -> None:
         self._require_started("content_block_start")
         index = _int(event, "index")
         if index in self._blocks:
             raise _Malformed(f"content block {index} was started twice")
         if len(self._blocks) >= self._max_blocks:
             self._stopped = True
-            self.emit(
+            out.append(
                 ErrorEvent(
                     "limit_exceeded",
                     f"the upstream message has more than max_content_blocks ({self._max_blocks}) "
@@ -180,20 +189,20 @@ class Decoder(Stage):
         block_type = block.get("type")
         kind = block_type if block_type in _KNOWN_BLOCKS else "other"
         self._blocks[index] = kind
-        self.emit(BlockStart(index, kind))
+        out.append(BlockStart(index, kind))
         if kind == "text":
             text = block.get("text")
             if text:
-                self.emit(TextDelta(_str(block, "text")))
+                out.append(TextDelta(_str(block, "text")))
         elif kind == "thinking":
             text = block.get("thinking")
             if text:
-                self.emit(ThinkingDelta(_str(block, "thinking")))
+                out.append(ThinkingDelta(_str(block, "thinking")))
         elif kind == "tool_use":
             tool_input = block.get("input")
             if tool_input is not None and not isinstance(tool_input, dict):
                 raise _Malformed(f"tool_use block {index} has an input that is not an object")
-            self.emit(ToolUseStart(index, _str(block, "id"), _str(block, "name"), tool_input))
+            out.append(ToolUseStart(index, _str(block, "id"), _str(block, "name"), tool_input))
 
     def _close_block(self, event: dict[str, Any]) -> tuple[int, str]:
         index = _int(event, "index")
@@ -205,30 +214,30 @@ class Decoder(Stage):
         self._blocks[index] = None
         return index, kind
 
-    def _message_start(self, event: dict[str, Any]) -> None:
+    def _message_start(self, event: dict[str, Any], out: list[Any]) -> None:
         if self._started:
             raise _Malformed("a second 'message_start' arrived before 'message_stop'")
         message = _dict(event, "message")
         message_id, model = _str(message, "id"), _str(message, "model")
         usage = _usage(message.get("usage"))
         self._started = True
-        self.emit(MessageStart(message_id, model))
+        out.append(MessageStart(message_id, model))
         if usage is not None:
-            self.emit(usage)
+            out.append(usage)
 
-    def _message_delta(self, event: dict[str, Any]) -> None:
+    def _message_delta(self, event: dict[str, Any], out: list[Any]) -> None:
         self._require_started("message_delta")
         delta = _dict(event, "delta")
         reason = delta.get("stop_reason")
         sequence = delta.get("stop_sequence")
         if reason is not None and not isinstance(reason, str):
-            raise _Malformed(f"stop_reason must be a string, not {reason!r}")
+            raise _Malformed(f"stop_reason must be a string, not {describe(reason)}")
         usage = _usage(event.get("usage"))
-        self.emit(MessageDelta(reason, sequence if isinstance(sequence, str) else None))
+        out.append(MessageDelta(reason, sequence if isinstance(sequence, str) else None))
         if usage is not None:
-            self.emit(usage)
+            out.append(usage)
 
-    def _upstream_error(self, event: dict[str, Any]) -> None:
+    def _upstream_error(self, event: dict[str, Any], out: list[Any]) -> None:
         error = event.get("error")
         code = message = None
         if isinstance(error, dict):
@@ -237,10 +246,10 @@ class Decoder(Stage):
         elif isinstance(error, str):
             message = error
         self._stopped = True
-        self.emit(
+        out.append(
             ErrorEvent(
                 "upstream_error",
-                message or f"the upstream reported an error it did not describe: {event!r}"[:300],
+                message or f"the upstream reported an error it did not describe: {describe(event, 300)}",
                 code or "upstream_error",
             )
         )
@@ -249,21 +258,21 @@ class Decoder(Stage):
 def _int(event: dict[str, Any], key: str) -> int:
     value = event.get(key)
     if type(value) is not int:
-        raise _Malformed(f"{key!r} must be an integer, not {value!r}")
+        raise _Malformed(f"{key!r} must be an integer, not {describe(value)}")
     return value
 
 
 def _str(event: dict[str, Any], key: str) -> str:
     value = event.get(key)
     if type(value) is not str:
-        raise _Malformed(f"{key!r} must be a string, not {str(value)[:80]}")
+        raise _Malformed(f"{key!r} must be a string, not {describe(value)}")
     return value
 
 
 def _dict(event: dict[str, Any], key: str) -> dict[str, Any]:
     value = event.get(key)
     if type(value) is not dict:
-        raise _Malformed(f"{key!r} must be an object, not {str(value)[:80]}")
+        raise _Malformed(f"{key!r} must be an object, not {describe(value)}")
     return value
 
 
@@ -272,18 +281,18 @@ def _usage(usage: Any) -> UsageUpdate | None:
     if usage is None:
         return None
     if type(usage) is not dict:
-        raise _Malformed(f"'usage' must be an object, not {str(usage)[:80]}")
+        raise _Malformed(f"'usage' must be an object, not {describe(usage)}")
     counts: list[int | None] = []
     for key in _USAGE_FIELDS:
         value = usage.get(key)
-        if value is not None and (type(value) is not int or value < 0):
-            raise _Malformed(f"usage {key!r} must be a non-negative integer, not {value!r}")
+        if value is not None and (type(value) is not int or not 0 <= value <= _MAX_COUNT):
+            raise _Malformed(f"usage {key!r} must be a whole number from 0 to 2**53, not {describe(value)}")
         counts.append(value)
     thinking = None
     details = usage.get("output_tokens_details")
     if isinstance(details, dict):
         value = details.get("thinking_tokens")
-        if type(value) is int and value >= 0:
+        if type(value) is int and 0 <= value <= _MAX_COUNT:
             thinking = value
     input_tokens, output_tokens, cache_creation, cache_read = counts
     return UsageUpdate(input_tokens, output_tokens, cache_creation, cache_read, thinking)

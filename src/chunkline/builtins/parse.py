@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from ..errors import describe
 from ..events import ErrorEvent
 from ..hookspecs import hookimpl
 from ..registry import Registry
@@ -65,9 +66,12 @@ class _Framer(Stage):
             self._cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if buf:
-            # A bytearray grows in place, so a frame arriving in many small reads stays linear.
+            # A bytearray grows in place, so a frame arriving in many small reads stays linear;
+            # the pending bytes are copied only when a separator (maybe across the boundary of
+            # the two reads) completes a frame.
+            completes = self.separator in data or (data[:1] == b"\n" and buf[-1:] == b"\n")
             buf += data
-            if self.separator not in data and data[:1] != b"\n":
+            if not completes:
                 if len(buf) > self._pending_limit:
                     self._too_large()
                 return
@@ -119,8 +123,8 @@ class _Framer(Stage):
             if kind != named:
                 self._error(
                     "invalid_upstream_response",
-                    f"an SSE event named {named!r} carries data of type {kind!r}; the event name "
-                    "and the data's type must agree",
+                    f"an SSE event named {describe(named)} carries data of type {describe(kind)}; "
+                    "the event name and the data's type must agree",
                 )
                 return
         self.emit(event)

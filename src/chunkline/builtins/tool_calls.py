@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -62,9 +63,32 @@ class ToolCallMapper(Stage):
         else:
             ended = self._calls.pop(item.index, None) if item.kind == "tool_use" else None
             if ended is not None and not ended.sent_arguments:
-                arguments = orjson.dumps(ended.input).decode() if ended.input else "{}"
+                arguments = _arguments(ended.input)
+                if arguments is None:
+                    self.emit(
+                        ErrorEvent(
+                            "invalid_upstream_response",
+                            "invalid upstream stream: a tool_use block's input is nested too deep "
+                            "to send as JSON arguments",
+                        )
+                    )
+                    return
                 self.emit(ToolCallDelta(ended.index, None, None, arguments))
             self.emit(item)
+
+
+def _arguments(tool_input: Any) -> str | None:
+    """A start block's input as JSON arguments (``{}`` when empty). orjson stops at 254 levels
+    of nesting, which the upstream's JSON may exceed; the standard library goes further."""
+    if not tool_input:
+        return "{}"
+    try:
+        return orjson.dumps(tool_input).decode()
+    except TypeError:
+        try:
+            return json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:
+            return None
 
 
 @hookimpl
