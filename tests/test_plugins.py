@@ -301,7 +301,9 @@ def test_plugin_error_is_a_chunkline_error() -> None:
 def test_the_builtins_are_plugins_listed_in_order() -> None:
     assert list(DEFAULT_PLUGINS) == BUILTIN_NAMES
     pipe = Pipeline(load_entrypoints=False)
-    assert pipe.plugins == [chunkline.PluginInfo(name, "built-in", chunkline.__version__) for name in BUILTIN_NAMES]
+    assert pipe.plugins == [
+        chunkline.PluginInfo(name, "built-in", chunkline.__version__) for name in BUILTIN_NAMES
+    ]
 
 
 @pytest.mark.parametrize("name", ["serialize", "chunkline.builtins.serialize"])
