@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import re
 import textwrap
 import types
@@ -15,6 +14,7 @@ import pytest
 
 import chunkline
 from chunkline import Pipeline, hookspecs
+from minimal_streams import contents, text_sse
 
 
 @pytest.fixture(autouse=True)
@@ -52,33 +52,6 @@ def example_plugin(hook: str) -> types.ModuleType:
     code = compile(example_code(HOOKSPECS[hook].__doc__ or ""), f"<{hook} example>", "exec")
     exec(code, module.__dict__)
     return module
-
-
-def text_sse(*texts: str) -> bytes:
-    stream: list[dict[str, Any]] = [
-        {"type": "message_start", "message": {"id": "msg_h", "model": "claude-h"}},
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-            for t in texts
-        ),
-        {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}},
-        {"type": "message_stop"},
-    ]
-    return b"".join(
-        b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n" for e in stream
-    )
-
-
-def contents(output: list[bytes]) -> list[str]:
-    found = []
-    for frame in output:
-        if frame.startswith(b"data: {"):
-            body = json.loads(frame[len(b"data: ") :])
-            if body.get("choices") and "content" in body["choices"][0]["delta"]:
-                found.append(body["choices"][0]["delta"]["content"])
-    return found
 
 
 # -- the contract's shape ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import chunkline
 from chunkline import DEFAULT_STAGES, Pipeline, PluginError, events
 from chunkline.plugins import DEFAULT_PLUGINS
+from minimal_streams import contents, text_sse
 
 BUILTIN_NAMES = [
     "chunkline.builtins.parse",
@@ -55,36 +56,6 @@ def register_stages(register):
 @pytest.fixture(autouse=True)
 def _no_disabled_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CHUNKLINE_DISABLE_PLUGINS", raising=False)
-
-
-def text_sse(*texts: str) -> bytes:
-    stream: list[dict[str, Any]] = [
-        {
-            "type": "message_start",
-            "message": {"id": "msg_p", "model": "claude-p", "usage": {"input_tokens": 1, "output_tokens": 1}},
-        },
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-            for t in texts
-        ),
-        {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
-        {"type": "message_stop"},
-    ]
-    return b"".join(
-        b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n" for e in stream
-    )
-
-
-def contents(output: list[bytes]) -> list[str]:
-    found = []
-    for frame in output:
-        if frame.startswith(b"data: {"):
-            body = json.loads(frame[len(b"data: ") :])
-            if body.get("choices") and "content" in body["choices"][0]["delta"]:
-                found.append(body["choices"][0]["delta"]["content"])
-    return found
 
 
 def names(pipe: Pipeline) -> list[str]:

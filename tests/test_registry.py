@@ -12,42 +12,12 @@ import pytest
 import chunkline
 from chunkline import DEFAULT_STAGES, ChunkPolicySpec, Pipeline, PluginError, Stage, StageSpec, events
 from chunkline.registry import Registry
+from minimal_streams import contents, text_sse
 
 
 @pytest.fixture(autouse=True)
 def _no_disabled_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CHUNKLINE_DISABLE_PLUGINS", raising=False)
-
-
-def text_sse(*texts: str, stop_reason: str = "end_turn") -> bytes:
-    stream: list[dict[str, Any]] = [
-        {
-            "type": "message_start",
-            "message": {"id": "msg_r", "model": "claude-r", "usage": {"input_tokens": 3, "output_tokens": 1}},
-        },
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        {"type": "ping"},
-        *(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-            for t in texts
-        ),
-        {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 2}},
-        {"type": "message_stop"},
-    ]
-    return b"".join(
-        b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n" for e in stream
-    )
-
-
-def contents(output: list[bytes]) -> list[str]:
-    found = []
-    for frame in output:
-        if frame.startswith(b"data: {"):
-            body = json.loads(frame[len(b"data: ") :])
-            if body.get("choices") and "content" in body["choices"][0]["delta"]:
-                found.append(body["choices"][0]["delta"]["content"])
-    return found
 
 
 def plugin(
