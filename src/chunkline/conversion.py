@@ -53,6 +53,10 @@ class _RouteTable(dict[type, int]):
         return target
 
 
+# The last entry of a conversion's targets drops what it is fed; -1 indexes it.
+_DROP_INDEX = -1
+
+
 class RoutePlan:
     """The stage list compiled once per pipeline: factories, and where each stage's output goes."""
 
@@ -98,9 +102,6 @@ class RoutePlan:
         # Only stages that override connected() or close() pay for those calls.
         self.connect = [i for i, p in enumerate(prototypes) if type(p).connected is not Stage.connected]
         self.closers = [i for i, p in enumerate(prototypes) if type(p).close is not Stage.close]
-
-
-_DROP_INDEX = -1
 
 
 class _Sink:

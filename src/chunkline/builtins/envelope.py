@@ -93,7 +93,7 @@ class Envelope(Stage):
     def feed(self, item: Any) -> None:
         cls = item.__class__
         if cls is TextDelta:
-            self._send(self._content_head + _dumps(item.text) + self._tail)
+            self.feed_text(item.text)
         elif cls is ToolCallDelta:
             self._delta(_tool_call(item))
         elif cls is ReasoningDelta:

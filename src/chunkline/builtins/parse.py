@@ -99,10 +99,15 @@ class _Framer(Stage):
     def _error(self, type_: str, message: str) -> None:
         self.emit(ErrorEvent(type_, message))
 
-    def _event(self, payload: bytes, name: bytes | None) -> None:
+    def _event(self, payload: bytes, name: bytes | None, at_close: bool = False) -> None:
+        """Parse, check and emit one event. ``at_close``: the input ended before this event was
+        known to be complete, so JSON that does not parse was cut off (the finish stage reports
+        the truncation), not malformed."""
         try:
             event = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
+            if at_close:
+                return
             what = "invalid UTF-8" if "utf-8" in str(exc).lower() else "malformed JSON"
             self._error(
                 "invalid_upstream_response",
@@ -198,9 +203,7 @@ class SSEParser(_Framer):
                 f"event (use input_format='jsonl' for bare JSON): {payload[:80]!r}",
             )
             return
-        if at_close and not _parses(payload):
-            return  # more data lines were on their way: the stream was cut, not malformed
-        self._event(payload, name)
+        self._event(payload, name, at_close)
 
     def close(self) -> None:
         rest = bytes(self._buf)
@@ -234,15 +237,8 @@ class JsonLinesParser(_Framer):
         # off, and the finish stage reports the truncation.
         rest = bytes(self._buf).strip()
         self._buf.clear()
-        if rest and _parses(rest):
-            self._event(rest, None)
-
-
-def _parses(payload: bytes) -> bool:
-    try:
-        return type(orjson.loads(payload)) is dict
-    except orjson.JSONDecodeError:
-        return False
+        if rest:
+            self._event(rest, None, at_close=True)
 
 
 def _make_parser(options: Options) -> Stage:

@@ -44,7 +44,9 @@ class ToolCallMapper(Stage):
         if cls is ToolInputDelta:
             call = self._calls[item.index]
             call.sent_arguments = True
-            self._total += len(item.partial_json.encode())
+            fragment = item.partial_json
+            # isascii() is O(1) in CPython, so the common case counts bytes without encoding.
+            self._total += len(fragment) if fragment.isascii() else len(fragment.encode())
             if self._total > self._limit:
                 self.emit(
                     ErrorEvent(
