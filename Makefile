@@ -11,12 +11,16 @@ PYTHON ?= $(shell for p in python3 python3.11 python3.12 python3.13 python; do \
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck fmt bench bench-peers clean distclean
+# The example plugins in plugins/ are installed into the dev environment (editable), so the tests
+# exercise real entry-point discovery exactly as a user's installed plugins are found.
+PLUGINS := plugins/chunkline-redact plugins/chunkline-markdown
+
+.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-peers clean distclean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m chunkline.demo
 
-test: lint typecheck
+test: lint typecheck docs
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
@@ -24,11 +28,23 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src $(PLUGINS:%=%/src)
+
+# The documentation site (MkDocs); --strict turns every warning (a broken link, a missing page) into a failure.
+docs: $(VENV)/.installed-dev
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+docs-serve: $(VENV)/.installed-dev
+	$(BIN)/mkdocs serve
 
 # Throughput against the floor of the work, option costs, build/open cost and memory (one run).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench.py
+
+# The server under load: concurrent streaming clients against `chunkline serve` and a fake upstream
+# on loopback (streams/s, added time-to-first-byte, memory per open connection; one run).
+bench-server: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_server.py
 
 # Optional: the same stream through ccproxy-api 0.1.2 and LiteLLM, one run. The peers are heavy and
 # bring their own dependencies, so they get a venv of their own and .venv never sees them.
@@ -52,8 +68,12 @@ $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# One stamp per extra (dev, demo), so a second run installs nothing unless pyproject.toml changed.
+# One stamp per extra (dev, demo), so a second run installs nothing unless a pyproject.toml changed.
 # Editable, so the demo finds examples/ beside src/ and the tests run the working tree.
+$(VENV)/.installed-dev: pyproject.toml $(PLUGINS:%=%/pyproject.toml) | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]' $(PLUGINS:%=-e '%[test]')
+	@touch $@
+
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(PIP_INSTALL) -e '.[$*]'
 	@touch $@

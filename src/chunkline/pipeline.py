@@ -132,7 +132,11 @@ class Pipeline:
         """The default stage list: the built-in stages in order, with plugin stages that ask to
         run ``after`` one of them inserted behind it (in registration order)."""
         names = [name for name in DEFAULT_STAGES if name in self.registry.stages]
-        pending = [r.spec for r in self.registry.stages.values() if r.spec.after and r.spec.name not in names]
+        pending = [
+            r.spec
+            for r in self.registry.stages.values()
+            if r.spec.after and not r.spec.optional and r.spec.name not in names
+        ]
         while pending:
             placed = [spec for spec in pending if spec.after in names]
             if not placed:

@@ -154,9 +154,11 @@ class StageSpec:
     """A stage as a plugin registers it.
 
     ``factory(options)`` builds one stage instance per conversion; it should be cheap (do
-    expensive set-up in the option checks, which run once per pipeline). ``after`` puts a
-    plugin's stage into the default stage list right after the named stage; without it the
-    stage runs only where a stage list names it.
+    expensive set-up in the option checks, which run once per pipeline). ``after`` names the
+    stage this one runs right after; it puts a plugin's stage into the default stage list there.
+    An ``optional`` stage stays out of the default list and joins a list only when asked for
+    (``chunkline.default_stages().add(name)``, or ``--add NAME`` on the command line), at its
+    ``after`` place. Without ``after`` a stage runs only where a stage list names it.
     """
 
     name: str
@@ -164,6 +166,7 @@ class StageSpec:
     options: tuple[Option, ...] = ()
     description: str = ""
     after: str | None = None
+    optional: bool = False
 
 
 class ChunkPolicy(Protocol):
