@@ -306,7 +306,7 @@ def test_stages_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     marked = [line.split()[1] for line in out.splitlines() if line.startswith("* ")]
     assert marked == list(chunkline.DEFAULT_STAGES)
-    assert "[chunkline.builtins.thinking]" in out
+    assert f"[chunkline.builtins.thinking {chunkline.__version__}]" in out
     assert "thinking = 'reasoning_content'" in out
     policies = out[out.index("Chunking policies") :]
     for name in ("passthrough", "words", "chars", "sentences"):
@@ -329,11 +329,21 @@ def test_plugins_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "SOURCE", "VERSION"]
+    assert lines[0].split() == ["NAME", "VERSION", "SOURCE", "REGISTERS"]
     version = chunkline.__version__
-    assert any(line.split() == ["chunkline.builtins.parse", "built-in", version] for line in lines)
+    assert any(
+        line.split() == ["chunkline.builtins.parse", version, "built-in", "stage", "parse"] for line in lines
+    )
+    policies = "policies passthrough, words, chars, sentences"
+    assert any(line.startswith("chunkline.builtins.policies") and line.endswith(policies) for line in lines)
     infos = json.loads(run(capsys, "plugins", "--json")[1])
-    assert {"name": "chunkline.builtins.serialize", "source": "built-in", "version": version} in infos
+    assert {
+        "name": "chunkline.builtins.serialize",
+        "source": "built-in",
+        "version": version,
+        "stages": ["serialize"],
+        "policies": [],
+    } in infos
 
 
 def test_blocked_plugin_leaves_stages_listing(

@@ -114,8 +114,10 @@ def test_list_plugins_shows_the_installed_plugin_and_its_version(install: Callab
     install(GOOD_PLUGIN, version="2.5.1")
     listed = {info.name: info for info in chunkline.list_plugins()}
     assert listed["myplugin"].version == "2.5.1"
+    assert listed["myplugin"].stages == ("shout",)
+    assert listed["myplugin"].policies == ()
     assert listed["chunkline.builtins.parse"] == chunkline.PluginInfo(
-        "chunkline.builtins.parse", "built-in", chunkline.__version__
+        "chunkline.builtins.parse", "built-in", chunkline.__version__, stages=("parse",)
     )
     assert "myplugin" not in {info.name for info in chunkline.list_plugins(block=["myplugin"])}
     assert "myplugin" not in {info.name for info in chunkline.list_plugins(load_entrypoints=False)}
@@ -272,9 +274,12 @@ def test_plugin_error_is_a_chunkline_error() -> None:
 def test_the_builtins_are_plugins_listed_in_order() -> None:
     assert list(DEFAULT_PLUGINS) == BUILTIN_NAMES
     pipe = Pipeline(load_entrypoints=False)
-    assert pipe.plugins == [
-        chunkline.PluginInfo(name, "built-in", chunkline.__version__) for name in BUILTIN_NAMES
+    assert [(i.name, i.source, i.version) for i in pipe.plugins] == [
+        (name, "built-in", chunkline.__version__) for name in BUILTIN_NAMES
     ]
+    registered = {i.name.rsplit(".", 1)[1]: (i.stages, i.policies) for i in pipe.plugins}
+    assert registered.pop("policies") == ((), ("passthrough", "words", "chars", "sentences"))
+    assert registered == {name: ((name,), ()) for name in DEFAULT_STAGES}
 
 
 @pytest.mark.parametrize("name", ["serialize", "chunkline.builtins.serialize"])
@@ -325,7 +330,9 @@ def shout_module(name: str = "shout_plugin") -> types.ModuleType:
 
 def test_a_module_passed_as_a_plugin_is_used() -> None:
     pipe = Pipeline(plugins=[shout_module()], load_entrypoints=False, created=0)
-    assert pipe.plugins[-1] == chunkline.PluginInfo("shout_plugin", "passed to Pipeline(plugins=...)", None)
+    assert pipe.plugins[-1] == chunkline.PluginInfo(
+        "shout_plugin", "passed to Pipeline(plugins=...)", None, stages=("shout",)
+    )
     assert names(pipe)[:-1] == BUILTIN_NAMES
     assert "shout" in pipe.stage_names
     assert contents(pipe.convert(text_sse("hey"))) == ["", "HEY"]

@@ -23,6 +23,7 @@ from .hookspecs import hookimpl
 from .pipeline import DEFAULT_STAGES, Pipeline, list_plugins
 from .plugins import PluginInfo
 from .stage import ChunkPolicy, ChunkPolicySpec, Option, Options, Stage, StageSpec, positive_int
+from .stagelist import StageList, default_stages
 
 __all__ = [
     "DEFAULT_STAGES",
@@ -41,6 +42,7 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "Stage",
+    "StageList",
     "StageNameError",
     "StageSpec",
     "StreamError",
@@ -48,6 +50,7 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamTruncated",
     "__version__",
+    "default_stages",
     "events",
     "hookimpl",
     "list_plugins",

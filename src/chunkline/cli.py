@@ -7,14 +7,15 @@ import contextlib
 import json
 import os
 import sys
-import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from . import __version__
 from .errors import ConfigError, PluginError, StreamError
+from .listing import print_plugins, print_stages
 from .pipeline import Pipeline
 from .plugins import DISABLE_ENV
+from .stagelist import StageList, default_stages
 
 __all__ = ["main"]
 
@@ -130,6 +131,24 @@ def _parser() -> argparse.ArgumentParser:
         help="the stage list, comma-separated (default: the built-in stages and plugin stages)",
     )
     option.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="NAME[@STAGE]",
+        help="add a stage (an optional one such as a plugin's 'redact') at the place its plugin declared, "
+        "or right after STAGE (repeatable)",
+    )
+    option.add_argument(
+        "--remove", action="append", default=[], metavar="NAME", help="leave a stage out (repeatable)"
+    )
+    option.add_argument(
+        "--replace",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="run stage NEW where stage OLD was (repeatable)",
+    )
+    option.add_argument(
         "--option",
         dest="extra",
         action="append",
@@ -137,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="any stage option, such as a plugin's; VALUE is read as JSON, or else as a string (repeatable)",
     )
+    _add_block_flag(convert)
     convert.set_defaults(run=_convert)
 
     stages = commands.add_parser(
@@ -146,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         "options, and the chunking policies.",
     )
     stages.add_argument("--json", action="store_true", help="print JSON")
+    _add_block_flag(stages)
     stages.set_defaults(run=_stages)
 
     plugins = commands.add_parser(
@@ -154,8 +175,19 @@ def _parser() -> argparse.ArgumentParser:
         description=f"List the loaded plugins: built-in and installed. {DISABLE_ENV}=A,B blocks plugins.",
     )
     plugins.add_argument("--json", action="store_true", help="print JSON")
+    _add_block_flag(plugins)
     plugins.set_defaults(run=_plugins)
     return parser
+
+
+def _add_block_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--block",
+        action="append",
+        default=[],
+        metavar="PLUGIN",
+        help=f"do not load this plugin (as pytest's -p no:NAME; repeatable; {DISABLE_ENV} does the same)",
+    )
 
 
 # -- convert ---------------------------------------------------------------------------------------
@@ -190,24 +222,40 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _stage_list(text: str | None) -> list[str] | None:
-    if text is None:
+def _stage_list(args: argparse.Namespace) -> StageList | None:
+    """The stage list from --stages and the --add/--remove/--replace edits, or None for the default."""
+    edits = args.add or args.remove or args.replace
+    if args.stages is None and not edits:
         return None
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise _UsageError("--stages needs at least one stage name")
-    return names
+    base = default_stages(block=args.block)
+    if args.stages is not None:
+        names = [name.strip() for name in args.stages.split(",") if name.strip()]
+        if not names:
+            raise _UsageError("--stages needs at least one stage name")
+        base = StageList(names, base.registry)
+    stages = base.remove(*args.remove)
+    for entry in args.replace:
+        old, sep, new = (part.strip() for part in entry.partition("="))
+        if not sep or not old or not new:
+            raise _UsageError(f"--replace takes OLD=NEW, not {entry!r}")
+        stages = stages.replace(old, new)
+    for entry in args.add:
+        name, sep, anchor = (part.strip() for part in entry.partition("@"))
+        if not name or (sep and not anchor):
+            raise _UsageError(f"--add takes NAME or NAME@STAGE, not {entry!r}")
+        stages = stages.insert_after(anchor, name) if sep else stages.add(name)
+    return stages
 
 
 def _build(args: argparse.Namespace) -> Pipeline:
-    stages = _stage_list(args.stages)
+    stages = _stage_list(args)
     options = _options(args)
-    pipeline = Pipeline(stages, **options)
+    pipeline = Pipeline(stages, block=args.block, **options)
     # A *.jsonl file is JSON lines unless said otherwise, but only where the stage list has a stage
     # that reads input_format (a custom list may not).
     guess_jsonl = args.file.endswith(".jsonl") and "input_format" not in options
     if guess_jsonl and "input_format" in pipeline.options:
-        pipeline = Pipeline(stages, input_format="jsonl", **options)
+        pipeline = Pipeline(stages, block=args.block, input_format="jsonl", **options)
     return pipeline
 
 
@@ -261,107 +309,16 @@ def _as_bytes(item: Any) -> bytes:
 # -- stages and plugins ----------------------------------------------------------------------------
 
 
-def _listing_pipeline() -> Pipeline:
+def _listing_pipeline(args: argparse.Namespace) -> Pipeline:
     # No stages: only the plugins are loaded, so listing never depends on building any stage.
-    return Pipeline(stages=[])
-
-
-def _stage_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
-    default = pipeline.default_stage_names()
-    registry = pipeline.registry.stages
-    order = default + sorted(name for name in registry if name not in default)
-    rows = []
-    for name in order:
-        registration = registry[name]
-        spec = registration.spec
-        rows.append(
-            {
-                "name": name,
-                "plugin": registration.plugin,
-                "replaced": registration.replaced,
-                "default": name in default,
-                "description": spec.description,
-                "options": [
-                    {"name": o.name, "default": o.default, "allowed": o.allowed, "help": o.help}
-                    for o in spec.options
-                ],
-            }
-        )
-    return rows
-
-
-def _policy_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "plugin": registration.plugin,
-            "replaced": registration.replaced,
-            "description": registration.spec.description,
-        }
-        for name, registration in pipeline.registry.policies.items()
-    ]
+    return Pipeline(stages=[], block=args.block)
 
 
 def _stages(args: argparse.Namespace) -> int:
-    pipeline = _listing_pipeline()
-    stages, policies = _stage_rows(pipeline), _policy_rows(pipeline)
-    if args.json:
-        _print_json({"stages": stages, "chunking_policies": policies})
-        return 0
-    out = ["Stages (* = in the default stage list, which runs in this order):"]
-    for row in stages:
-        mark = "*" if row["default"] else " "
-        out.append(f"{mark} {row['name']}  [{_provider(row)}]")
-        out.extend(_wrap(row["description"], "      "))
-        for option in row["options"]:
-            line = f"{option['name']} = {_show(option['default'])}  ({option['allowed'] or 'any value'})"
-            out.extend(_wrap(line, "      ", "          "))
-            out.extend(_wrap(option["help"], "          "))
-    out.append("")
-    out.append("Chunking policies (--chunking NAME or NAME:ARG):")
-    width = max((len(row["name"]) for row in policies), default=0)
-    for row in policies:
-        out.append(f"  {row['name']:<{width}}  [{_provider(row)}]  {row['description']}")
-    print("\n".join(out))
+    print_stages(_listing_pipeline(args), args.json)
     return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    infos = _listing_pipeline().plugins
-    if args.json:
-        _print_json([{"name": i.name, "source": i.source, "version": i.version} for i in infos])
-        return 0
-    rows = [("NAME", "SOURCE", "VERSION"), *((i.name, i.source, i.version or "-") for i in infos)]
-    name_width = max(len(row[0]) for row in rows)
-    source_width = max(len(row[1]) for row in rows)
-    for name, source, version in rows:
-        print(f"{name:<{name_width}}  {source:<{source_width}}  {version}".rstrip())
+    print_plugins(_listing_pipeline(args), args.json)
     return 0
-
-
-def _provider(row: Mapping[str, Any]) -> str:
-    replaced = row["replaced"]
-    return f"{row['plugin']}, replacing {replaced}'s" if replaced else str(row["plugin"])
-
-
-def _wrap(text: str, indent: str, more: str | None = None) -> list[str]:
-    more = indent if more is None else more
-    return textwrap.wrap(text, width=100, initial_indent=indent, subsequent_indent=more) if text else []
-
-
-def _show(value: Any) -> str:
-    return json.dumps(_jsonable(value)) if isinstance(value, Mapping) else repr(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return repr(value)
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))

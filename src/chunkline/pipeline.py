@@ -47,8 +47,9 @@ class Pipeline:
         block: Iterable[str] = (),
         **options: Any,
     ) -> None:
-        pm, self.plugins = make_plugin_manager(plugins, load_entrypoints=load_entrypoints, block=block)
+        pm, infos = make_plugin_manager(plugins, load_entrypoints=load_entrypoints, block=block)
         self.registry: Registry = Registry.collect(pm)
+        self.plugins: list[PluginInfo] = [self.registry.describe(info) for info in infos]
         specs = self._resolve_stages(stages)
         self.stage_names: tuple[str, ...] = tuple(spec.name for spec in specs)
         self.options = MappingProxyType(self._check_options(specs, options))

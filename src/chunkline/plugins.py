@@ -44,11 +44,14 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class PluginInfo:
-    """An installed or built-in plugin: its name, where it comes from and its version."""
+    """An installed or built-in plugin: its name, where it comes from, its version, and the
+    stages and chunking policies it registers (a pipeline's ``plugins`` fills these in)."""
 
     name: str
     source: str
     version: str | None
+    stages: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
 
 
 def make_plugin_manager(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import pluggy
 
 from .errors import OptionError, PluginError, StageNameError
+from .plugins import PluginInfo
 from .stage import ChunkPolicy, ChunkPolicySpec, StageSpec
 
 __all__ = ["Registration", "Registry"]
@@ -42,6 +43,15 @@ class Registry:
         stages = _collect(pm, "register_stages", StageSpec, "stage")
         policies = _collect(pm, "register_chunking_policies", ChunkPolicySpec, "chunking policy")
         return cls(stages, policies)
+
+    def describe(self, plugin: PluginInfo) -> PluginInfo:
+        """``plugin`` with the stages and policies it registered (those it lost to a replacing
+        plugin not included)."""
+        return replace(
+            plugin,
+            stages=tuple(n for n, r in self.stages.items() if r.plugin == plugin.name),
+            policies=tuple(n for n, r in self.policies.items() if r.plugin == plugin.name),
+        )
 
     def stage(self, name: str) -> StageSpec:
         """The stage registered under ``name``."""
