@@ -32,10 +32,10 @@ typecheck: $(VENV)/.installed-dev
 
 # The documentation site (MkDocs); --strict turns every warning (a broken link, a missing page) into a failure.
 docs: $(VENV)/.installed-dev
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 docs-serve: $(VENV)/.installed-dev
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 # Throughput against the floor of the work, option costs, build/open cost and memory (one run).
 bench: $(VENV)/.installed-dev
