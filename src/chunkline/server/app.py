@@ -1,0 +1,204 @@
+"""The Starlette app: routes, the pipelines built once per process, and the app factories."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .._version import __version__
+from ..pipeline import Pipeline
+from .auth import Authenticator
+from .completion import event_stages
+from .errors import APIError, InvalidRequest
+from .proxy import ChatExchange, error_response
+from .settings import Settings
+from .translate import translate_request
+from .upstream import Upstream
+
+__all__ = ["ServerState", "app_from_env", "create_app"]
+
+logger = logging.getLogger("chunkline.server")
+
+
+class ServerState:
+    """What every request of one app shares: settings, the auth check, the pipelines (built once;
+    each response opens its own conversion) and the upstream client (made on first use, so it
+    belongs to the event loop that serves the requests)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.auth = Authenticator(settings)
+        plain = Pipeline(thinking=settings.thinking)
+        self._stream_pipelines = {
+            False: plain,
+            True: Pipeline(thinking=settings.thinking, include_usage=True),
+        }
+        # A non-streaming answer follows the same rules: the same stages up to the envelope, with
+        # usage on the finish and faults raised (they become HTTP errors; nothing was sent yet).
+        self.events_pipeline = Pipeline(
+            event_stages(plain.stage_names),
+            thinking=settings.thinking,
+            include_usage=True,
+            usage="final",
+            on_error="raise",
+        )
+        self._upstream: Upstream | None = None
+
+    def stream_pipeline(self, include_usage: bool) -> Pipeline:
+        return self._stream_pipelines[include_usage]
+
+    def upstream(self) -> Upstream:
+        if self._upstream is None:
+            self._upstream = Upstream(self.settings)
+        return self._upstream
+
+    async def aclose(self) -> None:
+        if self._upstream is not None:
+            await self._upstream.aclose()
+            self._upstream = None
+
+    async def model_list(self, api_key: str) -> list[dict[str, Any]]:
+        """The models clients may name: ``CHUNKLINE_MODELS`` if set, else the upstream's list;
+        then the aliases."""
+        models: list[dict[str, Any]]
+        if self.settings.models:
+            models = [_model(name, 0, "anthropic") for name in self.settings.models]
+        else:
+            listing = await self.upstream().get_json("/v1/models?limit=1000", api_key)
+            data = listing.get("data") if isinstance(listing, dict) else None
+            models = [
+                _model(entry["id"], _epoch(entry.get("created_at")), "anthropic")
+                for entry in data or ()
+                if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+            ]
+        models += [_model(alias, 0, "chunkline") for alias in self.settings.model_aliases]
+        return models
+
+
+def _model(model_id: str, created: int, owner: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
+
+
+def _epoch(value: Any) -> int:
+    if not isinstance(value, str):
+        return 0
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length", "")
+    too_large = APIError(
+        413,
+        f"the request body is larger than this server accepts ({limit} bytes, CHUNKLINE_MAX_REQUEST_BYTES)",
+        type="invalid_request_error",
+        code="request_too_large",
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise too_large
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}", None) from None
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The server as an ASGI app (settings from the environment when not given)."""
+    state = ServerState(settings if settings is not None else Settings.from_env())
+
+    async def chat_completions(request: Request) -> Response:
+        body = await _read_json(request, state.settings.max_request_bytes)
+        api_key = state.auth.upstream_key(request.headers)
+        translated = translate_request(body, state.settings)
+        return ChatExchange(state, translated, api_key, request.headers.get("anthropic-beta"))
+
+    async def list_models(request: Request) -> Response:
+        api_key = state.auth.upstream_key(request.headers)
+        return _json({"object": "list", "data": await state.model_list(api_key)})
+
+    async def get_model(request: Request) -> Response:
+        api_key = state.auth.upstream_key(request.headers)
+        wanted = request.path_params["model_id"]
+        for model in await state.model_list(api_key):
+            if model["id"] == wanted:
+                return _json(model)
+        raise APIError(404, f"The model {wanted!r} does not exist", param="model", code="model_not_found")
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "ok", "version": __version__})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logger.info(
+            "chunkline %s serving; upstream %s; auth: %s",
+            __version__,
+            state.settings.upstream,
+            "the server's keys" if state.settings.auth_mode == "keys" else "clients' keys passed through",
+        )
+        try:
+            yield
+        finally:
+            await state.aclose()
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, APIError)
+        return error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            message = f"Unknown request URL: {request.method} {request.url.path}."
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed for {request.url.path}."
+        else:
+            message = exc.detail
+        error = APIError(exc.status_code, message, headers=exc.headers)
+        return error_response(error)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # The traceback goes to the log (uvicorn's handler logs it); the client gets no internals.
+        logger.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+        return error_response(
+            APIError(500, "The server had an error processing your request.", type="server_error")
+        )
+
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={APIError: api_error, HTTPException: http_error, Exception: server_error},
+    )
+    app.state.chunkline = state
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app factory for uvicorn (``--factory``), gunicorn and worker processes: settings from
+    the environment, read in the process that serves."""
+    return create_app(Settings.from_env())

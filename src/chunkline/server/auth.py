@@ -1,0 +1,76 @@
+"""Who may use the server, and which key goes upstream: the server's own keys, or the client's key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from .errors import APIError
+from .settings import Settings
+
+__all__ = ["Authenticator"]
+
+_WWW_AUTHENTICATE = {"www-authenticate": 'Bearer realm="chunkline"'}
+
+
+class Authenticator:
+    """Checks a request's key and returns the key to send upstream.
+
+    With ``CHUNKLINE_API_KEYS`` set, a client must present one of those keys, and the upstream gets
+    ``ANTHROPIC_API_KEY``. Otherwise the client's own key is passed through to the upstream, which
+    decides. Keys are compared in constant time and never appear in an error.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        # Digests of the allowed keys: comparing digests takes the same time whatever the key's
+        # length, and the plain keys are not kept in yet another place.
+        self._digests = tuple(_digest(key.reveal()) for key in settings.api_keys)
+        self._upstream_key = settings.anthropic_api_key
+
+    @property
+    def secrets(self) -> list[str]:
+        """The server's own upstream key, for redaction."""
+        return [self._upstream_key.reveal()] if self._upstream_key is not None else []
+
+    def upstream_key(self, headers: Mapping[str, str]) -> str:
+        """The key for the upstream, or :class:`APIError` 401 for a missing or wrong client key."""
+        presented = client_key(headers)
+        if presented is None:
+            raise APIError(
+                401,
+                "No API key provided: send it as 'Authorization: Bearer KEY' (or as 'x-api-key: KEY').",
+                type="invalid_request_error",
+                code="missing_api_key",
+                headers=_WWW_AUTHENTICATE,
+            )
+        if not self._digests:
+            return presented
+        digest = _digest(presented)
+        matched = False
+        for allowed in self._digests:  # no early exit: the time taken says nothing about which key
+            matched |= hmac.compare_digest(digest, allowed)
+        if not matched or self._upstream_key is None:
+            raise APIError(
+                401,
+                "Incorrect API key provided.",
+                type="invalid_request_error",
+                code="invalid_api_key",
+                headers=_WWW_AUTHENTICATE,
+            )
+        return self._upstream_key.reveal()
+
+
+def client_key(headers: Mapping[str, str]) -> str | None:
+    """The key a client sent: ``Authorization: Bearer KEY`` (OpenAI clients) or ``x-api-key``
+    (Anthropic clients)."""
+    authorization = headers.get("authorization", "")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    key = headers.get("x-api-key", "").strip()
+    return key or None
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", errors="surrogateescape")).digest()

@@ -1,0 +1,121 @@
+"""``chunkline serve``: the subcommand that runs the server under uvicorn (imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+from typing import Any
+
+from .settings import PARSERS, Settings, SettingsError
+
+__all__ = ["add_serve_command", "run_server"]
+
+_EXTRA_HINT = "pip install 'chunkline[server]'"
+
+_ENV_HELP = """\
+Settings also come from environment variables (a flag wins over its variable):
+  CHUNKLINE_HOST, CHUNKLINE_PORT, CHUNKLINE_UPSTREAM, CHUNKLINE_WORKERS, CHUNKLINE_LOG_LEVEL
+  CHUNKLINE_API_KEYS          comma-separated keys clients must send as 'Authorization: Bearer KEY';
+                              then ANTHROPIC_API_KEY is the key sent upstream. Unset: each
+                              client's own key is passed through to the upstream.
+  ANTHROPIC_API_KEY           the upstream key (required with CHUNKLINE_API_KEYS)
+  CHUNKLINE_DEFAULT_MAX_TOKENS    max_tokens when a request has none (4096)
+  CHUNKLINE_CONNECT_TIMEOUT       seconds to connect to the upstream (10)
+  CHUNKLINE_FIRST_BYTE_TIMEOUT    seconds to wait for the upstream's response headers (60)
+  CHUNKLINE_IDLE_TIMEOUT          seconds the upstream may go silent mid-stream (300)
+  CHUNKLINE_STREAM_TIMEOUT        seconds one response may last in all (3600)
+  CHUNKLINE_MODELS                model ids for GET /v1/models (default: the upstream's list)
+  CHUNKLINE_MODEL_ALIASES         NAME=MODEL,... names clients may use for upstream models
+  CHUNKLINE_REASONING_BUDGETS     EFFORT=TOKENS,... thinking budgets per reasoning_effort
+  CHUNKLINE_THINKING              reasoning_content (default), reasoning, tags or drop
+  CHUNKLINE_TEMPERATURE_ABOVE_1   reject (default: a 400) or clamp (to 1)
+  CHUNKLINE_MAX_REQUEST_BYTES     the largest request body (33554432)
+  CHUNKLINE_UPSTREAM_MAX_CONNECTIONS   upstream connections open at once (1000)
+  CHUNKLINE_SHUTDOWN_TIMEOUT      seconds open streams get to finish on shutdown (30)
+  CHUNKLINE_ACCESS_LOG            true (default) or false
+
+Examples:
+  chunkline serve
+  CHUNKLINE_API_KEYS=sk-team-1 ANTHROPIC_API_KEY=sk-ant-... chunkline serve --host 0.0.0.0 --workers 4
+  chunkline serve --upstream http://127.0.0.1:9000 --port 8081
+
+Clients point the openai SDK at it: OpenAI(base_url="http://127.0.0.1:8080/v1", api_key=KEY).
+"""
+
+
+def add_serve_command(commands: Any) -> None:
+    """Register ``serve`` on the CLI's subcommand parsers."""
+    serve = commands.add_parser(
+        "serve",
+        help="run an OpenAI-compatible server in front of the Anthropic Messages API",
+        description="Serve POST /v1/chat/completions (streaming and not), GET /v1/models and GET /healthz, "
+        "translating each request for the Anthropic Messages API and each answer back through the "
+        "conversion pipeline.",
+        epilog=_ENV_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", metavar="HOST", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", metavar="PORT", help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--upstream", metavar="URL", help="the Anthropic API base URL (default https://api.anthropic.com)"
+    )
+    serve.add_argument("--workers", metavar="N", help="worker processes (default 1)")
+    serve.add_argument(
+        "--log-level", dest="log_level", metavar="LEVEL", help="critical, error, warning, info, debug"
+    )
+    serve.set_defaults(run=run_server)
+
+
+def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ("host", "port", "upstream", "workers", "log_level"):
+        text = getattr(args, name)
+        if text is None:
+            continue
+        try:
+            values[name] = PARSERS[name](text)
+        except ValueError as exc:
+            raise SettingsError(f"--{name.replace('_', '-')} {exc}") from None
+    return values
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Check the settings, then serve until interrupted. A missing ``server`` extra or a bad
+    setting raises :class:`SettingsError` (the CLI prints it and exits 2)."""
+    try:
+        import httpx  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise SettingsError(
+            f"'chunkline serve' needs {exc.name or 'the server dependencies'}: {_EXTRA_HINT}"
+        ) from None
+    settings = Settings.from_env(**_flag_settings(args))
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "log_config": _log_config(settings.log_level),
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_timeout)),
+    }
+    if settings.workers == 1:
+        from .app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # Each worker process builds its own app from the environment: hand it these settings there.
+        os.environ.update(settings.environment())
+        uvicorn.run("chunkline.server.app:app_from_env", factory=True, workers=settings.workers, **options)
+    return 0
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging set-up, with chunkline's server log going to the same place. uvicorn's
+    access log holds the method, path and status; never a header, so never a key."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["chunkline"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config

@@ -1,0 +1,91 @@
+"""Errors the server answers with: an HTTP status and a body in the OpenAI error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import StreamError
+
+__all__ = ["APIError", "InvalidRequest", "error_body", "redact", "stream_error_status"]
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """``{"error": {"message", "type", "param", "code"}}``: what OpenAI's API sends with a
+    non-2xx status, and what the openai SDK reads into its exceptions."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+class APIError(Exception):
+    """A request that ends in an HTTP error, before any of the response was sent."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+class InvalidRequest(APIError):
+    """A 400: the request cannot be turned into an Anthropic request; ``param`` names the field."""
+
+    def __init__(self, message: str, param: str | None, *, code: str | None = None) -> None:
+        super().__init__(400, message, type="invalid_request_error", param=param, code=code)
+
+
+# Anthropic's error types and the statuses its API sends them with; a stream fault that carries
+# one of them (an `error` event) gets that status when it becomes an HTTP error.
+_UPSTREAM_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+# chunkline's stream fault types -> status, for a fault found while assembling a non-streaming
+# answer: the upstream broke the protocol or the stream (502), went quiet (504), or a stage failed.
+_FAULT_STATUS = {
+    "upstream_error": 502,
+    "invalid_upstream_response": 502,
+    "upstream_truncated": 502,
+    "limit_exceeded": 502,
+    "upstream_timeout": 504,
+    "internal_error": 500,
+}
+
+
+def stream_error_status(error: StreamError) -> int:
+    """The HTTP status for a stream fault reported before any of the answer was sent."""
+    if error.type == "upstream_error" and error.code in _UPSTREAM_STATUS:
+        return _UPSTREAM_STATUS[error.code]
+    return _FAULT_STATUS.get(error.type, 502)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced, for anything that leaves the server
+    or reaches a log (an upstream error message might quote the key it was sent)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text

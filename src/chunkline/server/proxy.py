@@ -1,0 +1,169 @@
+"""One chat completion through the proxy: the upstream request, then the stream or the assembled answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+import orjson
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from ..errors import StreamError
+from .completion import CompletionBuilder
+from .errors import APIError, redact, stream_error_status
+from .translate import Translated
+from .upstream import Upstream, capped, passed_headers
+
+if TYPE_CHECKING:
+    from .app import ServerState
+
+__all__ = ["ChatExchange", "error_response"]
+
+logger = logging.getLogger("chunkline.server")
+
+_STREAM_HEADERS = {
+    "cache-control": "no-cache",
+    # nginx (and proxies that follow its convention) would otherwise buffer the stream.
+    "x-accel-buffering": "no",
+}
+
+
+def error_response(error: APIError) -> Response:
+    """An :class:`APIError` as the response a client gets: its status, an OpenAI error body."""
+    return Response(
+        orjson.dumps(error.body()),
+        status_code=error.status,
+        headers=error.headers,
+        media_type="application/json",
+    )
+
+
+class ChatExchange(Response):
+    """The ASGI response for one chat completion request, already authenticated and translated.
+
+    Everything from the upstream request on runs while a second task waits for the client to
+    disconnect; if it does, the work is cancelled and the upstream connection closed at once, so
+    the upstream stops generating (and billing) for nobody.
+    """
+
+    def __init__(self, state: ServerState, request: Translated, api_key: str, beta: str | None) -> None:
+        super().__init__(status_code=200)
+        self._state = state
+        self._request = request
+        self._api_key = api_key
+        self._beta = beta
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            try:
+                if self._request.stream:
+                    await self._stream(scope, send)
+                else:
+                    await self._complete(scope, send)
+            finally:
+                group.cancel_scope.cancel()
+
+    async def _open(self, scope: Scope, send: Send) -> httpx.Response | None:
+        try:
+            upstream = self._state.upstream()
+            return await upstream.open_stream(self._request.body, self._api_key, self._beta)
+        except APIError as error:
+            if error.status >= 500:
+                logger.warning("upstream request failed: %s %s", error.status, error.message)
+            await _respond(error_response(error), scope, send)
+            return None
+
+    async def _stream(self, scope: Scope, send: Send) -> None:
+        response = await self._open(scope, send)
+        if response is None:
+            return
+        settings = self._state.settings
+        pipeline = self._state.stream_pipeline(self._request.include_usage)
+        raw = response.aiter_bytes()
+        complete = False
+        try:
+            headers = [
+                (k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed_headers(response)}.items()
+            ]
+            headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            outputs = pipeline.transform(
+                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout
+            )
+            async with _closing(outputs):
+                # One body message per event: each is on the wire before the next is converted.
+                async for data in outputs:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            complete = True
+        finally:
+            await Upstream.finish(response, raw, drain=complete)
+
+    async def _complete(self, scope: Scope, send: Send) -> None:
+        response = await self._open(scope, send)
+        if response is None:
+            return
+        settings = self._state.settings
+        raw = response.aiter_bytes()
+        complete = False
+        try:
+            builder = CompletionBuilder()
+            events = self._state.events_pipeline.transform(
+                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout
+            )
+            try:
+                async with _closing(events):
+                    async for item in events:
+                        builder.add(item)
+                body = orjson.dumps(builder.result())
+                complete = True
+            except StreamError as fault:
+                # Nothing was sent yet, so the fault becomes an HTTP error, with the same type,
+                # code and message a streaming client would have read in-band.
+                status = stream_error_status(fault)
+                message = redact(fault.message, [self._api_key])
+                logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
+                error = APIError(status, message, type=fault.type, code=fault.code or fault.type)
+                await _respond(error_response(error), scope, send)
+                return
+            answer = Response(body, headers=passed_headers(response), media_type="application/json")
+            await _respond(answer, scope, send)
+        finally:
+            await Upstream.finish(response, raw, drain=complete)
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    # The request body has been read, so the next message the server has for us is the disconnect.
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+@asynccontextmanager
+async def _closing(iterator: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+    """Closes an async generator on the way out, so its own clean-up (closing the source) runs
+    now, also when the consumer is cancelled while the generator waits at a yield."""
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _respond(response: Response, scope: Scope, send: Send) -> None:
+    await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    # A plain response never reads the request; the disconnect watcher owns receive().
+    raise RuntimeError("receive() is not available to this response")

@@ -1,0 +1,282 @@
+"""The server's settings: one frozen dataclass, read from environment variables and command-line flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any, Final, final
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+
+__all__ = [
+    "DEFAULT_REASONING_BUDGETS",
+    "ENVIRONMENT",
+    "Secret",
+    "Settings",
+    "SettingsError",
+]
+
+THINKING_MODES = ("reasoning_content", "reasoning", "tags", "drop")
+
+# Thinking budgets (tokens) for OpenAI's reasoning_effort values. Anthropic's floor is 1024.
+DEFAULT_REASONING_BUDGETS: Final = MappingProxyType(
+    {"minimal": 1024, "low": 2048, "medium": 4096, "high": 8192, "xhigh": 16384, "max": 32768}
+)
+_MIN_BUDGET = 1024
+
+
+class SettingsError(ConfigError):
+    """A setting has a value the server cannot run with; the message names the variable or flag."""
+
+
+@final
+class Secret:
+    """A key that must never be printed: its repr and str hide it. ``reveal()`` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number from 0 to 65535, not {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"must be a whole number, not {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise ValueError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http:// or https:// URL, not {text!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must be a base URL without a query or fragment, not {text!r}")
+    return text.strip().rstrip("/")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _secrets(text: str) -> tuple[Secret, ...]:
+    return tuple(Secret(key) for key in _names(text))
+
+
+def _secret(text: str) -> Secret:
+    return Secret(text.strip())
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for entry in _names(text):
+        name, sep, value = entry.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"must be NAME=VALUE pairs separated by commas; {entry!r} is not one")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _aliases(text: str) -> Mapping[str, str]:
+    return MappingProxyType(_pairs(text))
+
+
+def _budgets(text: str) -> Mapping[str, int]:
+    budgets = dict(DEFAULT_REASONING_BUDGETS)
+    for effort, value in _pairs(text).items():
+        if effort not in budgets:
+            raise ValueError(f"names an unknown reasoning_effort {effort!r}; known: {', '.join(budgets)}")
+        tokens = _int(value)
+        if tokens < _MIN_BUDGET:
+            raise ValueError(f"gives {effort!r} {tokens} tokens; Anthropic's minimum budget is {_MIN_BUDGET}")
+        budgets[effort] = tokens
+    return MappingProxyType(budgets)
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, not {text!r}")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``chunkline serve`` can be configured with. Build it with :meth:`from_env`;
+    each field's environment variable is in :data:`ENVIRONMENT`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    upstream: str = "https://api.anthropic.com"
+    workers: int = 1
+    #: Keys clients must send (``Authorization: Bearer``); empty: clients' keys pass through.
+    api_keys: tuple[Secret, ...] = ()
+    #: The key sent upstream when ``api_keys`` is set.
+    anthropic_api_key: Secret | None = None
+    default_max_tokens: int = 4096
+    connect_timeout: float = 10.0
+    #: From sending the request to the upstream's response headers.
+    first_byte_timeout: float = 60.0
+    #: The longest the upstream may stay silent mid-stream.
+    idle_timeout: float = 300.0
+    #: The longest one response may last, however busy the upstream keeps it.
+    stream_timeout: float = 3600.0
+    #: Model ids for ``GET /v1/models``; empty: ask the upstream.
+    models: tuple[str, ...] = ()
+    model_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    reasoning_budgets: Mapping[str, int] = field(default_factory=lambda: DEFAULT_REASONING_BUDGETS)
+    thinking: str = "reasoning_content"
+    #: What a temperature above Claude's maximum of 1 does: ``reject`` (a 400) or ``clamp`` (to 1).
+    temperature_above_1: str = "reject"
+    max_request_bytes: int = 32 * 1024 * 1024
+    upstream_max_connections: int = 1000
+    shutdown_timeout: float = 30.0
+    log_level: str = "info"
+    access_log: bool = True
+
+    def __post_init__(self) -> None:
+        if self.api_keys and self.anthropic_api_key is None:
+            raise SettingsError(
+                "CHUNKLINE_API_KEYS is set, so clients use the server's keys and the upstream key must "
+                "come from ANTHROPIC_API_KEY, which is not set"
+            )
+        if self.thinking not in THINKING_MODES:
+            raise SettingsError(f"CHUNKLINE_THINKING must be one of {', '.join(THINKING_MODES)}")
+
+    @property
+    def auth_mode(self) -> str:
+        """``keys`` (clients use the server's keys) or ``passthrough`` (clients' keys go upstream)."""
+        return "keys" if self.api_keys else "passthrough"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from environment variables (``os.environ`` by default); keyword arguments that
+        are not ``None`` (command-line flags, already parsed) take precedence. A bad value raises
+        :class:`SettingsError` naming the variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, (variable, parse) in ENVIRONMENT.items():
+            text = environ.get(variable)
+            if text is None or not text.strip():
+                continue  # unset, or set to nothing: the default
+            try:
+                values[name] = parse(text)
+            except ValueError as exc:
+                raise SettingsError(f"{variable} {exc}") from None
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (checked again)."""
+        return replace(self, **changes)
+
+    def environment(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings (for worker processes, which
+        build their own app from the environment). Holds the keys: never log it."""
+        out: dict[str, str] = {}
+        for name, (variable, _) in ENVIRONMENT.items():
+            out[variable] = _unparse(getattr(self, name))
+        return out
+
+
+def _unparse(value: Any) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(_unparse(item) for item in value)
+    if isinstance(value, Mapping):
+        return ",".join(f"{key}={item}" for key, item in value.items())
+    return str(value)
+
+
+#: Settings field -> (environment variable, parser). The parsers raise ValueError with a message
+#: that completes "<VARIABLE> ...".
+ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProxyType(
+    {
+        "host": ("CHUNKLINE_HOST", str.strip),
+        "port": ("CHUNKLINE_PORT", _port),
+        "upstream": ("CHUNKLINE_UPSTREAM", _url),
+        "workers": ("CHUNKLINE_WORKERS", _positive_int),
+        "api_keys": ("CHUNKLINE_API_KEYS", _secrets),
+        "anthropic_api_key": ("ANTHROPIC_API_KEY", _secret),
+        "default_max_tokens": ("CHUNKLINE_DEFAULT_MAX_TOKENS", _positive_int),
+        "connect_timeout": ("CHUNKLINE_CONNECT_TIMEOUT", _seconds),
+        "first_byte_timeout": ("CHUNKLINE_FIRST_BYTE_TIMEOUT", _seconds),
+        "idle_timeout": ("CHUNKLINE_IDLE_TIMEOUT", _seconds),
+        "stream_timeout": ("CHUNKLINE_STREAM_TIMEOUT", _seconds),
+        "models": ("CHUNKLINE_MODELS", _names),
+        "model_aliases": ("CHUNKLINE_MODEL_ALIASES", _aliases),
+        "reasoning_budgets": ("CHUNKLINE_REASONING_BUDGETS", _budgets),
+        "thinking": ("CHUNKLINE_THINKING", _choice(*THINKING_MODES)),
+        "temperature_above_1": ("CHUNKLINE_TEMPERATURE_ABOVE_1", _choice("reject", "clamp")),
+        "max_request_bytes": ("CHUNKLINE_MAX_REQUEST_BYTES", _positive_int),
+        "upstream_max_connections": ("CHUNKLINE_UPSTREAM_MAX_CONNECTIONS", _positive_int),
+        "shutdown_timeout": ("CHUNKLINE_SHUTDOWN_TIMEOUT", _seconds),
+        "log_level": ("CHUNKLINE_LOG_LEVEL", _choice("critical", "error", "warning", "info", "debug")),
+        "access_log": ("CHUNKLINE_ACCESS_LOG", _boolean),
+    }
+)
+
+#: Parsers for command-line flags, shared with the environment so both accept the same values.
+PARSERS: Final = MappingProxyType({name: parse for name, (_, parse) in ENVIRONMENT.items()})

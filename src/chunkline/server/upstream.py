@@ -1,0 +1,236 @@
+"""The Anthropic side: one pooled httpx client, the Messages request, and its failures as HTTP errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from .._version import __version__
+from .errors import APIError, redact
+from .settings import Settings
+
+__all__ = ["ANTHROPIC_VERSION", "StreamTimeLimit", "Upstream", "capped", "passed_headers"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+# How much of an upstream error body is read: enough for any error JSON, bounded for a bad upstream.
+_ERROR_BODY_LIMIT = 64 * 1024
+# After a response's last event the upstream ends its body at once; reading that end (rather than
+# dropping the connection) lets the connection be reused, sparing the next request a TLS handshake.
+_DRAIN_SECONDS = 1.0
+_DRAIN_BYTES = 64 * 1024
+# Response headers worth passing to the client: the upstream's request id (the openai SDK reads
+# x-request-id) and, on errors, when to retry.
+_PASSED_HEADERS = {"request-id": "x-request-id", "retry-after": "retry-after"}
+
+logger = logging.getLogger("chunkline.server")
+
+
+class StreamTimeLimit(Exception):
+    """A response ran past the server's wall-clock limit per stream."""
+
+
+class Upstream:
+    """Sends Messages requests to the upstream over one pooled ``httpx.AsyncClient``."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._settings = settings
+        self._client = httpx.AsyncClient(
+            base_url=settings.upstream,
+            # No read timeout: a stream may be quiet between events for as long as idle_timeout
+            # allows, and the wait for the response headers has its own limit (open_stream).
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout,
+                read=None,
+                write=settings.connect_timeout,
+                pool=settings.connect_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=settings.upstream_max_connections,
+                max_keepalive_connections=min(100, settings.upstream_max_connections),
+            ),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _headers(self, api_key: str, beta: str | None) -> dict[str, str]:
+        headers = {
+            "x-api-key": api_key,
+            "anthropic-version": ANTHROPIC_VERSION,
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            # Compression would hold events back until a compressed block fills.
+            "accept-encoding": "identity",
+            "user-agent": f"chunkline/{__version__}",
+        }
+        if beta:
+            headers["anthropic-beta"] = beta
+        return headers
+
+    async def open_stream(self, body: dict[str, Any], api_key: str, beta: str | None) -> httpx.Response:
+        """POST ``/v1/messages`` and wait for a 2xx response's headers; its body is left to read.
+        A failure before then raises :class:`APIError`: the upstream's own status and message for a
+        non-2xx answer, 502 for a connection that failed, 504 for one that timed out."""
+        request = self._client.build_request(
+            "POST", "/v1/messages", content=orjson.dumps(body), headers=self._headers(api_key, beta)
+        )
+        response = await self._send(request, api_key)
+        if response.is_success:
+            return response
+        try:
+            raise await _status_error(response, api_key)
+        finally:
+            await response.aclose()
+
+    async def get_json(self, path: str, api_key: str) -> Any:
+        """GET a JSON document from the upstream (the model list)."""
+        request = self._client.build_request("GET", path, headers=self._headers(api_key, None))
+        response = await self._send(request, api_key)
+        try:
+            if not response.is_success:
+                raise await _status_error(response, api_key)
+            data = await _read_limited(response, 16 * 1024 * 1024)
+        finally:
+            await response.aclose()
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise APIError(
+                502, f"the upstream's answer to GET {path} is not JSON", type="upstream_error"
+            ) from None
+
+    async def _send(self, request: httpx.Request, api_key: str) -> httpx.Response:
+        seconds = self._settings.first_byte_timeout
+        target = f"{request.method} {request.url.path}"
+        try:
+            with anyio.fail_after(seconds):
+                return await self._client.send(request, stream=True)
+        except TimeoutError:
+            raise APIError(
+                504,
+                f"the upstream did not answer {target} within {seconds:g} seconds "
+                "(CHUNKLINE_FIRST_BYTE_TIMEOUT)",
+                type="upstream_timeout",
+            ) from None
+        except httpx.PoolTimeout:
+            raise APIError(
+                503,
+                "too many requests to the upstream are open at once (CHUNKLINE_UPSTREAM_MAX_CONNECTIONS); "
+                "try again shortly",
+                type="server_overloaded",
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise APIError(
+                504,
+                f"connecting to the upstream timed out: {_describe(exc, api_key)}",
+                type="upstream_timeout",
+            ) from None
+        except httpx.HTTPError as exc:
+            logger.warning("upstream request %s failed: %s", target, _describe(exc, api_key))
+            raise APIError(
+                502,
+                f"the upstream could not be reached: {_describe(exc, api_key)}",
+                type="upstream_unavailable",
+            ) from None
+
+    @staticmethod
+    async def finish(response: httpx.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
+        """Let go of a streaming response: after a complete answer, read the little that is left
+        so the connection goes back to the pool; otherwise (a client gone, a fault) close it now,
+        which also tells the upstream to stop generating."""
+        with anyio.CancelScope(shield=True):
+            if drain:
+                with anyio.move_on_after(_DRAIN_SECONDS):
+                    left = 0
+                    try:
+                        async for data in raw:
+                            left += len(data)
+                            if left > _DRAIN_BYTES:
+                                break
+                    except httpx.HTTPError:
+                        pass
+            await response.aclose()
+            aclose = getattr(raw, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def passed_headers(response: httpx.Response) -> dict[str, str]:
+    """The upstream response headers the client gets too."""
+    return {
+        ours: response.headers[theirs]
+        for theirs, ours in _PASSED_HEADERS.items()
+        if theirs in response.headers
+    }
+
+
+async def capped(raw: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """``raw``, cut off with :class:`StreamTimeLimit` once ``seconds`` have passed since the start.
+    The pipeline reports that in-band, as it does any failed read. Does not close ``raw``."""
+    deadline = anyio.current_time() + seconds
+    while True:
+        data: bytes | None = None
+        with anyio.move_on_after(deadline - anyio.current_time()):
+            try:
+                data = await anext(raw)
+            except StopAsyncIteration:
+                return
+        if data is None:
+            raise StreamTimeLimit(
+                f"the response ran past this server's limit of {seconds:g} seconds per stream "
+                "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
+            )
+        yield data
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])
+
+
+async def _status_error(response: httpx.Response, api_key: str) -> APIError:
+    """The upstream's non-2xx answer as the same status with an OpenAI error body (R42)."""
+    status = response.status_code
+    try:
+        data = await _read_limited(response, _ERROR_BODY_LIMIT)
+    except httpx.HTTPError:
+        data = b""
+    message, kind = None, None
+    try:
+        error = orjson.loads(data).get("error")
+        if isinstance(error, Mapping):
+            message, kind = error.get("message"), error.get("type")
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    if not isinstance(message, str) or not message:
+        text = data[:300].decode("utf-8", errors="replace").strip()
+        message = f"the upstream answered HTTP {status}" + (f": {text}" if text else " with no body")
+    if not isinstance(kind, str) or not kind:
+        kind = "upstream_error"
+    # Redirects and other non-error statuses mean the upstream URL is wrong: a gateway error.
+    if status < 400:
+        message = f"{message} (CHUNKLINE_UPSTREAM may be wrong)"
+        status = 502
+    return APIError(
+        status,
+        redact(message, [api_key]),
+        type=kind,
+        code=kind,
+        headers=passed_headers(response),
+    )
+
+
+def _describe(exc: BaseException, api_key: str) -> str:
+    text = str(exc) or type(exc).__name__
+    return redact(f"{type(exc).__name__}: {text}", [api_key])
