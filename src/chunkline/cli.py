@@ -177,6 +177,10 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON")
     _add_block_flag(plugins)
     plugins.set_defaults(run=_plugins)
+
+    from .server.cli import add_serve_command  # the serve subcommand; imports no server dependency
+
+    add_serve_command(commands)
     return parser
 
 
