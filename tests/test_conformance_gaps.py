@@ -337,12 +337,6 @@ def test_transform_ends_right_after_done_while_the_upstream_stays_open(backend: 
     assert closed, "the upstream is closed as soon as the stream is done"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R5: Pipeline.transform_sync asks its source for more after [DONE] and only ends when the "
-    "source does, so a server streaming its output holds the body open as long as the upstream does "
-    "(the async transform stops at once)",
-)
 def test_transform_sync_ends_right_after_done_while_the_upstream_stays_open() -> None:
     asked_after_the_answer = False
 

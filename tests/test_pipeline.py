@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -180,6 +181,31 @@ def test_convert_transform_sync_and_feed_agree() -> None:
     fed = [out for piece in pieces(data, 5) for out in conversion.feed(piece)] + conversion.close()
     assert pipe.convert(data) == fed
     assert list(pipe.transform_sync(pieces(data, 3))) == fed
+
+
+def test_transform_sync_stops_reading_and_closes_a_generator_source_at_the_end() -> None:
+    data = sse(text_stream())
+    state = {"reads_after_the_end": 0, "closed": False}
+
+    def upstream() -> Iterator[bytes]:
+        try:
+            yield data
+            while True:  # an upstream that keeps its connection open after message_stop
+                state["reads_after_the_end"] += 1
+                yield b": ping\n\n"
+        finally:
+            state["closed"] = True
+
+    assert list(pipeline().transform_sync(upstream())) == pipeline().convert(data)
+    assert state == {"reads_after_the_end": 0, "closed": True}
+
+
+def test_transform_sync_leaves_a_file_source_open(tmp_path: Path) -> None:
+    path = tmp_path / "in.sse"
+    path.write_bytes(sse(text_stream()))
+    with path.open("rb") as source:
+        assert list(pipeline().transform_sync(source)) == pipeline().convert(path.read_bytes())
+        assert not source.closed
 
 
 def test_repr_names_the_stages() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -99,11 +100,25 @@ class Pipeline:
         return out
 
     def transform_sync(self, source: Iterable[Any], **overrides: Any) -> Iterator[Any]:
-        """Convert an iterable of input pieces, yielding each output as soon as it is complete."""
+        """Convert an iterable of input pieces, yielding each output as soon as it is complete.
+
+        The source is not read again once the stream has finished (after ``[DONE]``), so a client
+        is never kept waiting on an upstream that holds its connection open (R5); a source with a
+        ``close()`` method (a generator, say) is closed when the conversion ends or is abandoned;
+        a file is left for its owner to close.
+        """
         conversion = self.open(**overrides)
-        for data in source:
-            yield from conversion.feed(data)
-        yield from conversion.close()
+        iterator = iter(source)
+        try:
+            for data in iterator:
+                yield from conversion.feed(data)
+                if conversion.finished:
+                    break
+            yield from conversion.close()
+        finally:
+            close = None if isinstance(iterator, io.IOBase) else getattr(iterator, "close", None)
+            if close is not None:
+                close()
 
     def transform(
         self, source: AsyncIterable[Any], *, idle_timeout: float | None = None, **overrides: Any
