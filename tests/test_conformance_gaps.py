@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import re
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 import chunkline
@@ -355,3 +361,92 @@ def test_transform_sync_ends_right_after_done_while_the_upstream_stays_open() ->
     assert out == pipeline().convert(ANSWER)
     assert next(outputs, None) is None
     assert not asked_after_the_answer, "the source was read again after [DONE]"
+
+
+class HeldOpenUpstream:
+    """A stand-in for the Anthropic API on 127.0.0.1 that answers every request with ``ANSWER`` as
+    a chunked SSE body and then holds the connection open, sending nothing, until it is stopped."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.answered = threading.Event()
+        self.handlers: set[asyncio.Task[None]] = set()
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._answer, "127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                + f"{len(ANSWER):x}\r\n".encode()
+                + ANSWER
+                + b"\r\n"
+            )
+            await writer.drain()
+            self.answered.set()
+            await asyncio.sleep(3600)  # no last chunk, no close: the connection stays open
+        except asyncio.CancelledError:
+            pass
+        finally:
+            writer.close()
+
+    async def _stop(self) -> None:
+        self.server.close()
+        for task in list(self.handlers):
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+
+    def __enter__(self) -> HeldOpenUpstream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_the_server_ends_the_body_at_done_while_the_upstream_stays_open() -> None:
+    # openai 1.x reads a body to its end after [DONE] (3.x stops at [DONE]), so the time to the
+    # end of the body is measured by reading it whole, as those clients do.
+    uvicorn = pytest.importorskip("uvicorn")
+    from chunkline.server.app import create_app
+    from chunkline.server.settings import Settings
+
+    with HeldOpenUpstream() as upstream, socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(create_app(Settings(upstream=upstream.url)), log_config=None)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.01)
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/chat/completions"
+            request = {
+                "model": "claude-test",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": True,
+            }
+            started = time.monotonic()
+            with httpx.stream("POST", url, json=request, headers={"x-api-key": "sk-ant-test"}) as response:
+                body = b"".join(response.iter_bytes())
+            elapsed = time.monotonic() - started
+            assert upstream.answered.is_set()
+            assert response.status_code == 200
+            assert body.endswith(DONE), body[-80:]
+            assert elapsed < 5, f"the body stayed open {elapsed:.1f}s after [DONE]"
+            chunks = harness.iter_openai_chunks(body)
+            assert [c.choices[0].delta.content for c in chunks if c.choices] == ["", "Hel", "lo", None]
+        finally:
+            server.should_exit = True
+            thread.join(10)
