@@ -18,8 +18,6 @@ RULE_COUNT = 54
 # One cited test: `tests/<path>.py::<function>` or `plugins/<plugin>/tests/<path>.py::<function>`,
 # a function name only (no class, no parametrize id).
 CITATION = re.compile(r"`((?:tests|plugins/[\w.-]+/tests)/(?:[\w.-]+/)*[\w.-]+\.py)::(test_\w+)`")
-# A place holder for tests of the server (R42, and R2/R5 over HTTP) while tests/server/ has none.
-SERVER_TODO = re.compile(r"(?:HTTP: )?`tests/server/` TODO")
 
 
 @dataclass(frozen=True)
@@ -69,10 +67,6 @@ def defined_tests(path: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def server_tests_exist() -> bool:
-    return any((ROOT / "tests" / "server").glob("test_server_*.py"))
-
-
 def test_the_rules_page_has_r1_to_r54() -> None:
     assert list(spec_levels()) == [f"R{n}" for n in range(1, RULE_COUNT + 1)]
 
@@ -98,21 +92,11 @@ def test_each_row_states_the_rules_level_and_says_something() -> None:
 
 
 def test_each_row_cites_tests_one_per_line() -> None:
-    todo_allowed = not server_tests_exist()
     for row in rows():
-        items = [item.strip() for item in row.tests.split("<br>")]
-        cited = [item for item in items if CITATION.fullmatch(item)]
-        for item in items:
-            if CITATION.fullmatch(item):
-                continue
-            assert SERVER_TODO.fullmatch(item), (
-                f"{row.rule}: {item!r} is not a test written as `tests/<file>.py::<test_function>`"
+        for item in row.tests.split("<br>"):
+            assert CITATION.fullmatch(item.strip()), (
+                f"{row.rule}: {item.strip()!r} is not a test written as `tests/<file>.py::<test_function>`"
             )
-            assert todo_allowed, (
-                f"{row.rule} still says {item!r}, but tests/server/ has tests now: cite the one that "
-                "checks this rule"
-            )
-        assert cited or (todo_allowed and row.rule == "R42"), f"{row.rule} cites no test"
 
 
 def citations() -> list[tuple[str, str, str]]:
