@@ -33,6 +33,7 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_MAX_REQUEST_BYTES     the largest request body (33554432)
   CHUNKLINE_UPSTREAM_MAX_CONNECTIONS   upstream connections open at once (1000)
   CHUNKLINE_SHUTDOWN_TIMEOUT      seconds open streams get to finish on shutdown (30)
+  CHUNKLINE_KEEP_ALIVE_TIMEOUT    seconds an idle client connection stays open (75)
   CHUNKLINE_ACCESS_LOG            true (default) or false
 
 Examples:
@@ -99,6 +100,7 @@ def run_server(args: argparse.Namespace) -> int:
         "access_log": settings.access_log,
         "log_config": _log_config(settings.log_level),
         "timeout_graceful_shutdown": max(1, round(settings.shutdown_timeout)),
+        "timeout_keep_alive": max(1, round(settings.keep_alive_timeout)),
     }
     if settings.workers == 1:
         from .app import create_app

@@ -185,6 +185,9 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     upstream_max_connections: int = 1000
     shutdown_timeout: float = 30.0
+    #: How long an idle client connection is kept open; longer than a load balancer's idle timeout
+    #: (often 60 s), so the balancer never reuses a connection the server is closing.
+    keep_alive_timeout: float = 75.0
     log_level: str = "info"
     access_log: bool = True
 
@@ -273,6 +276,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "max_request_bytes": ("CHUNKLINE_MAX_REQUEST_BYTES", _positive_int),
         "upstream_max_connections": ("CHUNKLINE_UPSTREAM_MAX_CONNECTIONS", _positive_int),
         "shutdown_timeout": ("CHUNKLINE_SHUTDOWN_TIMEOUT", _seconds),
+        "keep_alive_timeout": ("CHUNKLINE_KEEP_ALIVE_TIMEOUT", _seconds),
         "log_level": ("CHUNKLINE_LOG_LEVEL", _choice("critical", "error", "warning", "info", "debug")),
         "access_log": ("CHUNKLINE_ACCESS_LOG", _boolean),
     }
