@@ -400,6 +400,20 @@ def test_subprocess_streams_output_as_input_arrives(stream: Path) -> None:
     assert (first + rest).endswith(b"data: [DONE]\n\n")
 
 
+def test_subprocess_ends_at_done_while_stdin_stays_open(stream: Path) -> None:
+    """After [DONE] the CLI exits, however long its input stays open (R5)."""
+    with subprocess.Popen(
+        _program("convert"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(stream.read_bytes() + b": an upstream that keeps its connection open\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0  # the output is small enough to wait in the pipe
+        out = proc.stdout.read()
+        proc.stdin.close()
+    assert out.endswith(b"data: [DONE]\n\n")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_write_error_exits_1(capsys: pytest.CaptureFixture[str], stream: Path) -> None:
     code, _, err = run(capsys, "convert", str(stream), "-o", "/dev/full")

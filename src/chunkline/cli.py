@@ -286,7 +286,8 @@ def _pump(pipeline: Pipeline, source: IO[bytes], sink: IO[bytes]) -> None:
     conversion = pipeline.open()
     read = getattr(source, "read1", source.read)
     try:
-        while data := read(READ_SIZE):
+        # Stop at [DONE]: an upstream (or `tail -f`) that stays open must not keep the output open (R5).
+        while not conversion.finished and (data := read(READ_SIZE)):
             _write(sink, conversion.feed(data))
         _write(sink, conversion.close())
     except StreamError as exc:
