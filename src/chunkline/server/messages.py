@@ -76,13 +76,13 @@ def _add(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -
 
 def _trim_prefill(turns: list[dict[str, Any]]) -> None:
     content = turns[-1]["content"]
-    last = content[-1]
-    if last["type"] == "text":
-        last["text"] = last["text"].rstrip()
-        if not last["text"]:
-            content.pop()
-            if not content:
-                turns.pop()
+    while content and content[-1]["type"] == "text":
+        content[-1]["text"] = content[-1]["text"].rstrip()
+        if content[-1]["text"]:
+            return
+        content.pop()  # nothing but whitespace: the block before it is now the end
+    if not content:
+        turns.pop()
 
 
 def _text_blocks(content: Any, where: str) -> list[dict[str, Any]]:
