@@ -60,6 +60,9 @@ class BlockState:
     fence: tuple[str, int] | None = None
     html: re.Pattern[str] | None = None
     html_to_blank: bool = False
+    empty_item: bool = False
+    """The innermost container is a list item that began with a blank line and has no content
+    yet: a second blank line ends it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,8 @@ def _classify(state: BlockState, s: str, complete: bool) -> Line:
         else:  # a list item: blank, or indented to its content column
             if not rest.strip(" "):
                 _need(complete)
+                if state.empty_item and matched == len(state.containers) - 1:
+                    break  # a list item may begin with one blank line, not two
             elif at + _indent(s, at) < column:
                 break
             else:
@@ -200,6 +205,8 @@ def _new_blocks(
             containers += (item[0],)
             at = item[1]
             paragraph = tip = False
+            if not s[at:].strip(" \t"):
+                return Line(FREE, False, BlockState(containers, empty_item=True))
             continue
         if first in "`~":
             _need(complete)
