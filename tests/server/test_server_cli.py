@@ -212,6 +212,22 @@ def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError("chunkline serve did not become healthy")
 
 
+def _median_first_byte(url: str) -> float:
+    """Seconds from sending a streaming request to its first body bytes (median of 11). With
+    Nagle's algorithm on, the first event waits for the client's delayed ACK: 40 ms or more."""
+    times = []
+    payload = {"model": "echo", "messages": user("first byte"), "stream": True}
+    with httpx.Client(headers={"Authorization": "Bearer sk-proc-key"}) as http:
+        for _ in range(11):
+            started = time.perf_counter()
+            with http.stream("POST", f"{url}/v1/chat/completions", json=payload) as response:
+                chunks = response.iter_raw()
+                next(chunks)
+                times.append(time.perf_counter() - started)
+                assert b"".join(chunks).endswith(b"data: [DONE]\n\n")
+    return sorted(times)[len(times) // 2]
+
+
 def _stop(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=20)
@@ -239,6 +255,7 @@ def test_chunkline_serve_as_a_user_runs_it(upstream: FakeAnthropic, workers: int
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
         client.close()
+        assert _median_first_byte(url) < 0.035, "events wait for delayed ACKs (Nagle's algorithm is on)"
     finally:
         output = _stop(process) if process.poll() is None else process.communicate()[0]
     assert "sk-proc-key" not in output and "sk-ant-proc-upstream" not in output
