@@ -1,12 +1,12 @@
 """Helpers for testing chunkline stages, chunking policies and plugins; also a pytest plugin.
 
 Everything here runs the real pipeline: build input streams without recordings
-(:class:`AnthropicStream`, :func:`anthropic_stream`), run one stage or a whole pipeline over them
-(:func:`run_stage`, :func:`run_pipeline`, :func:`feed_bytewise`), check that output does not
-depend on how the input is split (:func:`assert_split_invariant`,
-:func:`assert_stage_split_invariant`) and that a chunking policy is lossless
-(:func:`assert_lossless`), and read the result back as a client would
-(:func:`read_openai_stream`, :func:`read_with_openai_sdk`).
+(`AnthropicStream`, `anthropic_stream`), run one stage or a whole pipeline over them
+(`run_stage`, `run_pipeline`, `feed_bytewise`), check that output does not
+depend on how the input is split (`assert_split_invariant`,
+`assert_stage_split_invariant`) and that a chunking policy is lossless
+(`assert_lossless`), and read the result back as a client would
+(`read_openai_stream`, `read_with_openai_sdk`).
 
 Installing chunkline registers this module with pytest (entry point ``pytest11``), which adds the
 fixtures ``chunkline_pipeline``, ``anthropic_stream`` and ``chunkline_recording``. Importing it

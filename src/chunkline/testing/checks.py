@@ -222,7 +222,7 @@ def assert_stage_split_invariant(
     block: Iterable[str] = (),
     **options: Any,
 ) -> list[Any]:
-    """Assert that one stage's output, with adjacent deltas joined (:func:`coalesce`), does not
+    """Assert that one stage's output, with adjacent deltas joined (`coalesce`), does not
     depend on how the text of its input deltas is cut: each delta whole, one character at a
     time, and cut in ``random_splits`` random ways. Returns the joined output for whole deltas.
     A stage that rewrites text (masking, say) must still decide the same way however the text

@@ -35,7 +35,7 @@ def chunkline_pipeline() -> Callable[..., Pipeline]:
 
 @pytest.fixture(name="anthropic_stream")
 def anthropic_stream_fixture() -> Callable[..., bytes]:
-    """:func:`chunkline.testing.anthropic_stream`: a complete Anthropic SSE stream from text
+    """`chunkline.testing.anthropic_stream`: a complete Anthropic SSE stream from text
     deltas, thinking and tool calls, e.g. ``anthropic_stream("Hello, ", "world")``."""
     return anthropic_stream
 

@@ -115,9 +115,9 @@ _ON_ERROR = Option.choice(
 
 
 class StageRun:
-    """One stage wired into a real conversion on its own: :meth:`feed` one item at a time and
-    see what the stage emits, then :meth:`close`. Items of types the stage does not handle go
-    straight to the output, as they would go past it in a pipeline. Made by :func:`open_stage`.
+    """One stage wired into a real conversion on its own: `feed` one item at a time and
+    see what the stage emits, then `close`. Items of types the stage does not handle go
+    straight to the output, as they would go past it in a pipeline. Made by `open_stage`.
     """
 
     def __init__(self, pipeline: Pipeline, made: list[Stage]) -> None:
@@ -150,8 +150,8 @@ def stage_pipeline(
     block: Iterable[str] = (),
     **options: Any,
 ) -> Callable[[], StageRun]:
-    """Build the one-stage pipeline of :func:`open_stage` once; each call of the returned
-    function opens a new :class:`StageRun` on it (cheaper when running a stage many times)."""
+    """Build the one-stage pipeline of `open_stage` once; each call of the returned
+    function opens a new `StageRun` on it (cheaper when running a stage many times)."""
     plugins = list(plugins)
     block = list(block)
     if isinstance(stage, str):
@@ -186,8 +186,8 @@ def open_stage(
     block: Iterable[str] = (),
     **options: Any,
 ) -> StageRun:
-    """Wire one stage (a :class:`chunkline.StageSpec`, or the name of a registered stage) into
-    a conversion of its own and return the :class:`StageRun` that drives it. ``options`` are
+    """Wire one stage (a `chunkline.StageSpec`, or the name of a registered stage) into
+    a conversion of its own and return the `StageRun` that drives it. ``options`` are
     checked as ``Pipeline(...)`` checks them. A stage that raises makes ``feed``/``close`` raise
     ``chunkline.InternalStageError`` from the stage's exception (``on_error="inband"`` reports
     it in-band instead, as a pipeline does)."""
@@ -204,8 +204,8 @@ def run_stage(
     block: Iterable[str] = (),
     **options: Any,
 ) -> list[Any]:
-    """Run one stage over ``items`` (typed events, such as :func:`decode_events` gives) and
-    return everything it emitted, including at close; see :func:`open_stage`."""
+    """Run one stage over ``items`` (typed events, such as `decode_events` gives) and
+    return everything it emitted, including at close; see `open_stage`."""
     run = open_stage(stage, plugins=plugins, load_entrypoints=load_entrypoints, block=block, **options)
     return run.feed_all(items) + run.close()
 

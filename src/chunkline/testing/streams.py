@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["AnthropicStream", "anthropic_stream", "load_recording", "recording_events", "sse_from_events"]
 
 ToolCallArg = tuple[str, str | Sequence[str]]
-"""A tool call for :func:`anthropic_stream`: its name and its JSON arguments, whole or in fragments."""
+"""A tool call for `anthropic_stream`: its name and its JSON arguments, whole or in fragments."""
 
 
 def _dumps(value: Any) -> str:
@@ -39,7 +39,7 @@ class AnthropicStream:
         data = stream.sse()  # or stream.jsonl(), or stream.events() for the dicts
 
     Each method adds one content block (or event) and returns the builder. Leave out
-    :meth:`stop` to get a stream cut off before its end.
+    `stop` to get a stream cut off before its end.
     """
 
     def __init__(
