@@ -11,6 +11,7 @@ from fake_anthropic import FakeAnthropic, echo_events
 from serverkit import CLIENT_KEY, ServerThread, accumulate, user
 
 import harness
+from chunkline.server.upstream import POOL_SHARDS
 
 RECORDINGS = harness.fixture_paths()
 # The one recording the pipeline rejects (a second message_start spliced in): its own tests below.
@@ -258,14 +259,18 @@ def test_a_finished_stream_leaves_its_upstream_connection_for_the_next(
     proxy: ServerThread, upstream: FakeAnthropic
 ) -> None:
     """After a whole answer the server reads the end of the upstream body, so the connection goes
-    back to the pool: the next request (streaming or not) reuses it instead of connecting again."""
+    back to its pool: requests one after another (streaming or not) reuse connections rather than
+    opening one each. Requests are dealt over POOL_SHARDS pools, so that many may be opened."""
     client = proxy.client()
-    for n, stream in enumerate([True, True, False, True]):
-        marker = f"reuse-{n}"
-        if stream:
+    count = 3 * POOL_SHARDS
+    for n in range(count):
+        marker = f"<reuse {n}>"
+        if n % 3:
             with client.chat.completions.create(model="echo", messages=user(marker), stream=True) as s:
                 accumulate(s)
         else:
             client.chat.completions.create(model="echo", messages=user(marker))
-    connections = {upstream.find(f"reuse-{n}").connection for n in range(4)}
-    assert len(connections) == 1
+    connections = {upstream.find(f"<reuse {n}>").connection for n in range(count)}
+    assert len(connections) <= POOL_SHARDS
+    later = {upstream.find(f"<reuse {n}>").connection for n in range(count - POOL_SHARDS, count)}
+    assert later <= {upstream.find(f"<reuse {n}>").connection for n in range(count - POOL_SHARDS)}

@@ -15,7 +15,7 @@ from .._version import __version__
 from .errors import APIError, redact
 from .settings import Settings
 
-__all__ = ["ANTHROPIC_VERSION", "StreamTimeLimit", "Upstream", "capped", "passed_headers"]
+__all__ = ["ANTHROPIC_VERSION", "POOL_SHARDS", "StreamTimeLimit", "Upstream", "capped", "passed_headers"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 # How much of an upstream error body is read: enough for any error JSON, bounded for a bad upstream.
@@ -29,7 +29,7 @@ _DRAIN_BYTES = 64 * 1024
 # Response headers worth passing to the client: the upstream's request id (the openai SDK reads
 # x-request-id) and, on errors, when to retry.
 _PASSED_HEADERS = {"request-id": "x-request-id", "retry-after": "retry-after"}
-_POOL_SHARDS = 16
+POOL_SHARDS = 16
 
 logger = logging.getLogger("chunkline.server")
 
@@ -47,7 +47,7 @@ class Upstream:
         # whenever a request starts or ends: with a hundred streams open that bookkeeping took
         # 30% of the server's time (`make bench-server`). Requests are dealt round-robin over a
         # few smaller pools instead; the connection limit is shared out among them.
-        shards = min(_POOL_SHARDS, settings.upstream_max_connections)
+        shards = min(POOL_SHARDS, settings.upstream_max_connections)
         per_shard = -(-settings.upstream_max_connections // shards)
         verify = httpx.create_ssl_context()  # httpx's default verification, built once for all
         self._clients = [
