@@ -7,6 +7,7 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
 =========================  ==================================================================
 ``<recording>``            a file of tests/fixtures/anthropic (stem), as the API sent it
 ``<recording>@N``          the same in N-byte writes
+``<recording>~MS``         the same with MS milliseconds between events (a model's pace)
 ``echo``                   a text answer made of the last user message's words, with usage
 ``echo-slow``              the same with 2 ms between events (streams interleave)
 ``status:CODE[:FORM]``     that status with Anthropic's error JSON; FORM ``html``: an HTML page
@@ -27,11 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,11 +101,12 @@ def echo_events(text: str, *, message_id: str = "msg_echo", model: str = "claude
     return [sse_event(e) for e in events]
 
 
-def recording_events(stem: str) -> list[bytes]:
+@functools.cache
+def recording_events(stem: str) -> tuple[bytes, ...]:
     """A recording as the API sent it, split into its events (each with its blank line)."""
     path = next(p for p in ANTHROPIC_FIXTURES.iterdir() if p.stem == stem)
     data = load_complete_sse(path)
-    return [part + b"\n\n" for part in data.split(b"\n\n") if part.strip()]
+    return tuple(part + b"\n\n" for part in data.split(b"\n\n") if part.strip())
 
 
 def last_user_text(body: Any) -> str:
@@ -344,9 +347,10 @@ class FakeAnthropic:
         if scenario is not None:
             await scenario(request, out, arg)
             return
+        model, _, pause = model.partition("~")
         stem, _, size = model.partition("@")
         events = recording_events(stem)
-        await self._stream(out, events, piece=int(size) if size else None)
+        await self._stream(out, events, piece=int(size) if size else None, pause=float(pause or 0) / 1000)
 
     async def _json(self, out: _Exchange, status: int, body: Any) -> None:
         await out.start(status, "application/json")
@@ -363,7 +367,7 @@ class FakeAnthropic:
         await out.end()
 
     async def _stream(
-        self, out: _Exchange, events: list[bytes], *, piece: int | None = None, pause: float = 0
+        self, out: _Exchange, events: Sequence[bytes], *, piece: int | None = None, pause: float = 0
     ) -> None:
         await out.start(200, "text/event-stream")
         for event in events:
@@ -431,10 +435,17 @@ class FakeAnthropic:
 
 
 def main() -> None:
-    """Run the fake upstream on its own (for the server benchmark); prints its port."""
+    """Run the fake upstream on its own (the server benchmark does): prints its port, then serves
+    until interrupted or terminated."""
     fake = FakeAnthropic().start()
     print(fake.port, flush=True)
-    threading.Event().wait()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
 
 
 if __name__ == "__main__":

@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             state.settings.upstream,
             "the server's keys" if state.settings.auth_mode == "keys" else "clients' keys passed through",
         )
+        state.upstream()  # now rather than on the first request: building the pools takes a while
         try:
             yield
         finally:
