@@ -13,6 +13,7 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
 ``status:CODE[:FORM]``     that status with Anthropic's error JSON; FORM ``html``: an HTML page
                            instead, ``quote-key``: the message quotes the x-api-key
 ``error-mid:<rec>:K``      K events of the recording, then an ``overloaded_error`` event
+                           (``error-mid:<rec>:K:quote-key``: its message quotes the x-api-key)
 ``drop:<rec>:B``           B bytes of the recording, then the connection is dropped
 ``cut:<rec>:B``            B bytes of the recording, then the body ends cleanly (truncated)
 ``stall:K``                K events of an echo answer, then silence until the client leaves
@@ -399,8 +400,12 @@ class FakeAnthropic:
         await self._error(out, status, message, retry)
 
     async def _error_mid(self, request: Received, out: _Exchange, arg: str) -> None:
-        stem, _, count = arg.partition(":")
-        error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        stem, _, rest = arg.partition(":")
+        count, _, form = rest.partition(":")
+        message = "Overloaded"
+        if form == "quote-key":
+            message += f" (key {request.headers.get('x-api-key')})"
+        error = {"type": "error", "error": {"type": "overloaded_error", "message": message}}
         await self._stream(out, [*recording_events(stem)[: int(count)], sse_event(error)])
 
     async def _drop(self, request: Received, out: _Exchange, arg: str) -> None:

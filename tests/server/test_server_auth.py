@@ -142,9 +142,18 @@ def test_keys_never_reach_logs_or_error_bodies(
         )
     )
     failing(lambda: keyed.chat.completions.create(model="cut:llm_long_text:900", messages=user("k")))
+    for stream in (True, False):
+        model = "error-mid:llm_long_text:3:quote-key"
+        failing(
+            lambda s=stream, m=model: list(
+                keyed.chat.completions.create(model=m, messages=user("k"), stream=s)
+            )
+        )
     failing(lambda: proxy.client("bad-key").chat.completions.create(model="echo", messages=user("k")))
-    # The upstream did quote the key; what reached the client says [redacted] instead.
+    # The upstream did quote the key; what reached the client says [redacted] instead, in error
+    # bodies and in-band.
     assert any("for key [redacted]" in str(body) for body in bodies)
+    assert sum("Overloaded (key [redacted])" in str(body) for body in bodies) >= 2
     text = caplog.text + repr(bodies)
     assert "uvicorn.access" in {r.name for r in caplog.records}, "the access log was not captured"
     for secret in SECRETS:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -95,6 +96,22 @@ def test_a_bad_setting_names_its_variable(variable: str, value: str, message: st
     assert message in str(caught.value)
     if variable == "CHUNKLINE_API_KEYS":
         assert value not in str(caught.value), "a key in an error message"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("port", 70000, "Settings.port (CHUNKLINE_PORT) must be a port number from 0 to 65535"),
+        ("idle_timeout", 0, "Settings.idle_timeout (CHUNKLINE_IDLE_TIMEOUT) must be a number of seconds"),
+        ("upstream", "ftp://x", "Settings.upstream (CHUNKLINE_UPSTREAM) must be an http:// or https:// URL"),
+        ("thinking", "inline", "Settings.thinking (CHUNKLINE_THINKING) must be one of reasoning_content"),
+        ("reasoning_budgets", {"high": 10}, "Anthropic's minimum budget is 1024"),
+    ],
+)
+def test_settings_made_in_code_are_checked_too(field: str, value: Any, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings(**{field: value})
+    assert message in str(caught.value)
 
 
 def test_every_variable_is_documented() -> None:

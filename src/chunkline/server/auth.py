@@ -28,11 +28,6 @@ class Authenticator:
         self._digests = tuple(_digest(key.reveal()) for key in settings.api_keys)
         self._upstream_key = settings.anthropic_api_key
 
-    @property
-    def secrets(self) -> list[str]:
-        """The server's own upstream key, for redaction."""
-        return [self._upstream_key.reveal()] if self._upstream_key is not None else []
-
     def upstream_key(self, headers: Mapping[str, str]) -> str:
         """The key for the upstream, or :class:`APIError` 401 for a missing or wrong client key."""
         presented = client_key(headers)

@@ -7,7 +7,10 @@ from typing import Any
 
 from ..errors import StreamError
 
-__all__ = ["APIError", "InvalidRequest", "error_body", "redact", "stream_error_status"]
+__all__ = ["REDACTED", "APIError", "InvalidRequest", "error_body", "redact", "stream_error_status"]
+
+#: What a key is replaced with wherever one would otherwise leave the server.
+REDACTED = "[redacted]"
 
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -86,6 +89,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every occurrence of each secret replaced, for anything that leaves the server
     or reaches a log (an upstream error message might quote the key it was sent)."""
     for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
+        if secret:
+            text = text.replace(secret, REDACTED)
     return text

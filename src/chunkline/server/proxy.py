@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
 from .completion import CompletionBuilder
-from .errors import APIError, redact, stream_error_status
+from .errors import REDACTED, APIError, redact, stream_error_status
 from .translate import Translated
 from .upstream import Upstream, capped, passed_headers
 
@@ -96,9 +96,14 @@ class ChatExchange(Response):
             outputs = pipeline.transform(
                 capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout
             )
+            # The key sent upstream never goes back to a client, even if the upstream quotes it in
+            # an error event (it would be the server's own key, with CHUNKLINE_API_KEYS set).
+            key = self._api_key.encode()
             async with _closing(outputs):
                 # One body message per event: each is on the wire before the next is converted.
                 async for data in outputs:
+                    if key in data:
+                        data = data.replace(key, REDACTED.encode())
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final, final
 from urllib.parse import urlsplit
@@ -192,13 +192,20 @@ class Settings:
     access_log: bool = True
 
     def __post_init__(self) -> None:
+        # Values given in code meet the same rules as the environment's: each goes through its
+        # variable's parser.
+        for name, (variable, parse) in ENVIRONMENT.items():
+            text = _unparse(getattr(self, name))
+            if text:
+                try:
+                    parse(text)
+                except ValueError as exc:
+                    raise SettingsError(f"Settings.{name} ({variable}) {exc}") from None
         if self.api_keys and self.anthropic_api_key is None:
             raise SettingsError(
                 "CHUNKLINE_API_KEYS is set, so clients use the server's keys and the upstream key must "
                 "come from ANTHROPIC_API_KEY, which is not set"
             )
-        if self.thinking not in THINKING_MODES:
-            raise SettingsError(f"CHUNKLINE_THINKING must be one of {', '.join(THINKING_MODES)}")
 
     @property
     def auth_mode(self) -> str:
@@ -225,10 +232,6 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         return cls(**values)
-
-    def with_changes(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (checked again)."""
-        return replace(self, **changes)
 
     def environment(self) -> dict[str, str]:
         """The environment variables that reproduce these settings (for worker processes, which

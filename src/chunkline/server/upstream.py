@@ -1,4 +1,4 @@
-"""The Anthropic side: one pooled httpx client, the Messages request, and its failures as HTTP errors."""
+"""The Anthropic side: pooled httpx clients, the Messages request, and its failures as HTTP errors."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ _DRAIN_BYTES = 64 * 1024
 # Response headers worth passing to the client: the upstream's request id (the openai SDK reads
 # x-request-id) and, on errors, when to retry.
 _PASSED_HEADERS = {"request-id": "x-request-id", "retry-after": "retry-after"}
+#: How many httpx pools the upstream requests are dealt over (see Upstream.__init__).
 POOL_SHARDS = 16
 
 logger = logging.getLogger("chunkline.server")
@@ -192,9 +193,9 @@ async def capped(raw: AsyncIterator[bytes], seconds: float) -> AsyncIterator[byt
     """``raw``, cut off with :class:`StreamTimeLimit` at the first read after ``seconds`` have
     passed since the start. The pipeline reports that in-band, as it does any failed read.
 
-    The clock is read per chunk rather than kept in a cancel scope per read (two scopes per chunk
-    were a fifth of the server's time per event): an upstream that keeps sending is cut at its
-    next chunk, and one that goes silent is the idle timeout's to cut. Does not close ``raw``.
+    The clock is read per chunk rather than kept in a cancel scope per read (a scope costs more
+    than converting the event): an upstream that keeps sending is cut at its next chunk, and one
+    that goes silent is the idle timeout's to cut. Does not close ``raw``.
     """
     clock = anyio.current_time
     deadline = clock() + seconds
