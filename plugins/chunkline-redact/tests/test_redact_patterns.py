@@ -203,3 +203,51 @@ def test_a_set_with_no_kinds_masks_nothing_and_holds_nothing() -> None:
     empty = pattern_set((), (), "x")
     assert empty.redact("sk-ant-api03-" + "a" * 40) == "sk-ant-api03-" + "a" * 40
     assert redact_text("ada@example.com", patterns=[]) == "ada@example.com"
+
+
+# One alternation of the patterns as written: the plain definition of masking a whole text, with
+# none of the shortcuts (required literals, rebuilt regexes) that the stage takes.
+_PLAIN = re.compile("|".join(f"(?P<k{i}>{p})" for i, p in enumerate(BUILTIN_PATTERNS.values())))
+_KINDS = list(BUILTIN_PATTERNS)
+FRAGMENTS = [
+    *EXAMPLES.values(),
+    "sk-",
+    "sk-ant-",
+    "proj-",
+    "AKIA",
+    "ghp_",
+    "github_pat_",
+    "AIza",
+    "xoxb-",
+    "sk_live_",
+    "rk_test_",
+    "Bearer ",
+    "bearer\t",
+    "@",
+    ".",
+    ".com",
+    "-",
+    "_",
+    " ",
+    "\n",
+    "word",
+    "X" * 16,
+    "a" * 22,
+    "9" * 16,
+    "é",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=14).map("".join))
+def test_masking_equals_one_plain_alternation_of_the_patterns(text: str) -> None:
+    plain = _PLAIN.sub(lambda m: f"[REDACTED:{_KINDS[int((m.lastgroup or 'k0')[1:])]}]", text)
+    assert redact_text(text) == plain
+
+
+def test_literals_that_a_kind_needs_combine_across_alternatives() -> None:
+    stripe = analyze(BUILTIN_PATTERNS["stripe_key"], limit=4096)
+    assert stripe.required[0] == (("sk_live_", "sk_test_", "rk_live_", "rk_test_"), False)
+    aws = analyze(BUILTIN_PATTERNS["aws_access_key"], limit=4096)
+    assert aws.required[0] == (("AKIA", "ASIA", "ABIA", "ACCA"), False)
+    assert analyze(BUILTIN_PATTERNS["bearer_token"], limit=4096).required[0] == (("bearer",), True)

@@ -64,6 +64,12 @@ class Analysis:
     """Every character a match can consume, or None when that is not a small ASCII set."""
     first: frozenset[str] | None = None
     """The characters a text reaching into a match can start with (None: any)."""
+    entry: str = "(?s:.)"
+    """A regex for the places a match can start at: the pattern's leading lookbehinds, then one
+    of ``first``."""
+    gated: bool = False
+    """Whether a positive lookbehind leads the pattern ("Bearer " before a token): then few
+    places can start a match, and ``entry`` finds them faster than ``first`` does."""
     required: tuple[tuple[tuple[str, ...], bool], ...] = ()
     """Necessary conditions, most selective first: each is (texts, ignore case), and every
     match, with what its lookarounds read, contains one of the texts."""
@@ -252,47 +258,74 @@ def _prefix(op: Any, av: Any) -> str:
 _Need = tuple[tuple[str, ...], bool]  # any one of these texts must be present; compared ignoring case?
 
 
-def _score(need: _Need) -> tuple[bool, int]:
-    """How selective a requirement is: case-sensitive first, then by its weakest text, where
-    punctuation counts more than letters (prose is full of letters, rarely of "_" or "-")."""
+def _score(need: _Need) -> tuple[bool, int, int]:
+    """How selective a requirement is: case-sensitive first, then by its shortest text, then by
+    punctuation in it (prose is full of letters, rarely of "_" or "@")."""
     texts, ignore_case = need
-    return (not ignore_case, min(len(t) + 3 * sum(not c.isalnum() for c in t) for t in texts))
+    return (
+        not ignore_case,
+        min(len(t) for t in texts),
+        min(sum(not c.isalnum() for c in t) for t in texts),
+    )
+
+
+_MOST_TEXTS = 32
+
+
+def _literal_prefix(items: Any) -> str:
+    prefix = ""
+    for op, av in items:
+        if op is not _c.LITERAL:
+            break
+        prefix += chr(av)
+    return prefix
 
 
 def _required(items: Any, ignore_case: bool) -> list[_Need]:
     """Necessary conditions for a match: each need names texts one of which every match (with
-    what its lookarounds read) contains."""
+    what its lookarounds read) contains. Literals next to each other, and alternatives of
+    literals, combine: ``(?:sk|rk)_(?:live|test)_`` needs one of ``sk_live_``, ``rk_test_``..."""
     needs: list[_Need] = []
-    run = ""
+    chain: list[str] = []  # the texts one of which the literals read so far spell
 
-    def end_run() -> None:
-        nonlocal run
-        if run:
-            needs.append(((run.lower() if ignore_case else run,), ignore_case))
-            run = ""
+    def end_chain() -> None:
+        if chain and chain != [""]:
+            texts = tuple(dict.fromkeys(t.lower() if ignore_case else t for t in chain))
+            needs.append((texts, ignore_case))
+        chain[:] = []
 
     for op, av in items:
         if op is _c.LITERAL:
-            run += chr(av)
+            chain[:] = [t + chr(av) for t in chain or [""]]
             continue
-        end_run()
+        if op is _c.BRANCH:
+            alternatives = av[1]
+            prefixes = [_literal_prefix(alt) for alt in alternatives]
+            whole = all(len(p) == len(alt) for p, alt in zip(prefixes, alternatives, strict=True))
+            if all(prefixes) and len(chain or [""]) * len(prefixes) <= _MOST_TEXTS:
+                chain[:] = [t + p for t in chain or [""] for p in prefixes]
+                if whole:
+                    continue  # every alternative is a literal: the chain goes on
+                end_chain()
+            else:
+                end_chain()
+            best = [max(_required(alt, ignore_case), key=_score, default=None) for alt in alternatives]
+            if all(b is not None for b in best) and len({b[1] for b in best if b}) == 1:
+                texts = tuple(dict.fromkeys(t for b in best if b for t in b[0]))
+                needs.append((texts, best[0][1] if best[0] else False))
+            continue
+        end_chain()
         if op is _c.SUBPATTERN:
             _group, add, remove, body = av
-            needs += _required(
-                body, (ignore_case or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
-            )
+            ignore = (ignore_case or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
+            needs += _required(body, ignore)
         elif op is _c.ATOMIC_GROUP:
             needs += _required(av, ignore_case)
         elif op in _REPEATS and av[0] >= 1:
             needs += _required(av[2], ignore_case)
         elif op is _c.ASSERT:
             needs += _required(av[1], ignore_case)
-        elif op is _c.BRANCH:
-            best = [max(_required(alt, ignore_case), key=_score, default=None) for alt in av[1]]
-            if all(b is not None for b in best) and len({b[1] for b in best if b}) == 1:
-                texts = tuple(dict.fromkeys(t for b in best if b for t in b[0]))
-                needs.append((texts, best[0][1] if best[0] else False))
-    end_run()
+    end_chain()
     return needs
 
 
@@ -436,6 +469,15 @@ def analyze(pattern: str, *, limit: int) -> Analysis:
     alphabet = _alphabet(parsed.data, ignore_case, bool(flag_bits & re.ASCII))
     needs = sorted(_required(parsed.data, ignore_case), key=_score, reverse=True)
     first, _nullable = _first(parsed.data, ignore_case, bool(flag_bits & re.ASCII))
+    leading = ""
+    gated = False
+    for op, av in parsed.data:
+        if op not in (_c.ASSERT, _c.ASSERT_NOT) or av[0] != -1:
+            break
+        leading += _unparse(op, av)
+        gated = gated or op is _c.ASSERT
+    start = "(?s:.)" if first is None else "[" + "".join(_char(ord(c)) for c in sorted(first)) + "]"
+    entry = f"(?{flags}:{leading}{start})" if flags else leading + start
     return Analysis(
         scoped,
         closure,
@@ -445,5 +487,7 @@ def analyze(pattern: str, *, limit: int) -> Analysis:
         peek=extent.peek,
         alphabet=frozenset(alphabet) if alphabet is not None else None,
         first=frozenset(first) if first is not None else None,
+        entry=entry,
+        gated=gated,
         required=tuple(needs[:3]),
     )

@@ -48,6 +48,9 @@ DEFAULT_REPLACEMENT = "[REDACTED:{kind}]"
 #: back (at most this many characters, less one), so a pattern may not reach further.
 MAX_SECRET_LENGTH = 4096
 
+_Search = Callable[[str, int, int], "re.Match[str] | None"]
+_Match = Callable[[str, int], "re.Match[str] | None"]
+
 _KIND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
@@ -138,24 +141,26 @@ class Kind:
 
 @dataclass(frozen=True, slots=True)
 class PatternSet:
-    """Every kind one pipeline masks, compiled once. ``starts`` and ``alive_at`` find where a
-    secret may still be starting at the end of a text (each kind's test matches every text that
-    reaches into one of its secrets without completing it); ``window`` is how far matching at
-    one place may read, ``context``
-    how much before it lookbehinds read, ``slack`` how far assertions read past what a match
-    consumed, and ``alphabet`` every character a secret can consume (None: not a small set)."""
+    """Every kind one pipeline masks, compiled once. ``starts``, ``alive_at`` and ``gated``
+    find where a secret may still be starting at the end of a text; ``window`` is how far
+    matching at one place may read, ``context`` how much before it lookbehinds read, ``slack``
+    how far assertions read past what a match consumed, and ``alphabet`` every character a
+    secret can consume (None: not a small set)."""
 
     kinds: tuple[Kind, ...]
     gate: Callable[[str, int], re.Match[str] | None] | None
     """Finds a text that some kind requires, or None: no secret here (gate None: no such test)."""
     gate_ignoring_case: tuple[str, ...]
     """Required texts compared ignoring case, which the gate leaves out."""
-    starts: Callable[[str, int], re.Match[str] | None]
-    """Finds the next character that a secret (or the text its matching reads) can start with."""
-    alive_at: Mapping[str, tuple[Callable[[str, int], re.Match[str] | None], ...]]
-    """By first character: tests that a secret of one of the kinds may be starting there."""
-    alive_anywhere: tuple[Callable[[str, int], re.Match[str] | None], ...]
-    """The tests for kinds whose secrets can start with any character (tried everywhere)."""
+    starts: _Search | None
+    """Finds the next character that a secret of an ungated kind can start with (None: there
+    is no ungated kind)."""
+    alive_at: Mapping[str, tuple[_Match, ...]]
+    """By that character: tests that a secret of one of those kinds may still be starting there
+    (each matches every text that reaches into one of its secrets without completing it)."""
+    gated: tuple[tuple[_Search, _Match], ...]
+    """Kinds led by a lookbehind (or able to start anywhere): a search for the places one can
+    start at, and the test."""
     window: int
     context: int
     slack: int
@@ -214,8 +219,7 @@ def pattern_set(kinds: tuple[str, ...], extra: tuple[tuple[str, str], ...], repl
         chosen[name] = analyze(pattern, limit=MAX_SECRET_LENGTH)
     if not chosen:
         # Nothing to mask: never a match, and never anything held back.
-        never = re.compile("(?!)").search
-        return PatternSet((), None, (), never, {}, (), 1, 1, 0, "", 0)
+        return PatternSet((), None, (), None, {}, (), 1, 1, 0, "", 0)
     compiled = tuple(
         Kind(name, re.compile(a.scoped).search, a.required, replacement.format(kind=name))
         for name, a in chosen.items()
@@ -238,22 +242,20 @@ def pattern_set(kinds: tuple[str, ...], extra: tuple[tuple[str, str], ...], repl
             gate = re.compile("|".join(re.escape(t) for t in dict.fromkeys(texts))).search
         else:
             gate = re.compile("(?!)").search
-    # Where a secret may still be starting: each kind's prefix closure, tried only where the
-    # text starts with a character that kind's reach can start with.
-    by_char: dict[str, list[Callable[[str, int], re.Match[str] | None]]] = {}
-    anywhere: list[Callable[[str, int], re.Match[str] | None]] = []
-    for a in chosen.values():
+    # Where a secret may still be starting. Most kinds can start only at a few characters,
+    # found in one scan; a kind led by a lookbehind is searched for where the lookbehind holds.
+    by_char: dict[str, list[_Match]] = {}
+    gated: list[tuple[_Search, _Match]] = []
+    # Kinds that can start at more characters are more often in progress: test them first.
+    for a in sorted(chosen.values(), key=lambda a: -len(a.first or ())):
         test = re.compile(f"(?:{a.closure})\\Z").match
-        if a.first is None:
-            anywhere.append(test)
+        if a.gated or a.first is None:
+            gated.append((re.compile(a.entry).search, test))
         else:
             for char in a.first:
                 by_char.setdefault(char, []).append(test)
-    for tests in by_char.values():
-        tests.extend(anywhere)
-    if anywhere:
-        starts = re.compile("(?s:.)").search
-    else:
+    starts = None
+    if by_char:
         starts = re.compile("[" + "".join(f"\\U{ord(c):08x}" for c in sorted(by_char)) + "]").search
     return PatternSet(
         compiled,
@@ -261,7 +263,7 @@ def pattern_set(kinds: tuple[str, ...], extra: tuple[tuple[str, str], ...], repl
         tuple(dict.fromkeys(ignoring_case)),
         starts,
         {char: tuple(tests) for char, tests in by_char.items()},
-        tuple(anywhere),
+        tuple(gated),
         window=max(a.reach for a in chosen.values()),
         context=max(a.context for a in chosen.values()),
         slack=max(a.peek for a in chosen.values()),

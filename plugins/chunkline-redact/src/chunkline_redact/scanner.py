@@ -64,25 +64,48 @@ class Scanner:
         """The first place at or after ``pos`` where a secret may still be starting (``len(buf)``
         if none): where the engine, matching there, could read past the end of ``buf``."""
         end = len(buf)
-        low = max(pos, end - self._window + 1)  # earlier places have been read in full already
+        low = end - self._window + 1  # earlier places have been read in full already
+        if low < pos:
+            low = pos
         if self._alphabet is not None:
             # A secret in progress consumed only its alphabet, and its assertions read at most
             # slack characters further: it starts after the last character outside it.
-            low = max(low, len(buf[: end - self._slack].rstrip(self._alphabet)))
+            outside = len(buf[: end - self._slack].rstrip(self._alphabet))
+            if outside > low:
+                low = outside
+        if low >= end:
+            return end
         patterns = self._patterns
+        best = end
         starts = patterns.starts
-        by_char = patterns.alive_at
-        anywhere = patterns.alive_anywhere
-        while low < end:
-            candidate = starts(buf, low)
-            if candidate is None:
-                return end
-            low = candidate.start()
-            for test in by_char.get(buf[low], anywhere):
-                if test(buf, low) is not None:
-                    return low
-            low += 1
-        return end
+        if starts is not None:
+            tests = patterns.alive_at
+            at = low
+            while at < end:
+                candidate = starts(buf, at, end)
+                if candidate is None:
+                    break
+                at = candidate.start()
+                for alive in tests[buf[at]]:
+                    if alive(buf, at) is not None:
+                        best = at
+                        break
+                else:
+                    at += 1
+                    continue
+                break
+        for entry, alive in patterns.gated:
+            at = low
+            while at < best:
+                candidate = entry(buf, at, best)  # the next place this kind can start at
+                if candidate is None:
+                    break
+                at = candidate.start()
+                if alive(buf, at) is not None:
+                    best = at
+                    break
+                at += 1
+        return best
 
     def _scan(self, *, final: bool) -> str:
         buf = self._buf
