@@ -13,8 +13,17 @@ from chunkline_redact.patterns import DEFAULT_REPLACEMENT, pattern_set
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chunkline.events import BlockStop, Finish, ReasoningDelta, TextDelta, ToolCallDelta
-from chunkline.testing import assert_stage_split_invariant, coalesce, open_stage, run_stage
+import chunkline
+from chunkline.events import BlockStop, Finish, Ping, ReasoningDelta, TextDelta, ToolCallDelta, UsageUpdate
+from chunkline.testing import (
+    AnthropicStream,
+    assert_stage_split_invariant,
+    coalesce,
+    open_stage,
+    read_openai_stream,
+    run_stage,
+    sse_from_events,
+)
 
 PLUGINS = [chunkline_redact]
 ANTHROPIC = "sk-ant-api03-" + "R4nd0m_-" * 12 + "AA"
@@ -167,6 +176,26 @@ def test_anything_that_is_not_text_releases_the_held_text_first() -> None:
         ToolCallDelta(0, None, None, "sk-"),
         Finish("tool_calls"),
     ]
+
+
+def test_a_keep_alive_inside_a_secret_does_not_split_it() -> None:
+    items = [
+        TextDelta("key " + ANTHROPIC[:12]),
+        Ping(),
+        UsageUpdate(output_tokens=3),
+        TextDelta(ANTHROPIC[12:] + " ok"),
+    ]
+    out = run(items)
+    assert out[:3] == [TextDelta("key "), Ping(), UsageUpdate(output_tokens=3)]
+    assert text_of(out) == "key [REDACTED:anthropic_key] ok"
+    # From bytes: a ping between two deltas of one text block.
+    events = AnthropicStream().text("key " + ANTHROPIC[:12], ANTHROPIC[12:] + " ok").stop().events()
+    events.insert(4, {"type": "ping"})
+    stages = chunkline.default_stages(plugins=PLUGINS, load_entrypoints=False).add("redact")
+    pipeline = chunkline.Pipeline(stages, plugins=PLUGINS, load_entrypoints=False)
+    output = pipeline.convert(sse_from_events(events))
+    assert b": ping\n\n" in output
+    assert read_openai_stream(output).content == "key [REDACTED:anthropic_key] ok"
 
 
 def test_reasoning_is_masked_unless_switched_off() -> None:

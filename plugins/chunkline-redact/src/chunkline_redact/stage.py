@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chunkline import Option, Options, Stage, StageSpec
-from chunkline.events import ReasoningDelta, TextDelta, ToolCallDelta
+from chunkline.events import Ping, ReasoningDelta, TextDelta, ToolCallDelta, UsageUpdate
 
 from .patterns import (
     BUILTIN_PATTERNS,
@@ -31,7 +31,8 @@ class Redactor(Stage):
     arguments (``ToolCallDelta``, inside their JSON strings), however the text is cut into
     deltas. Text that may still be the start of a secret is held back until it is known;
     anything else that arrives (a block boundary, a tool call, the finish, an error) and the end
-    of input first release it, so the order of items never changes."""
+    of input first release it, so the order of what a client reads never changes. Keep-alives
+    and token counts pass without ending the text."""
 
     __slots__ = (
         "_arguments",
@@ -87,6 +88,10 @@ class Redactor(Stage):
             self._tool_call(item)
         elif cls is ReasoningDelta and self._reasoning:
             self._reasoning_delta(item)
+        elif cls is Ping or cls is UsageUpdate:
+            # A keep-alive or a token count ends no text: a secret split around one is still
+            # one secret. They pass at once (a ping may go out before the text held around it).
+            self.emit(item)
         else:
             if self._holder is not None:
                 self._release()
