@@ -99,12 +99,13 @@ async def load(
     target: Target, model: str, clients: int, seconds: float, *, stagger: float = 0.0
 ) -> dict[str, Any]:
     """``clients`` concurrent clients, each streaming back to back on its own connection, for
-    ``seconds``; with ``stagger``, client k starts ``k / clients * stagger`` seconds late, so the
-    streams do not all begin (and end) at the same moment. Returns throughput, TTFB and CPU."""
+    ``seconds`` (no stream starts after that); with ``stagger``, client k starts
+    ``k / clients * stagger`` seconds late, so the streams do not all begin (and end) at the same
+    moment. Returns throughput, TTFB and CPU."""
     ttfbs: list[float] = []
     events = 0
     streams = 0
-    deadline = time.perf_counter() + stagger + seconds
+    deadline = time.perf_counter() + max(seconds, stagger)
 
     async def client(k: int) -> None:
         nonlocal events, streams
