@@ -22,6 +22,8 @@ REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT)
 
 @dataclass(frozen=True, slots=True)
 class Extent:
+    """What matching a pattern (or a part of one) consumes and reads."""
+
     low: int  # the fewest characters a match consumes
     high: int  # the most (INF: no bound)
     ahead: int  # the most characters from the match's start that matching may read
