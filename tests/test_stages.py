@@ -267,6 +267,17 @@ def test_chunker_flushes_at_block_boundaries(policy: str) -> None:
     assert content_deltas(s) == ["a b c", "d e"]
 
 
+def test_chunker_holds_its_text_across_a_keep_alive() -> None:
+    """A ping says nothing about the text, so it must not force a cut (a Markdown policy would
+    otherwise split a code span wherever the upstream happened to send a keep-alive)."""
+    block = text_block(0, "a b", " c d")
+    block.insert(2, {"type": "ping"})
+    out = wire(stream(block), chunking="words:10")
+    s = read_openai_stream(out)
+    assert content_deltas(s) == ["a b c d"]
+    assert b": ping\n\n" in out
+
+
 def test_chunker_flushes_before_tool_calls() -> None:
     events = stream(text_block(0, "x y"), tool_block(1, "toolu_1", "f", '{"a":1}'), stop_reason="tool_use")
     s = run(events, chunking="words:10")

@@ -130,8 +130,8 @@ class _Router:
 
 
 class Conversion:
-    """Converts one upstream response. :meth:`feed` takes input split anywhere and returns the
-    outputs it completes; :meth:`close` ends the input and returns the rest."""
+    """Converts one upstream response. `feed` takes input split anywhere and returns the
+    outputs it completes; `close` ends the input and returns the rest."""
 
     __slots__ = ("_closed", "_out", "_plan", "_targets", "finished")
 

@@ -19,9 +19,9 @@ hookimpl = pluggy.HookimplMarker("chunkline")
 def register_stages(register: Callable[..., None]) -> None:
     """Register the stages this plugin provides.
 
-    Called once each time a :class:`chunkline.Pipeline` is built.
+    Called once each time a `chunkline.Pipeline` is built.
 
-    :param register: call ``register(spec)`` with a :class:`chunkline.StageSpec` for each stage;
+    :param register: call ``register(spec)`` with a `chunkline.StageSpec` for each stage;
         ``register(spec, replace=True)`` replaces a stage of the same name registered by
         another plugin (registering an existing name without ``replace=True`` is an error).
 
@@ -45,10 +45,10 @@ def register_stages(register: Callable[..., None]) -> None:
 def register_chunking_policies(register: Callable[..., None]) -> None:
     """Register the chunking policies this plugin provides.
 
-    Called once each time a :class:`chunkline.Pipeline` is built. A policy is chosen with
+    Called once each time a `chunkline.Pipeline` is built. A policy is chosen with
     ``Pipeline(chunking="name")`` or ``Pipeline(chunking="name:arg")``.
 
-    :param register: call ``register(spec)`` with a :class:`chunkline.ChunkPolicySpec` for each
+    :param register: call ``register(spec)`` with a `chunkline.ChunkPolicySpec` for each
         policy; ``register(spec, replace=True)`` replaces a policy of the same name.
 
     Example::

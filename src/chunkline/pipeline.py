@@ -32,11 +32,11 @@ DEFAULT_STAGES: tuple[str, ...] = (
 
 class Pipeline:
     """A configured converter. Build one per configuration (it loads plugins and checks options)
-    and call :meth:`open` once per upstream response.
+    and call `open` once per upstream response.
 
-    ``stages`` is the stage list, by name (or as :class:`StageSpec` objects); by default the
+    ``stages`` is the stage list, by name (or as `StageSpec` objects); by default the
     built-in stages plus any that installed plugins add. Every other keyword is an option of one
-    of the stages; an unknown option or a bad value raises :class:`chunkline.OptionError`.
+    of the stages; an unknown option or a bad value raises `chunkline.OptionError`.
     """
 
     def __init__(

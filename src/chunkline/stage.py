@@ -27,10 +27,10 @@ Options = Mapping[str, Any]
 
 
 class Stage:
-    """One step of a conversion: takes items with :meth:`feed`, passes results on with
-    :meth:`emit`, and flushes with :meth:`close` at the end of the input.
+    """One step of a conversion: takes items with `feed`, passes results on with
+    `emit`, and flushes with `close` at the end of the input.
 
-    Stages are synchronous and created once per conversion by their :class:`StageSpec`'s
+    Stages are synchronous and created once per conversion by their `StageSpec`'s
     factory. The defaults pass everything through unchanged.
 
     ``handles`` lists the item types the stage wants to see (``None``: every item); the
@@ -59,7 +59,7 @@ class Stage:
 
     def connected(self) -> None:
         """Called once per conversion after every stage is wired and before the first feed.
-        Override it to look up hot routes once (:meth:`route`) instead of per item."""
+        Override it to look up hot routes once (`route`) instead of per item."""
 
     def route(self, item_type: type) -> Callable[[Any], None]:
         """The callable that this stage's items of ``item_type`` go to (valid once connected)."""
@@ -171,7 +171,7 @@ class StageSpec:
 
 class ChunkPolicy(Protocol):
     """Decides where content text is cut into deltas. Must be lossless: everything fed comes
-    out again, in order, unchanged, across the pieces of :meth:`feed` and :meth:`flush`."""
+    out again, in order, unchanged, across the pieces of `feed` and `flush`."""
 
     def feed(self, text: str) -> list[str]:
         """Take the next fragment of text; return the pieces ready to send now."""

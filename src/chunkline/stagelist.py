@@ -18,8 +18,8 @@ class StageList(tuple[str, ...]):
 
     Every edit returns a new list and checks names as it goes, so a mistake is reported where it
     is made: an anchor that is not in the list, a stage that no plugin registered, or a stage
-    that is already in the list raises :class:`chunkline.StageNameError`. Pass the result to
-    :class:`chunkline.Pipeline` as its ``stages``::
+    that is already in the list raises `chunkline.StageNameError`. Pass the result to
+    `chunkline.Pipeline` as its ``stages``::
 
         stages = chunkline.default_stages().add("redact").remove("thinking")
         pipeline = chunkline.Pipeline(stages, redact_replacement="***")
@@ -114,7 +114,7 @@ def default_stages(
     *, plugins: Iterable[object] = (), load_entrypoints: bool = True, block: Iterable[str] = ()
 ) -> StageList:
     """The default stage list: the built-in stages in order, with the stages installed plugins
-    add to it. Plugins are found as :class:`chunkline.Pipeline` finds them (same keywords), and
+    add to it. Plugins are found as `chunkline.Pipeline` finds them (same keywords), and
     the list knows every registered stage, so its edits check names at once."""
     from .pipeline import Pipeline
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..events import TextDelta
+from ..events import Ping, TextDelta, UsageUpdate
 from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import ChunkPolicy, Option, Options, Stage, StageSpec
@@ -22,9 +22,15 @@ class Passthrough(Stage):
     handles = ()
 
 
+# Items that say nothing about where the text is: a keep-alive or a running token count in the
+# middle of a code span must not force the policy to cut there.
+_NOT_BOUNDARIES = (Ping, UsageUpdate)
+
+
 class TextChunker(Stage):
     """Feeds content text through a policy. Whatever else arrives (a block boundary, a tool
-    call, the end, an error) first flushes the held text, so order is kept and nothing is lost."""
+    call, the end, an error) first flushes the held text, so order is kept and nothing is lost;
+    keep-alives and usage counts pass without a flush."""
 
     __slots__ = ("_policy",)
 
@@ -34,11 +40,18 @@ class TextChunker(Stage):
         self._policy = policy
 
     def feed(self, item: Any) -> None:
-        is_text = item.__class__ is TextDelta
-        for piece in self._policy.feed(item.text) if is_text else self._policy.flush():
+        cls = item.__class__
+        if cls is TextDelta:
+            pieces = self._policy.feed(item.text)
+        elif cls in _NOT_BOUNDARIES:
+            self.emit(item)
+            return
+        else:
+            pieces = self._policy.flush()
+        for piece in pieces:
             if piece:
                 self.emit(TextDelta(piece))
-        if not is_text:
+        if cls is not TextDelta:
             self.emit(item)
 
     def close(self) -> None:
