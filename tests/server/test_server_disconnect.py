@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 
 import openai
@@ -81,3 +83,19 @@ def test_a_non_streaming_client_that_gives_up_mid_answer(
 def test_the_server_keeps_serving_after_clients_leave(proxy: ServerThread) -> None:
     completion = proxy.client().chat.completions.create(model="echo", messages=user("still here"))
     assert completion.choices[0].message.content == "still here"
+
+
+def test_a_client_that_leaves_mid_request_is_no_server_error(
+    proxy: ServerThread, upstream: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = len(upstream.requests)
+    with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\n"
+            b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n" + b'{"model": "echo", "mess'
+        )
+        time.sleep(0.1)
+    time.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert len(upstream.requests) == before
+    assert proxy.client().chat.completions.create(model="echo", messages=user("after")).choices

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from .errors import APIError
 from .settings import Settings
 
-__all__ = ["Authenticator"]
+__all__ = ["Authenticator", "client_key"]
 
 _WWW_AUTHENTICATE = {"www-authenticate": 'Bearer realm="chunkline"'}
 
