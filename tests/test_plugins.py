@@ -110,6 +110,14 @@ def test_an_installed_plugin_loads_automatically(install: Callable[..., Path]) -
     assert sys.modules["myplugin"].LOADED
 
 
+def test_an_installed_plugin_also_passed_in_is_loaded_once(install: Callable[..., Path]) -> None:
+    install(GOOD_PLUGIN)
+    module = importlib.import_module("myplugin")
+    pipe = Pipeline(plugins=[module], created=0)
+    assert [info.name for info in pipe.plugins].count("myplugin") == 1
+    assert contents(pipe.convert(text_sse("hi"))) == ["", "HI"]
+
+
 def test_list_plugins_shows_the_installed_plugin_and_its_version(install: Callable[..., Path]) -> None:
     install(GOOD_PLUGIN, version="2.5.1")
     listed = {info.name: info for info in chunkline.list_plugins()}

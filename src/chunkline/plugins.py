@@ -66,6 +66,7 @@ def make_plugin_manager(
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
+    installed: list[object] = []
     for module_name in DEFAULT_PLUGINS:
         if module_name in blocked or module_name.rsplit(".", 1)[-1] in blocked:
             continue
@@ -82,10 +83,13 @@ def make_plugin_manager(
             except Exception as exc:
                 raise PluginError(f"plugin {ep.name!r} from {source} failed to load: {exc!r}") from exc
             _register(pm, plugin, ep.name)
+            installed.append(plugin)
             infos.append(PluginInfo(ep.name, source, dist.version if dist else None))
     for plugin in plugins:
         name = _plugin_name(plugin)
-        if name in blocked:
+        # A module installed through its entry point and also passed in is one plugin (passing
+        # the same plugin twice is still a mistake, reported by _register).
+        if name in blocked or any(plugin is loaded for loaded in installed):
             continue
         _register(pm, plugin, name)
         infos.append(PluginInfo(name, "passed to Pipeline(plugins=...)", None))
