@@ -19,6 +19,8 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
 ``stall:K``                K events of an echo answer, then silence until the client leaves
 ``stall-headers``          no response at all until the client leaves
 ``pings``                  ``message_start`` then a ping every 20 ms, forever
+``linger:<rec>``           the whole recording, then the body stays open until the client leaves
+``json-200``               200 with a JSON message, as an upstream that ignores ``stream`` would
 =========================  ==================================================================
 
 A request whose ``x-api-key`` is ``bad-key`` gets a 401, as Anthropic answers an unknown key.
@@ -343,6 +345,8 @@ class FakeAnthropic:
             "stall": self._stall,
             "stall-headers": self._stall_headers,
             "pings": self._pings,
+            "linger": self._linger,
+            "json-200": self._json_200,
         }
         scenario = scenarios.get(name)
         if scenario is not None:
@@ -430,6 +434,16 @@ class FakeAnthropic:
 
     async def _stall_headers(self, request: Received, out: _Exchange, arg: str) -> None:
         await out.wait_gone()
+
+    async def _linger(self, request: Received, out: _Exchange, arg: str) -> None:
+        await out.start(200, "text/event-stream")
+        for event in recording_events(arg):
+            await out.data(event)
+        await out.wait_gone()  # the answer is complete, but the body never ends
+
+    async def _json_200(self, request: Received, out: _Exchange, arg: str) -> None:
+        message = {"id": "msg_json", "type": "message", "role": "assistant", "content": []}
+        await self._json(out, 200, message)
 
     async def _pings(self, request: Received, out: _Exchange, arg: str) -> None:
         await out.start(200, "text/event-stream")

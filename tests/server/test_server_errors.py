@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 
 import openai
@@ -292,3 +293,36 @@ def test_the_error_body_is_json_for_the_sdk_to_read(proxy: ServerThread) -> None
             "code": "overloaded_error",
         }
     }
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_an_upstream_that_answers_json_instead_of_a_stream(proxy: ServerThread, stream: bool) -> None:
+    with pytest.raises(openai.InternalServerError) as caught:
+        proxy.client().chat.completions.create(model="json-200", messages=user("hi"), stream=stream)
+    assert caught.value.status_code == 502
+    assert caught.value.body["type"] == "invalid_upstream_response"
+    assert caught.value.body["message"].startswith(
+        "the upstream answered 200 with JSON, not an event stream (text/event-stream): {"
+    )
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_the_answer_ends_at_message_stop_however_long_the_upstream_lingers(
+    proxy: ServerThread, upstream: FakeAnthropic, stream: bool
+) -> None:
+    """R5: the body ends right after [DONE]; the upstream's body that never ends is closed."""
+    marker = f"lingering upstream {stream}"
+    started = time.monotonic()
+    client = proxy.client()
+    if stream:
+        with client.chat.completions.create(
+            model="linger:llm_long_text", messages=user(marker), stream=True
+        ) as chunks:
+            got = accumulate(chunks)
+        assert got["finish"] == ["stop"]
+    else:
+        completion = client.chat.completions.create(model="linger:llm_long_text", messages=user(marker))
+        assert completion.choices[0].finish_reason == "stop"
+    assert time.monotonic() - started < 1.0
+    received = upstream.find(marker)
+    assert received.wait_ended(1.0) and received.outcome == "cancelled"

@@ -99,12 +99,15 @@ class Upstream:
             "POST", "/v1/messages", content=orjson.dumps(body), headers=self._headers(api_key, beta)
         )
         response = await self._send(client, request, api_key)
-        if response.is_success:
-            return response
         try:
-            raise await _status_error(response, api_key)
-        finally:
+            if not response.is_success:
+                raise await _status_error(response, api_key)
+            if response.headers.get("content-type", "").startswith("application/json"):
+                raise await _not_a_stream(response)
+        except APIError:
             await response.aclose()
+            raise
+        return response
 
     async def get_json(self, path: str, api_key: str) -> Any:
         """GET a JSON document from the upstream (the model list)."""
@@ -245,6 +248,24 @@ async def _status_error(response: httpx.Response, api_key: str) -> APIError:
         redact(message, [api_key]),
         type=kind,
         code=kind,
+        headers=passed_headers(response),
+    )
+
+
+async def _not_a_stream(response: httpx.Response) -> APIError:
+    """A 2xx answer in JSON where an event stream was asked for (an upstream, or a gateway in
+    front of it, that ignores ``stream``): nothing the pipeline can read."""
+    try:
+        data = await _read_limited(response, 300)
+    except httpx.HTTPError:
+        data = b""
+    text = data.decode("utf-8", errors="replace").strip()
+    return APIError(
+        502,
+        f"the upstream answered {response.status_code} with JSON, not an event stream "
+        f"(text/event-stream): {text}",
+        type="invalid_upstream_response",
+        code="invalid_upstream_response",
         headers=passed_headers(response),
     )
 
