@@ -21,6 +21,7 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
 ``pings``                  ``message_start`` then a ping every 20 ms, forever
 ``linger:<rec>``           the whole recording, then the body stays open until the client leaves
 ``json-200``               200 with a JSON message, as an upstream that ignores ``stream`` would
+``replay-b64[:N]``         the last user message, base64-decoded, as the body (in N-byte writes)
 =========================  ==================================================================
 
 A request whose ``x-api-key`` is ``bad-key`` gets a 401, as Anthropic answers an unknown key.
@@ -30,6 +31,7 @@ A request whose ``x-api-key`` is ``bad-key`` gets a 401, as Anthropic answers an
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import json
@@ -346,6 +348,7 @@ class FakeAnthropic:
             "stall-headers": self._stall_headers,
             "pings": self._pings,
             "linger": self._linger,
+            "replay-b64": self._replay_b64,
             "json-200": self._json_200,
         }
         scenario = scenarios.get(name)
@@ -434,6 +437,11 @@ class FakeAnthropic:
 
     async def _stall_headers(self, request: Received, out: _Exchange, arg: str) -> None:
         await out.wait_gone()
+
+    async def _replay_b64(self, request: Received, out: _Exchange, arg: str) -> None:
+        body = base64.b64decode(last_user_text(request.body))
+        piece = int(arg) if arg else None
+        await self._stream(out, [body], piece=piece)
 
     async def _linger(self, request: Received, out: _Exchange, arg: str) -> None:
         await out.start(200, "text/event-stream")
