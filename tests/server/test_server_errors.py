@@ -132,8 +132,10 @@ def _stream_error(
     return got, caught.value
 
 
-def test_an_error_event_mid_stream(proxy: ServerThread) -> None:
+def test_an_error_event_mid_stream(proxy: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
     got, error = _stream_error(proxy, "error-mid:llm_long_text:5")
+    logged = [r.getMessage() for r in caplog.records if r.name == "chunkline.server"]
+    assert any(m.startswith('stream ended by a fault: {"error":{"message":"Overloaded"') for m in logged)
     assert error.message == "Overloaded"
     assert error.body == {
         "message": "Overloaded",

@@ -26,6 +26,8 @@ __all__ = ["ChatExchange", "error_response"]
 
 logger = logging.getLogger("chunkline.server")
 
+# How the serializer stage frames an in-band error event (R41): the one event worth a log line.
+_IN_BAND_ERROR = b'data: {"error":'
 _STREAM_HEADERS = {
     "cache-control": "no-cache",
     # nginx (and proxies that follow its convention) would otherwise buffer the stream.
@@ -104,6 +106,11 @@ class ChatExchange(Response):
                 async for data in outputs:
                     if key in data:
                         data = data.replace(key, REDACTED.encode())
+                    if data.startswith(_IN_BAND_ERROR):
+                        # The client reads the fault in-band; the operator reads it here.
+                        logger.warning(
+                            "stream ended by a fault: %s", data[6:].decode(errors="replace").strip()
+                        )
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
             await send({"type": "http.response.body", "body": b"", "more_body": False})
