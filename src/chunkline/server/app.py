@@ -132,8 +132,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     state = ServerState(settings if settings is not None else Settings.from_env())
 
     async def chat_completions(request: Request) -> Response:
-        body = await _read_json(request, state.settings.max_request_bytes)
+        # The key first: a client without one never gets its body read.
         api_key = state.auth.upstream_key(request.headers)
+        body = await _read_json(request, state.settings.max_request_bytes)
         translated = translate_request(body, state.settings)
         return ChatExchange(state, translated, api_key, request.headers.get("anthropic-beta"))
 
