@@ -123,6 +123,9 @@ def _run_workers(settings: Settings, options: dict[str, Any]) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from .app import create_app
+
+    create_app(settings)  # a broken plugin or option fails here, once, not in every worker
     # Each worker process builds its own app from the environment: hand it these settings there.
     os.environ.update(settings.environment())
     config = uvicorn.Config(
