@@ -160,6 +160,23 @@ def test_a_source_that_raises_is_an_in_band_error(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_source_that_raises_a_stream_error_chooses_the_error_type(backend: str) -> None:
+    async def gen() -> AsyncIterator[bytes]:
+        yield encode_sse(EVENTS[:1])
+        raise chunkline.UpstreamTimeout("ran past the 30 s limit", "stream_time_limit")
+
+    stream = read_openai_stream(run(backend, lambda: collect(gen())))
+    assert stream.error == {
+        "message": "ran past the 30 s limit",
+        "type": "upstream_timeout",
+        "param": None,
+        "code": "stream_time_limit",
+    }
+    with pytest.raises(chunkline.UpstreamTimeout, match="ran past the 30 s limit"):
+        run(backend, lambda: collect(gen(), on_error="raise"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_source_that_raises_with_on_error_raise(backend: str) -> None:
     source = Source(encode_sse_per_event(), fail_at=3)
     received: list[bytes] = []

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .errors import StreamError
+
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
@@ -26,6 +28,8 @@ async def transform(
 
     A source that fails mid-stream, or (with ``idle_timeout``) goes that many seconds without
     producing anything, ends the stream with an in-band error (raised with ``on_error="raise"``).
+    A failing source reads as ``upstream_error``, unless it raises a ``chunkline.StreamError``
+    subclass itself, whose type, message and code the error then carries.
     The source is closed when the stream ends, fails or is cancelled. ``overrides`` are
     per-conversion options, as for ``Pipeline.open()``.
     """
@@ -44,6 +48,11 @@ async def transform(
                         data = await anext(iterator)
             except StopAsyncIteration:
                 break
+            except StreamError as exc:
+                # The source named the fault itself (say, UpstreamTimeout for a time limit).
+                for out in conversion.abort(exc.type, exc.message, exc.code):
+                    yield out
+                return
             except Exception as exc:
                 for out in conversion.abort(
                     "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}"

@@ -188,9 +188,10 @@ def test_an_endless_stream_is_cut_at_the_stream_timeout(
     marker = "pings forever"
     _, error = _stream_error(quick_proxy, "pings", marker)
     assert error.message == (
-        "reading the upstream failed: StreamTimeLimit: the response ran past this server's limit of "
-        "1 seconds per stream (CHUNKLINE_STREAM_TIMEOUT) and was cut off"
+        "the response ran past this server's limit of 1 seconds per stream "
+        "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
     )
+    assert error.type == "upstream_timeout"
     received = upstream.find(marker)
     assert received.wait_ended(1.0) and received.outcome == "cancelled"
 

@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from .._version import __version__
+from ..errors import UpstreamTimeout
 from .errors import APIError, redact
 from .settings import Settings
 
@@ -35,8 +36,8 @@ POOL_SHARDS = 16
 logger = logging.getLogger("chunkline.server")
 
 
-class StreamTimeLimit(Exception):
-    """A response ran past the server's wall-clock limit per stream."""
+class StreamTimeLimit(UpstreamTimeout):
+    """A response ran past the server's wall-clock limit per stream (in-band: ``upstream_timeout``)."""
 
 
 class Upstream:
