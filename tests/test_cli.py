@@ -117,11 +117,12 @@ def test_convert_file(capsys: pytest.CaptureFixture[str], stream: Path) -> None:
 
 def test_convert_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(_sse(_events()))))
-    code, out, _ = run(capsys, "convert")
+    # A fixed `created`: two runs a second apart must still compare equal.
+    code, out, _ = run(capsys, "convert", "--option", "created=1700000000")
     assert code == 0
     assert _content(_chunks(out)) == ["Hello world"]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(_sse(_events()))))
-    assert run(capsys, "convert", "-")[1] == out
+    assert run(capsys, "convert", "-", "--option", "created=1700000000")[1] == out
 
 
 def test_output_file(capsys: pytest.CaptureFixture[str], stream: Path, tmp_path: Path) -> None:

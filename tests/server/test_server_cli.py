@@ -229,9 +229,11 @@ def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError("chunkline serve did not become healthy")
 
 
-def _median_first_byte(url: str) -> float:
-    """Seconds from sending a streaming request to its first body bytes (median of 11). With
-    Nagle's algorithm on, the first event waits for the client's delayed ACK: 40 ms or more."""
+def _fastest_first_byte(url: str) -> float:
+    """Seconds from sending a streaming request to its first body bytes (the fastest of 11). With
+    Nagle's algorithm on, every first event waits for the client's delayed ACK, 40 ms or more;
+    the fastest of several is that floor however busy the machine is, and without Nagle it is a
+    few milliseconds, so the check does not depend on the machine being quiet."""
     times = []
     payload = {"model": "echo", "messages": user("first byte"), "stream": True}
     with httpx.Client(headers={"Authorization": "Bearer sk-proc-key"}) as http:
@@ -242,7 +244,7 @@ def _median_first_byte(url: str) -> float:
                 next(chunks)
                 times.append(time.perf_counter() - started)
                 assert b"".join(chunks).endswith(b"data: [DONE]\n\n")
-    return sorted(times)[len(times) // 2]
+    return min(times)
 
 
 def _stop(process: subprocess.Popen[str]) -> str:
@@ -272,7 +274,7 @@ def test_chunkline_serve_as_a_user_runs_it(upstream: FakeAnthropic, workers: int
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
         client.close()
-        assert _median_first_byte(url) < 0.035, "events wait for delayed ACKs (Nagle's algorithm is on)"
+        assert _fastest_first_byte(url) < 0.035, "events wait for delayed ACKs (Nagle's algorithm is on)"
     finally:
         output = _stop(process) if process.poll() is None else process.communicate()[0]
     assert "sk-proc-key" not in output and "sk-ant-proc-upstream" not in output
