@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -291,3 +292,44 @@ def test_a_port_in_use_fails_to_start(upstream: FakeAnthropic) -> None:
         output, _ = process.communicate(timeout=20)
     assert process.returncode != 0
     assert "address already in use" in output
+
+
+def _documented_gunicorn_command() -> list[str]:
+    """The gunicorn command line docs/server.md gives, continuation lines joined."""
+    text = (ROOT / "docs" / "server.md").read_text()
+    block = next(b for b in text.split("```sh")[1:] if "gunicorn " in b.split("```")[0]).split("```")[0]
+    return shlex.split(block.replace("\\\n", " "))
+
+
+def test_the_documented_gunicorn_command_serves(upstream: FakeAnthropic) -> None:
+    """docs/server.md's gunicorn line, as written but bound to loopback with two workers."""
+    command = _documented_gunicorn_command()
+    assert command[0] == "gunicorn"
+    port = _free_port()
+    command[0] = str(Path(sys.executable).parent / "gunicorn")
+    command[command.index("-b") + 1] = f"127.0.0.1:{port}"
+    command[command.index("-w") + 1] = "2"
+    env = {k: v for k, v in os.environ.items() if k not in {v for v, _ in ENVIRONMENT.values()}}
+    env.update(
+        {
+            "CHUNKLINE_UPSTREAM": upstream.url,
+            "CHUNKLINE_API_KEYS": "sk-gunicorn",
+            "ANTHROPIC_API_KEY": "sk-ant-g",
+        }
+    )
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-gunicorn", max_retries=0)
+        for n in range(4):
+            marker = f"served by gunicorn, request {n}"
+            with client.chat.completions.create(model="echo", messages=user(marker), stream=True) as stream:
+                assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == marker
+            assert upstream.find(marker).headers["x-api-key"] == "sk-ant-g"
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=40)
+    assert "sk-gunicorn" not in output and "sk-ant-g" not in output
+    assert "Booting worker" in output
