@@ -21,7 +21,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python -m chunkline.demo
 
 test: lint typecheck docs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -130,6 +130,13 @@ def main(argv: list[str] | None = None) -> None:
     ):
         pipeline = chunkline.Pipeline(**options)
         rows.append((f"chunkline {label}", best_seconds(run_pipeline(pipeline, reads), args.repeat)))
+    # The example plugins in plugins/, when installed (make test installs them into .venv).
+    if "markdown" in default.registry.policies:
+        pipeline = chunkline.Pipeline(chunking="markdown")
+        rows.append(('plugin chunking="markdown"', best_seconds(run_pipeline(pipeline, reads), args.repeat)))
+    if "redact" in default.registry.stages:
+        pipeline = chunkline.Pipeline(chunkline.default_stages().add("redact"))
+        rows.append(("plugin stage redact added", best_seconds(run_pipeline(pipeline, reads), args.repeat)))
 
     print(f"{'conversion':40} {'events/s':>12} {'us/event':>9} {'vs floor':>9}")
     for label, seconds in rows:
