@@ -210,12 +210,25 @@ def test_the_core_and_the_cli_import_no_server_dependency() -> None:
 # -- a real `chunkline serve` process ----------------------------------------------------------------
 
 
-def _serve(argv: list[str], environ: dict[str, str]) -> subprocess.Popen[str]:
+def _start(command: list[str], environ: dict[str, str]) -> subprocess.Popen[str]:
+    """``command`` with only ``environ`` of the server's settings in its environment."""
     env = {k: v for k, v in os.environ.items() if k not in {v for v, _ in ENVIRONMENT.values()}}
     env.update(environ)
-    return subprocess.Popen(
-        [str(CHUNKLINE), "serve", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _serve(argv: list[str], environ: dict[str, str]) -> subprocess.Popen[str]:
+    return _start([str(CHUNKLINE), "serve", *argv], environ)
+
+
+def _streams_through(url: str, key: str, upstream: FakeAnthropic, upstream_key: str, label: str) -> None:
+    """Four streaming requests from the openai SDK arrive whole, each sent upstream with its key."""
+    with openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0) as client:
+        for n in range(4):
+            marker = f"{label}, request {n}"
+            with client.chat.completions.create(model="echo", messages=user(marker), stream=True) as stream:
+                assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == marker
+            assert upstream.find(marker).headers["x-api-key"] == upstream_key
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
@@ -266,15 +279,10 @@ def test_chunkline_serve_as_a_user_runs_it(upstream: FakeAnthropic, workers: int
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-proc-key", max_retries=0)
-        for n in range(4):
-            marker = f"served by a process with {workers} workers, request {n}"
-            with client.chat.completions.create(model="echo", messages=user(marker), stream=True) as stream:
-                assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == marker
-            assert upstream.find(marker).headers["x-api-key"] == "sk-ant-proc-upstream"
+        label = f"served by a process with {workers} workers"
+        _streams_through(url, "sk-proc-key", upstream, "sk-ant-proc-upstream", label)
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
-        client.close()
         assert _fastest_first_byte(url) < 0.035, "events wait for delayed ACKs (Nagle's algorithm is on)"
     finally:
         output = _stop(process) if process.poll() is None else process.communicate()[0]
@@ -309,25 +317,16 @@ def test_the_documented_gunicorn_command_serves(upstream: FakeAnthropic) -> None
     command[0] = str(Path(sys.executable).parent / "gunicorn")
     command[command.index("-b") + 1] = f"127.0.0.1:{port}"
     command[command.index("-w") + 1] = "2"
-    env = {k: v for k, v in os.environ.items() if k not in {v for v, _ in ENVIRONMENT.values()}}
-    env.update(
-        {
-            "CHUNKLINE_UPSTREAM": upstream.url,
-            "CHUNKLINE_API_KEYS": "sk-gunicorn",
-            "ANTHROPIC_API_KEY": "sk-ant-g",
-        }
-    )
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    environ = {
+        "CHUNKLINE_UPSTREAM": upstream.url,
+        "CHUNKLINE_API_KEYS": "sk-gunicorn",
+        "ANTHROPIC_API_KEY": "sk-ant-g",
+    }
+    process = _start(command, environ)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-gunicorn", max_retries=0)
-        for n in range(4):
-            marker = f"served by gunicorn, request {n}"
-            with client.chat.completions.create(model="echo", messages=user(marker), stream=True) as stream:
-                assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == marker
-            assert upstream.find(marker).headers["x-api-key"] == "sk-ant-g"
-        client.close()
+        _streams_through(url, "sk-gunicorn", upstream, "sk-ant-g", "served by gunicorn")
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=40)
