@@ -232,6 +232,53 @@ def test_a_body_that_is_not_json(proxy: ServerThread) -> None:
     assert body["error"]["type"] == "invalid_request_error"
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"type": "object"}
+    for _ in range(depth):
+        value = {"type": "object", "properties": {"inner": value}}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "message"),
+    [
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": _nested(150)}}]},
+            None,
+            "the request nests JSON more than 254 levels deep, deeper than this server sends upstream",
+        ),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": _nested(150)},
+                }
+            },
+            "response_format.json_schema.schema",
+            "response_format.json_schema.schema nests more than 254 levels deep",
+        ),
+    ],
+    ids=["tool-parameters", "response-format"],
+)
+def test_json_nested_deeper_than_can_be_sent_upstream_is_a_400(
+    proxy: ServerThread, upstream: FakeAnthropic, fields: dict[str, Any], param: str | None, message: str
+) -> None:
+    """orjson reads 1024 levels but writes 254: such a request parses, and is refused, not a 500."""
+    before = len(upstream.requests)
+    for stream in (True, False):
+        with pytest.raises(openai.BadRequestError) as caught:
+            proxy.client().chat.completions.create(
+                model="echo", messages=user("deep"), stream=stream, **fields
+            )
+        assert caught.value.body == {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": param,
+            "code": None,
+        }
+    assert len(upstream.requests) == before
+
+
 def test_a_body_too_large_is_a_413(quick_proxy: ServerThread) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         quick_proxy.client().chat.completions.create(model="echo", messages=user("x" * 5000))

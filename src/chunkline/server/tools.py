@@ -137,10 +137,17 @@ def response_format_instruction(response_format: Any) -> str | None:
         described = f" named {name!r}" if isinstance(name, str) and name else ""
         about = spec.get("description") if isinstance(spec, dict) else None
         purpose = f" It is for: {about}" if isinstance(about, str) and about else ""
+        try:
+            schema_text = orjson.dumps(schema).decode()
+        except TypeError:  # it parsed (orjson reads 1024 levels), but orjson writes only 254
+            raise InvalidRequest(
+                "response_format.json_schema.schema nests more than 254 levels deep",
+                "response_format.json_schema.schema",
+            ) from None
         return (
             f"Respond with a single JSON value that conforms to the following JSON Schema{described}, and "
             f"nothing else: no Markdown code fence, and no text before or after the value.{purpose}\n"
-            f"{orjson.dumps(schema).decode()}"
+            f"{schema_text}"
         )
     raise InvalidRequest(
         f"response_format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}",

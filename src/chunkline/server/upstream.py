@@ -13,7 +13,7 @@ import orjson
 
 from .._version import __version__
 from ..errors import UpstreamTimeout
-from .errors import APIError, redact
+from .errors import APIError, InvalidRequest, redact
 from .settings import Settings
 
 __all__ = ["ANTHROPIC_VERSION", "POOL_SHARDS", "StreamTimeLimit", "Upstream", "capped", "passed_headers"]
@@ -93,11 +93,19 @@ class Upstream:
 
     async def open_stream(self, body: dict[str, Any], api_key: str, beta: str | None) -> httpx.Response:
         """POST ``/v1/messages`` and wait for a 2xx response's headers; its body is left to read.
-        A failure before then raises :class:`APIError`: the upstream's own status and message for a
-        non-2xx answer, 502 for a connection that failed, 504 for one that timed out."""
+        A failure before then raises :class:`APIError`: a 400 for a body too deeply nested to send, the
+        upstream's own status and message for a non-2xx answer, 502 for a connection that failed,
+        504 for one that timed out."""
+        try:
+            content = orjson.dumps(body)
+        except TypeError:  # the request parsed (orjson reads 1024 levels) but orjson writes only 254
+            raise InvalidRequest(
+                "the request nests JSON more than 254 levels deep, deeper than this server sends upstream",
+                None,
+            ) from None
         client = next(self._turn)
         request = client.build_request(
-            "POST", "/v1/messages", content=orjson.dumps(body), headers=self._headers(api_key, beta)
+            "POST", "/v1/messages", content=content, headers=self._headers(api_key, beta)
         )
         response = await self._send(client, request, api_key)
         try:
