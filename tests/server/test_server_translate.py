@@ -421,6 +421,34 @@ def test_a_final_assistant_message_loses_trailing_whitespace() -> None:
     assert body["messages"][1]["content"] == [text("kept ")]
 
 
+def test_blank_text_is_dropped_as_empty_text_is() -> None:
+    """Claude refuses a text block of only whitespace ("text content blocks must contain
+    non-whitespace text"): an assistant's "\\n\\n" before its tool calls, sent back, would fail."""
+    body = translate(
+        messages=[
+            {"role": "system", "content": " \n"},
+            {"role": "developer", "content": [text("\t")]},
+            user(text("look"), text(" \n ")),
+            {"role": "assistant", "content": "\n\n", "tool_calls": [call("c1", "f", "{}")]},
+            {"role": "tool", "tool_call_id": "c1", "content": "  "},
+            {
+                "role": "assistant",
+                "content": [text(" "), {"type": "refusal", "refusal": "\n"}],
+                "refusal": " ",
+            },
+            user("next"),
+        ]
+    )
+    assert "system" not in body
+    assert body["messages"] == [
+        {"role": "user", "content": [text("look")]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "c1", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c1"}, text("next")]},
+    ]
+    refused("messages[0]", messages=[user(" \n")])
+    refused("messages[0]", messages=[user(text("\t"))])
+
+
 def test_messages_and_roles_that_cannot_be_sent() -> None:
     refused("messages", messages=[])
     refused("messages", messages="hi")
@@ -849,9 +877,11 @@ def test_any_request_translates_cleanly_or_is_a_400(messages: list[Any], extra: 
         kinds = [block["type"] for block in turn["content"]]
         assert kinds == sorted(kinds, key=lambda kind: kind != "tool_result"), "tool results not first"
         for block in turn["content"]:
-            assert block["type"] != "text" or block["text"], "an empty text block"
+            assert block["type"] != "text" or block["text"].strip(), "an empty or blank text block"
+            content = block.get("content")
+            assert block["type"] != "tool_result" or content is None or content, "an empty tool result"
     for block in body.get("system", []):
-        assert block["text"], "an empty system block"
+        assert block["text"].strip(), "an empty or blank system block"
     if turns[-1]["role"] == "assistant" and turns[-1]["content"][-1]["type"] == "text":
         assert turns[-1]["content"][-1]["text"] == turns[-1]["content"][-1]["text"].rstrip()
     forced = body.get("tool_choice", {}).get("type") in ("any", "tool")

@@ -23,9 +23,10 @@ def translate_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[s
 
     Tool and function results become ``tool_result`` blocks in a user turn; consecutive messages
     that land on the same role are merged into one turn (Claude requires alternating roles), tool
-    results first. Empty text is dropped; an assistant message with nothing left is left out, a user
-    message with nothing in it is an error, and an empty tool result is sent without content. A
-    final assistant turn (a prefill) loses its trailing whitespace, which Claude rejects there.
+    results first. Text that is empty or only whitespace is dropped (Claude refuses such a block); an
+    assistant message with nothing left is left out, a user message with nothing in it is an error,
+    and an empty tool result is sent without content. A final assistant turn (a prefill) loses its
+    trailing whitespace, which Claude rejects there.
     """
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty array of messages", "messages")
@@ -42,7 +43,9 @@ def translate_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[s
         elif role == "user":
             blocks = _user_content(message.get("content"), f"{where}.content")
             if not blocks:
-                raise InvalidRequest(f"{where}.content is empty; a user message needs content", where)
+                raise InvalidRequest(
+                    f"{where}.content is empty or only whitespace; a user message needs content", where
+                )
             _add(turns, "user", blocks)
         elif role == "assistant":
             _add(turns, "assistant", _assistant(message, where, legacy_calls))
@@ -59,7 +62,10 @@ def translate_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[s
         # Claude wants a user turn's tool results before anything else in it.
         turn["content"].sort(key=lambda block: block["type"] != "tool_result")
     if turns and turns[-1]["role"] == "assistant":
-        _trim_prefill(turns)
+        # A prefill: Claude rejects trailing whitespace there. Blank blocks are gone, so the text stays.
+        last = turns[-1]["content"][-1]
+        if last["type"] == "text":
+            last["text"] = last["text"].rstrip()
     if not turns:
         raise InvalidRequest("'messages' holds no user or assistant message with content", "messages")
     return system, turns
@@ -74,15 +80,10 @@ def _add(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -
         turns.append({"role": role, "content": blocks})
 
 
-def _trim_prefill(turns: list[dict[str, Any]]) -> None:
-    content = turns[-1]["content"]
-    while content and content[-1]["type"] == "text":
-        content[-1]["text"] = content[-1]["text"].rstrip()
-        if content[-1]["text"]:
-            return
-        content.pop()  # nothing but whitespace: the block before it is now the end
-    if not content:
-        turns.pop()
+def _text(text: str) -> list[dict[str, Any]]:
+    """A text block, or none for text that is empty or only whitespace: Claude refuses those ("text
+    content blocks must contain non-whitespace text")."""
+    return [{"type": "text", "text": text}] if text.strip() else []
 
 
 def _text_blocks(content: Any, where: str) -> list[dict[str, Any]]:
@@ -90,7 +91,7 @@ def _text_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return _text(content)
     if not isinstance(content, list):
         raise InvalidRequest(f"{where} must be a string or an array of text parts", where)
     blocks = []
@@ -112,7 +113,7 @@ def _text_part(part: Any, where: str, *, allow: tuple[str, ...]) -> dict[str, An
     text = part.get(key)
     if not isinstance(text, str):
         raise InvalidRequest(f"{where}.{key} must be a string", f"{where}.{key}")
-    return _cached({"type": "text", "text": text}, part, where) if text else None
+    return _cached({"type": "text", "text": text}, part, where) if text.strip() else None
 
 
 def _cached(block: dict[str, Any], part: dict[str, Any], where: str) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def _cached(block: dict[str, Any], part: dict[str, Any], where: str) -> dict[str
 
 def _user_content(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return _text(content)
     if not isinstance(content, list):
         raise InvalidRequest(f"{where} must be a string or an array of content parts", where)
     blocks = []
@@ -232,8 +233,7 @@ def _assistant(
     content = message.get("content")
     blocks: list[dict[str, Any]] = []
     if isinstance(content, str):
-        if content:
-            blocks.append({"type": "text", "text": content})
+        blocks += _text(content)
     elif isinstance(content, list):
         for j, part in enumerate(content):
             block = _text_part(part, f"{where}.content[{j}]", allow=("text", "refusal"))
@@ -244,8 +244,8 @@ def _assistant(
             f"{where}.content must be a string, an array of parts or null", f"{where}.content"
         )
     refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal and not blocks:
-        blocks.append({"type": "text", "text": refusal})
+    if isinstance(refusal, str) and not blocks:
+        blocks += _text(refusal)
     tool_calls = message.get("tool_calls")
     if tool_calls is not None:
         if not isinstance(tool_calls, list):
@@ -323,7 +323,7 @@ def _function_result(
 def _result_block(call_id: str, content: Any, where: str) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
     if isinstance(content, str):
-        if content:
+        if content.strip():
             block["content"] = content
     else:
         parts = _text_blocks(content, where)
