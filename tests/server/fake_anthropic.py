@@ -21,6 +21,8 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
 ``pings``                  ``message_start`` then a ping every 20 ms, forever
 ``linger:<rec>``           the whole recording, then the body stays open until the client leaves
 ``json-200``               200 with a JSON message, as an upstream that ignores ``stream`` would
+                           (``json-200:quote-key``: the JSON quotes the x-api-key across its 300th
+                           character, where an error message quoting the body cuts it)
 ``replay-b64[:N]``         the last user message, base64-decoded, as the body (in N-byte writes)
 =========================  ==================================================================
 
@@ -450,7 +452,11 @@ class FakeAnthropic:
         await out.wait_gone()  # the answer is complete, but the body never ends
 
     async def _json_200(self, request: Received, out: _Exchange, arg: str) -> None:
-        message = {"id": "msg_json", "type": "message", "role": "assistant", "content": []}
+        message: dict[str, Any] = {"id": "msg_json", "type": "message", "role": "assistant", "content": []}
+        if arg == "quote-key":
+            key = str(request.headers.get("x-api-key"))
+            start = len(json.dumps({**message, "note": ""})) - 2  # where the note's text begins
+            message["note"] = "x" * (300 - len(key) // 2 - start) + key
         await self._json(out, 200, message)
 
     async def _pings(self, request: Received, out: _Exchange, arg: str) -> None:

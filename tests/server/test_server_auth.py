@@ -150,14 +150,22 @@ def test_keys_never_reach_logs_or_error_bodies(
             )
         )
     failing(lambda: proxy.client("bad-key").chat.completions.create(model="echo", messages=user("k")))
+    for stream in (True, False):  # a body quoted up to its 300th character, where the key straddles
+        failing(
+            lambda s=stream: keyed.chat.completions.create(
+                model="json-200:quote-key", messages=user("k"), stream=s
+            )
+        )
     # The upstream did quote the key; what reached the client says [redacted] instead, in error
     # bodies and in-band.
     assert any("for key [redacted]" in str(body) for body in bodies)
     assert sum("Overloaded (key [redacted])" in str(body) for body in bodies) >= 2
     text = caplog.text + repr(bodies)
     assert "uvicorn.access" in {r.name for r in caplog.records}, "the access log was not captured"
+    assert sum("(text/event-stream): {" in str(body) and "[redacted]" in str(body) for body in bodies) >= 2
     for secret in SECRETS:
         assert secret not in text, f"a key leaked: {secret}"
+        assert len(secret) < 12 or secret[:12] not in text, f"the start of a key leaked: {secret[:12]}"
 
 
 def test_settings_never_show_keys() -> None:

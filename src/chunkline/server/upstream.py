@@ -112,7 +112,7 @@ class Upstream:
             if not response.is_success:
                 raise await _status_error(response, api_key)
             if response.headers.get("content-type", "").startswith("application/json"):
-                raise await _not_a_stream(response)
+                raise await _not_a_stream(response, api_key)
         except APIError:
             await response.aclose()
             raise
@@ -229,13 +229,24 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
     return bytes(data[:limit])
 
 
+async def _error_body(response: httpx.Response) -> bytes:
+    """The start of a body an error is made from (nothing if it cannot be read)."""
+    try:
+        return await _read_limited(response, _ERROR_BODY_LIMIT)
+    except httpx.HTTPError:
+        return b""
+
+
+def _quote(data: bytes, api_key: str) -> str:
+    """The start of an upstream body for an error message, with the key replaced before the text
+    is cut short (so no piece of it is left at the cut)."""
+    return redact(data.decode("utf-8", errors="replace"), [api_key])[:300].strip()
+
+
 async def _status_error(response: httpx.Response, api_key: str) -> APIError:
     """The upstream's non-2xx answer as the same status with an OpenAI error body (R42)."""
     status = response.status_code
-    try:
-        data = await _read_limited(response, _ERROR_BODY_LIMIT)
-    except httpx.HTTPError:
-        data = b""
+    data = await _error_body(response)
     message, kind = None, None
     try:
         error = orjson.loads(data).get("error")
@@ -244,7 +255,7 @@ async def _status_error(response: httpx.Response, api_key: str) -> APIError:
     except (orjson.JSONDecodeError, AttributeError):
         pass
     if not isinstance(message, str) or not message:
-        text = data[:300].decode("utf-8", errors="replace").strip()
+        text = _quote(data, api_key)
         message = f"the upstream answered HTTP {status}" + (f": {text}" if text else " with no body")
     if not isinstance(kind, str) or not kind:
         kind = "upstream_error"
@@ -261,14 +272,10 @@ async def _status_error(response: httpx.Response, api_key: str) -> APIError:
     )
 
 
-async def _not_a_stream(response: httpx.Response) -> APIError:
+async def _not_a_stream(response: httpx.Response, api_key: str) -> APIError:
     """A 2xx answer in JSON where an event stream was asked for (an upstream, or a gateway in
     front of it, that ignores ``stream``): nothing the pipeline can read."""
-    try:
-        data = await _read_limited(response, 300)
-    except httpx.HTTPError:
-        data = b""
-    text = data.decode("utf-8", errors="replace").strip()
+    text = _quote(await _error_body(response), api_key)
     return APIError(
         502,
         f"the upstream answered {response.status_code} with JSON, not an event stream "
