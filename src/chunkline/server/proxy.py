@@ -64,91 +64,82 @@ class ChatExchange(Response):
         async with anyio.create_task_group() as group:
             group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
             try:
-                if self._request.stream:
-                    await self._stream(scope, send)
-                else:
-                    await self._complete(scope, send)
+                await self._exchange(scope, send)
             finally:
                 group.cancel_scope.cancel()
 
-    async def _open(self, scope: Scope, send: Send) -> httpx.Response | None:
+    async def _exchange(self, scope: Scope, send: Send) -> None:
+        """The upstream request, its body through the pipeline into the answer, and the upstream
+        connection let go of: kept for the next request after a whole answer, else closed."""
         try:
             upstream = self._state.upstream()
-            return await upstream.open_stream(self._request.body, self._api_key, self._beta)
+            response = await upstream.open_stream(self._request.body, self._api_key, self._beta)
         except APIError as error:
             if error.status >= 500:
                 logger.warning("upstream request failed: %s %s", error.status, error.message)
             await _respond(error_response(error), scope, send)
-            return None
-
-    async def _stream(self, scope: Scope, send: Send) -> None:
-        response = await self._open(scope, send)
-        if response is None:
             return
         settings = self._state.settings
-        pipeline = self._state.stream_pipeline(self._request.include_usage)
+        if self._request.stream:
+            pipeline, answer = self._state.stream_pipeline(self._request.include_usage), self._stream
+        else:
+            pipeline, answer = self._state.events_pipeline, self._complete
         raw = response.aiter_bytes()
         complete = False
         try:
-            headers = [
-                (k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed_headers(response)}.items()
-            ]
-            headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
             outputs = pipeline.transform(
                 capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout
             )
-            # The key sent upstream never goes back to a client, even if the upstream quotes it in
-            # an error event (it would be the server's own key, with CHUNKLINE_API_KEYS set).
-            key = self._api_key.encode()
             async with _closing(outputs):
-                # One body message per event: each is on the wire before the next is converted.
-                async for data in outputs:
-                    if key in data:
-                        data = data.replace(key, REDACTED.encode())
-                    if data.startswith(_IN_BAND_ERROR):
-                        # The client reads the fault in-band; the operator reads it here.
-                        logger.warning(
-                            "stream ended by a fault: %s", data[6:].decode(errors="replace").strip()
-                        )
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-            # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            complete = True
+                complete = await answer(response, outputs, scope, send)
         finally:
             await Upstream.finish(response, raw, drain=complete)
 
-    async def _complete(self, scope: Scope, send: Send) -> None:
-        response = await self._open(scope, send)
-        if response is None:
-            return
-        settings = self._state.settings
-        raw = response.aiter_bytes()
-        complete = False
+    async def _stream(
+        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+    ) -> bool:
+        """Sends the converted stream; True once the client has all of it."""
+        headers = [
+            (k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed_headers(response)}.items()
+        ]
+        headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        key = self._api_key.encode()
+        # One body message per event: each is on the wire before the next is converted.
+        async for data in outputs:
+            if data.startswith(_IN_BAND_ERROR):
+                # An error event is the one place the upstream may quote the key it was sent (the
+                # server's own, with CHUNKLINE_API_KEYS set): it never goes back to a client.
+                data = data.replace(key, REDACTED.encode())
+                # The client reads the fault in-band; the operator reads it here.
+                logger.warning("stream ended by a fault: %s", data[6:].decode(errors="replace").strip())
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+
+    async def _complete(
+        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+    ) -> bool:
+        """Sends the ``chat.completion`` assembled from the typed events, or the fault as an HTTP
+        error; True for the answer."""
+        builder = CompletionBuilder()
         try:
-            builder = CompletionBuilder()
-            events = self._state.events_pipeline.transform(
-                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout
-            )
-            try:
-                async with _closing(events):
-                    async for item in events:
-                        builder.add(item)
-                body = orjson.dumps(builder.result())
-                complete = True
-            except StreamError as fault:
-                # Nothing was sent yet, so the fault becomes an HTTP error, with the same type,
-                # code and message a streaming client would have read in-band.
-                status = stream_error_status(fault)
-                message = redact(fault.message, [self._api_key])
-                logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
-                error = APIError(status, message, type=fault.type, code=fault.code or fault.type)
-                await _respond(error_response(error), scope, send)
-                return
-            answer = Response(body, headers=passed_headers(response), media_type="application/json")
-            await _respond(answer, scope, send)
-        finally:
-            await Upstream.finish(response, raw, drain=complete)
+            async for item in outputs:
+                builder.add(item)
+            body = orjson.dumps(builder.result())
+        except StreamError as fault:
+            # Nothing was sent yet, so the fault becomes an HTTP error, with the same type,
+            # code and message a streaming client would have read in-band.
+            status = stream_error_status(fault)
+            message = redact(fault.message, [self._api_key])
+            logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
+            error = APIError(status, message, type=fault.type, code=fault.code or fault.type)
+            await _respond(error_response(error), scope, send)
+            return False
+        answer = Response(body, headers=passed_headers(response), media_type="application/json")
+        await _respond(answer, scope, send)
+        return True
 
 
 async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
