@@ -97,6 +97,12 @@ def test_an_unclosed_span_is_released_at_the_end_of_its_paragraph() -> None:
     assert out == [["a stray "], [], ["` backtick here\n\nNext "], ["`para` ok"], []]
 
 
+def test_link_tails_that_fail_inside_one_another_are_read_again_without_recursion() -> None:
+    # Each "(" opens a destination that reaches the " y", where every one of them fails at once.
+    text = "[a](" * 300 + " x y"
+    assert feed_all([text, " `y` z"]) == [[text], [" `y` z"], []]
+
+
 def test_the_argument_bounds_what_is_held() -> None:
     policy = MarkdownPolicy(limit=10)
     assert policy.feed("a `12345") == ["a "]

@@ -54,6 +54,7 @@ class InlineSpans:
         "_parts",
         "_pending_bang",
         "_quote",
+        "_rescan_from",
         "_run_length",
         "_run_start",
         "_size",
@@ -90,6 +91,7 @@ class InlineSpans:
         self._quote = ""
         self._auto = -1
         self._angle_last = ""
+        self._rescan_from = -1
         self._parts, self._size, self._buf_start = [], 0, at
 
     def hold_from(self) -> int | None:
@@ -144,10 +146,16 @@ class InlineSpans:
                 if tick < 0:
                     return
                 i = tick
-            i = self._char(text[i], at + i, text, i, at)
+            i = self._char(text[i], at + i, i)
+            if self._rescan_from >= 0:
+                # In this loop, not by recursion: the text read again may hold more tails that
+                # fail the same way, as deep as the paragraph is long.
+                text = self._text(self._rescan_from, at + n)
+                at, i, n = self._rescan_from, 0, len(text)
+                self._rescan_from = -1
 
-    def _char(self, char: str, position: int, text: str, i: int, at: int) -> int:
-        """Take one character; return the index of the next one to read in ``text``."""
+    def _char(self, char: str, position: int, i: int) -> int:
+        """Take one character (at index ``i`` of the text being scanned); return the next index."""
         if self._run_length:
             if char == "`":
                 self._run_length += 1
@@ -170,9 +178,9 @@ class InlineSpans:
             self._group = -1
             mode = _NORMAL
         if mode == _TAIL:
-            return self._tail_char(char, position, text, i, at)
+            return self._tail_char(char, position, i)
         if mode == _AUTO:
-            return self._angle_char(char, position, text, i, at)
+            return self._angle_char(char, position, i)
         if self._escape_at >= 0:
             self._escape_at = -1
             if char in _PUNCTUATION:
@@ -207,15 +215,14 @@ class InlineSpans:
             self._mode, self._code_start, self._code_length = _CODE, self._run_start, self._run_length
         self._run_start, self._run_length = -1, 0
 
-    def _fail(self, resume: int, at: int, text: str, i: int) -> int:
-        """What looked like a link tail or an autolink is not one: read again from ``resume``
-        as plain text (the characters after it may open other spans)."""
+    def _fail(self, resume: int, i: int) -> int:
+        """What looked like a link tail or an autolink is not one: the scan reads the text again
+        from ``resume`` as plain text (the characters after it may open other spans)."""
         self._mode, self._group, self._auto = _NORMAL, -1, -1
-        again = self._text(resume, at + i + 1)
-        self._scan(again, resume)
+        self._rescan_from = resume
         return i + 1
 
-    def _tail_char(self, char: str, position: int, text: str, i: int, at: int) -> int:
+    def _tail_char(self, char: str, position: int, i: int) -> int:
         """One character of a link's ``(destination "title")``. The grammar accepts at least
         what CommonMark does, so a real link is never taken for plain text."""
         part = self._tail
@@ -238,7 +245,7 @@ class InlineSpans:
             elif char == ">":
                 self._tail = _AFTER_DEST
             elif char in "<\n":
-                return self._fail(resume, at, text, i)
+                return self._fail(resume, i)
             return i + 1
         if part == _BARE:
             if char == "\\":
@@ -252,7 +259,7 @@ class InlineSpans:
             elif char in " \t\n":
                 self._tail, self._tail_space = _AFTER_DEST, True
             elif ord(char) < 0x20:
-                return self._fail(resume, at, text, i)
+                return self._fail(resume, i)
             return i + 1
         if part == _AFTER_DEST:
             if char in " \t\n":
@@ -263,7 +270,7 @@ class InlineSpans:
             if char in "\"'(" and self._tail_space:
                 self._tail, self._quote = _TITLE, ")" if char == "(" else char
                 return i + 1
-            return self._fail(resume, at, text, i)
+            return self._fail(resume, i)
         if part == _TITLE:
             if char == "\\":
                 self._tail_escape = True
@@ -274,18 +281,18 @@ class InlineSpans:
             return i + 1
         if char == ")":
             return self._link_done(i)
-        return self._fail(resume, at, text, i)
+        return self._fail(resume, i)
 
     def _link_done(self, i: int) -> int:
         self._mode, self._group = _NORMAL, -1
         return i + 1
 
-    def _angle_char(self, char: str, position: int, text: str, i: int, at: int) -> int:
+    def _angle_char(self, char: str, position: int, i: int) -> int:
         """One character after a ``<``: an autolink or raw HTML ends at a ``>`` (outside an
         attribute's quotes); where neither can any more, the ``<`` was plain text."""
         start = self._auto
         if position == start + 1 and char not in _ANGLE_FIRST:
-            return self._fail(start + 1, at, text, i)
+            return self._fail(start + 1, i)
         quote = self._quote
         if quote:
             if char == quote:
@@ -296,13 +303,13 @@ class InlineSpans:
                 self._mode, self._auto = _NORMAL, -1
                 return i + 1
             if not inside.startswith(_LONG_HTML):
-                return self._fail(start + 1, at, text, i)
+                return self._fail(start + 1, i)
         elif char in "\"'" and self._angle_last == "=":
             self._quote = char  # an attribute value: a ">" in it does not end the tag
         elif char == "<" and not self._text(start + 1, start + 9).startswith(_LONG_HTML):
-            return self._fail(start + 1, at, text, i)
+            return self._fail(start + 1, i)
         if position - start > _ANGLE_MAX:
-            return self._fail(start + 1, at, text, i)
+            return self._fail(start + 1, i)
         if char not in " \t\n":
             self._angle_last = char
         return i + 1
