@@ -1,7 +1,7 @@
 """chunkline's server: an OpenAI-compatible endpoint in front of the Anthropic Messages API.
 
 Importing this package needs none of the ``server`` extra (starlette, uvicorn, httpx); the app
-itself is in :mod:`chunkline.server.app` (``create_app``, and ``app_from_env`` for ``--factory``).
+itself is in `chunkline.server.app` (``create_app``, and ``app_from_env`` for ``--factory``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class Authenticator:
         self._upstream_key = settings.anthropic_api_key
 
     def upstream_key(self, headers: Mapping[str, str]) -> str:
-        """The key for the upstream, or :class:`APIError` 401 for a missing or wrong client key."""
+        """The key for the upstream, or `APIError` 401 for a missing or wrong client key."""
         presented = client_key(headers)
         if presented is None:
             raise APIError(

@@ -84,7 +84,7 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_server(args: argparse.Namespace) -> int:
     """Check the settings, then serve until interrupted. A missing ``server`` extra or a bad
-    setting raises :class:`SettingsError` (the CLI prints it and exits 2)."""
+    setting raises `SettingsError` (the CLI prints it and exits 2)."""
     try:
         import httpx  # noqa: F401
         import starlette  # noqa: F401

@@ -33,7 +33,7 @@ class _Call:
 
 
 class CompletionBuilder:
-    """Collects one conversion's events (:meth:`add`) into a ``chat.completion`` (:meth:`result`):
+    """Collects one conversion's events (`add`) into a ``chat.completion`` (`result`):
     the same finish reason, usage, tool calls (0-based, arguments concatenated) and reasoning a
     streaming client would have accumulated."""
 

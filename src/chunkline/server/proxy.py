@@ -36,7 +36,7 @@ _STREAM_HEADERS = {
 
 
 def error_response(error: APIError) -> Response:
-    """An :class:`APIError` as the response a client gets: its status, an OpenAI error body."""
+    """An `APIError` as the response a client gets: its status, an OpenAI error body."""
     return Response(
         orjson.dumps(error.body()),
         status_code=error.status,

@@ -156,8 +156,8 @@ def _boolean(text: str) -> bool:
 @final
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything ``chunkline serve`` can be configured with. Build it with :meth:`from_env`;
-    each field's environment variable is in :data:`ENVIRONMENT`."""
+    """Everything ``chunkline serve`` can be configured with. Build it with `from_env`;
+    each field's environment variable is in `ENVIRONMENT`."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -216,7 +216,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from environment variables (``os.environ`` by default); keyword arguments that
         are not ``None`` (command-line flags, already parsed) take precedence. A bad value raises
-        :class:`SettingsError` naming the variable."""
+        `SettingsError` naming the variable."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, (variable, parse) in ENVIRONMENT.items():

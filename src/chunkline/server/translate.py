@@ -58,7 +58,7 @@ class Translated:
 
 def translate_request(request: Any, settings: Settings) -> Translated:
     """Translate one OpenAI chat request; anything that cannot be mapped raises
-    :class:`InvalidRequest` naming the field (a 400 for the client)."""
+    `InvalidRequest` naming the field (a 400 for the client)."""
     if not isinstance(request, dict):
         raise InvalidRequest("the request body must be a JSON object", None)
     for name in request:

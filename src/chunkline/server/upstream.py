@@ -93,7 +93,7 @@ class Upstream:
 
     async def open_stream(self, body: dict[str, Any], api_key: str, beta: str | None) -> httpx.Response:
         """POST ``/v1/messages`` and wait for a 2xx response's headers; its body is left to read.
-        A failure before then raises :class:`APIError`: a 400 for a body too deeply nested to send, the
+        A failure before then raises `APIError`: a 400 for a body too deeply nested to send, the
         upstream's own status and message for a non-2xx answer, 502 for a connection that failed,
         504 for one that timed out."""
         try:
@@ -202,7 +202,7 @@ def passed_headers(response: httpx.Response) -> dict[str, str]:
 
 
 async def capped(raw: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
-    """``raw``, cut off with :class:`StreamTimeLimit` at the first read after ``seconds`` have
+    """``raw``, cut off with `StreamTimeLimit` at the first read after ``seconds`` have
     passed since the start. The pipeline reports that in-band, as it does any failed read.
 
     The clock is read per chunk rather than kept in a cancel scope per read (a scope costs more
