@@ -97,6 +97,12 @@ def test_an_unclosed_span_is_released_at_the_end_of_its_paragraph() -> None:
     assert out == [["a stray "], [], ["` backtick here\n\nNext "], ["`para` ok"], []]
 
 
+def test_a_destination_nesting_more_than_32_parentheses_is_no_link() -> None:
+    # As in markdown-it and cmark; it also bounds the text a failing destination reads again.
+    assert feed_all(["[a](" + "(" * 32, "x" + ")" * 33]) == [[], ["[a](" + "(" * 32 + "x" + ")" * 33], []]
+    assert feed_all(["[a](" + "(" * 32, "(x"]) == [[], ["[a](" + "(" * 33 + "x"], []]
+
+
 def test_link_tails_that_fail_inside_one_another_are_read_again_without_recursion() -> None:
     # Each "(" opens a destination that reaches the " y", where every one of them fails at once.
     text = "[a](" * 300 + " x y"

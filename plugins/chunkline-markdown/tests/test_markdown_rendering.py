@@ -72,6 +72,7 @@ DOCUMENTS = [
     "Unclosed ` tick and [bracket ( here\n\nNext paragraph `ok` <mail@example.com>.\n",
     "````\n```\nnested fence\n```\n````\n~~~ info `ticks` fine\n~~~\n",
     "- a\n\n  ```\n  code\n  ```\n- b `c\n  d` e\n\n  > quote [in\n  > list](x)\n",
+    "[deep](" + "(" * 32 + "x" + ")" * 32 + ") and [too deep](" + "(" * 33 + "x `y" + ")" * 33 + " z`)\n",
     "*emphasis* **strong** \\`escaped\\` \\[not a link\\] &amp; "
     "`` ` `` [a [nested] link](u (p)) ![a](<b c> 't')\n",
 ]

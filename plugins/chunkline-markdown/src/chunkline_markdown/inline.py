@@ -31,6 +31,9 @@ _HTML = re.compile(
 _LONG_HTML = ("!--", "?", "![CDATA[")
 _ANGLE_FIRST = frozenset("/!?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.#$%&'*+=^_`{|}~-")
 _ANGLE_MAX = 4096
+# A link destination nests at most this many parentheses, as in cmark and markdown-it. The bound
+# also keeps failing tails cheap: each one is read again, and so are the tails opened inside it.
+_MOST_PARENTHESES = 32
 
 
 class InlineSpans:
@@ -252,6 +255,8 @@ class InlineSpans:
                 self._tail_escape = True
             elif char == "(":
                 self._depth += 1
+                if self._depth > _MOST_PARENTHESES:
+                    return self._fail(resume, i)
             elif char == ")":
                 if self._depth == 0:
                     return self._link_done(i)
