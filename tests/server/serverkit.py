@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ import httpx
 import openai
 import uvicorn
 
+import harness
 from chunkline.server.app import create_app
 from chunkline.server.settings import Settings
 
@@ -92,10 +94,30 @@ class ServerThread:
     def async_client(self, api_key: str = CLIENT_KEY, **kwargs: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, **kwargs)
 
+    def post_chat(self, payload: dict[str, Any], key: str = CLIENT_KEY) -> httpx.Response:
+        """A raw ``POST /v1/chat/completions`` with ``key`` as the bearer token (the whole body read)."""
+        return self.http.post(
+            "/v1/chat/completions", json=payload, headers={"Authorization": f"Bearer {key}"}
+        )
+
 
 def user(text: str) -> list[dict[str, Any]]:
     """A one-message conversation."""
     return [{"role": "user", "content": text}]
+
+
+def sse_events(body: bytes) -> list[Any]:
+    """The SSE events of a streamed body: ``data:`` JSON parsed, without ``created`` (the time of
+    the stream); anything else (``[DONE]``, a keep-alive) as its text."""
+    events: list[Any] = []
+    for event in harness.split_events(body):
+        if event.startswith(b"data: {"):
+            payload = json.loads(event[6:])
+            payload.pop("created", None)
+            events.append(payload)
+        else:
+            events.append(event.decode())
+    return events
 
 
 def accumulate(chunks: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import openai
 import pytest
 from fake_anthropic import FakeAnthropic
 from openai.lib.streaming.chat import ChatCompletionStreamState
-from serverkit import CLIENT_KEY, ServerThread, user
+from serverkit import ServerThread, user
 
 import harness
 
@@ -53,11 +53,7 @@ def test_the_completion_agrees_with_the_stream(proxy: ServerThread, recording: A
 
 def test_the_completion_body(proxy: ServerThread) -> None:
     """The exact JSON, for a recording with thinking and a tool call."""
-    response = proxy.http.post(
-        "/v1/chat/completions",
-        json={"model": "llm_thinking_then_tool_use", "messages": user("hi")},
-        headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-    )
+    response = proxy.post_chat({"model": "llm_thinking_then_tool_use", "messages": user("hi")})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-request-id"] == "req_fake_1"

@@ -328,11 +328,7 @@ def test_models_from_the_upstream(proxy: ServerThread) -> None:
 
 
 def test_the_error_body_is_json_for_the_sdk_to_read(proxy: ServerThread) -> None:
-    response = proxy.http.post(
-        "/v1/chat/completions",
-        json={"model": "status:529", "messages": user("hi"), "stream": True},
-        headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-    )
+    response = proxy.post_chat({"model": "status:529", "messages": user("hi"), "stream": True})
     assert response.status_code == 529
     assert response.headers["content-type"] == "application/json"
     assert json.loads(response.content) == {

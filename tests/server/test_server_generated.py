@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serverkit import CLIENT_KEY, ServerThread
+from serverkit import ServerThread, sse_events
 
 import harness
 from strategies import (
@@ -30,23 +30,9 @@ def _request(events_sse: bytes, piece: int | None, **fields: Any) -> dict[str, A
 
 
 def _post(server: ServerThread, payload: dict[str, Any]) -> Any:
-    response = server.http.post(
-        "/v1/chat/completions", json=payload, headers={"Authorization": f"Bearer {CLIENT_KEY}"}
-    )
+    response = server.post_chat(payload)
     assert response.status_code == 200, response.text
     return response
-
-
-def _events(body: bytes) -> list[Any]:
-    out: list[Any] = []
-    for event in harness.split_events(body):
-        if event.startswith(b"data: {"):
-            payload = json.loads(event[6:])
-            payload.pop("created", None)
-            out.append(payload)
-        else:
-            out.append(event.decode())
-    return out
 
 
 @SETTINGS
@@ -57,7 +43,7 @@ def test_a_generated_stream_comes_out_as_the_pipeline_converts_it(
     _, sse = stream
     payload = _request(sse, piece, stream=True, stream_options={"include_usage": True})
     body = _post(proxy, payload).content
-    assert _events(body) == _events(harness.convert(sse, include_usage=True))
+    assert sse_events(body) == sse_events(harness.convert(sse, include_usage=True))
 
 
 @SETTINGS

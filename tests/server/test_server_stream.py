@@ -8,7 +8,7 @@ from typing import Any
 import openai
 import pytest
 from fake_anthropic import FakeAnthropic, echo_events
-from serverkit import CLIENT_KEY, ServerThread, accumulate, user
+from serverkit import CLIENT_KEY, ServerThread, accumulate, sse_events, user
 
 import harness
 from chunkline.server.upstream import POOL_SHARDS
@@ -17,24 +17,6 @@ RECORDINGS = harness.fixture_paths()
 # The one recording the pipeline rejects (a second message_start spliced in): its own tests below.
 BROKEN = "vercel_spliced_message_start_thinking_tool"
 GOOD = [p for p in RECORDINGS if p.stem != BROKEN]
-
-
-def _events(body: bytes) -> list[Any]:
-    """SSE events of an output, JSON parsed, ``created`` blanked (it is the time of the stream)."""
-    events: list[Any] = []
-    for event in harness.split_events(body):
-        if event.startswith(b"data: {"):
-            payload = json.loads(event[6:])
-            if "created" in payload:
-                payload["created"] = 0
-            events.append(payload)
-        else:
-            events.append(event.decode())
-    return events
-
-
-def _post(server: ServerThread, payload: dict[str, Any], key: str = CLIENT_KEY) -> Any:
-    return server.http.post("/v1/chat/completions", json=payload, headers={"Authorization": f"Bearer {key}"})
 
 
 @pytest.mark.parametrize(
@@ -50,14 +32,14 @@ def test_the_stream_is_the_default_pipeline_over_the_upstream_body(
     payload: dict[str, Any] = {"model": model, "messages": user("hi"), "stream": True}
     if include_usage:
         payload["stream_options"] = {"include_usage": True}
-    response = _post(proxy, payload)
+    response = proxy.post_chat(payload)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert response.headers["cache-control"] == "no-cache"
     assert response.headers["x-accel-buffering"] == "no"
     assert response.headers["x-request-id"] == "req_fake_1"
     expected = harness.convert(harness.load_complete_sse(recording), include_usage=include_usage)
-    assert _events(response.content) == _events(expected)
+    assert sse_events(response.content) == sse_events(expected)
     assert response.content.endswith(b"data: [DONE]\n\n")
 
 
