@@ -7,7 +7,8 @@ from typing import Any
 
 import openai
 import pytest
-from fake_anthropic import FakeAnthropic, echo_events
+from fake_anthropic import FakeAnthropic
+from fake_bodies import echo_events
 from serverkit import CLIENT_KEY, ServerThread, accumulate, sse_events, user
 
 import harness
