@@ -1,15 +1,16 @@
 """The server under load: streaming clients against ``chunkline serve`` and the fake upstream, on loopback.
 
-Run with ``make bench-server`` (or ``python benchmarks/bench_server.py --help``). One run prints:
+Run with ``make bench-server`` (or ``python benchmarks/bench_server.py --help``). One run prints, in
+this order:
 
+- memory per open connection: the server's RSS growth with K streams held open by an upstream
+  that stalls mid-stream, divided by K;
 - time to first byte, one request at a time, straight to the fake upstream and through the server:
   the latency the proxy adds (p50, p99);
 - throughput (streams/s, events/s) with N clients streaming back to back from an upstream that
   sends as fast as it can, and the CPU each process spent per stream;
 - time to first byte with N streams open at once from an upstream that sends at a model's pace
-  (an event every 50 ms), straight and through the server: the latency the proxy adds under load;
-- memory per open connection: the server's RSS growth with K streams held open by an upstream
-  that stalls mid-stream, divided by K.
+  (an event every 50 ms), straight and through the server: the latency the proxy adds under load.
 
 The fake upstream (tests/server/fake_anthropic.py) and the server run in their own processes, so
 their RSS and CPU time come from /proc; the client is a lean raw-socket client in this process.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import resource
 import sys
@@ -301,8 +303,6 @@ def _cpu() -> str:
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
