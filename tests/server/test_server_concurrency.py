@@ -1,16 +1,19 @@
-"""200 streams at once through one server: every stream gets its own content, whole and in order."""
+"""Streams at once through one server: each keeps its own content, and the upstream connection limit holds."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
+import httpx
 import pytest
 from fake_anthropic import FakeAnthropic
 from serverkit import ServerThread, accumulate, user
 
 import harness
+from chunkline.server.settings import Settings
 
 STREAMS = 200
 # Every tenth stream replays a recording with tool calls or thinking instead of an echo.
@@ -68,3 +71,30 @@ async def test_200_concurrent_streams_keep_their_own_content(
         harness.load_complete_sse(harness.ANTHROPIC_FIXTURES / f"{RECORDINGS[0]}.sse")
     )
     assert [c["id"] for c in calls[0].values()] == [t["id"] for t in truth.tool_calls]
+
+
+@pytest.mark.asyncio
+async def test_the_upstream_connection_limit_is_exact(upstream: FakeAnthropic) -> None:
+    """CHUNKLINE_UPSTREAM_MAX_CONNECTIONS=17 over 16 pools: one pool gets 2 and the others 1, so of
+    20 streams held open at once 17 are answered and 3 get "no free connection" 503s (pools of 2
+    each would have let all 20 through)."""
+    settings = Settings(upstream=upstream.url, upstream_max_connections=17, connect_timeout=0.3)
+    server = ServerThread(settings).start()
+    statuses: list[int] = []
+    headers = {"Authorization": "Bearer k"}
+    try:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+            contextlib.AsyncExitStack() as held,
+        ):
+
+            async def hold(n: int) -> None:
+                # A 200 means the upstream answered, on a connection the stall keeps taken.
+                payload = {"model": "stall:3", "stream": True, "messages": user(f"held {n}")}
+                stream = http.stream("POST", "/v1/chat/completions", json=payload, headers=headers)
+                statuses.append((await held.enter_async_context(stream)).status_code)
+
+            await asyncio.gather(*(hold(n) for n in range(20)))
+    finally:
+        server.stop()
+    assert sorted(statuses) == [200] * 17 + [503] * 3

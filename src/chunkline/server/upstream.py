@@ -50,7 +50,7 @@ class Upstream:
         # 30% of the server's time (`make bench-server`). Requests are dealt round-robin over a
         # few smaller pools instead; the connection limit is shared out among them.
         shards = min(POOL_SHARDS, settings.upstream_max_connections)
-        per_shard = -(-settings.upstream_max_connections // shards)
+        each, more = divmod(settings.upstream_max_connections, shards)
         verify = httpx.create_ssl_context()  # httpx's default verification, built once for all
         self._clients = [
             httpx.AsyncClient(
@@ -65,11 +65,11 @@ class Upstream:
                 ),
                 # Every connection may stay for reuse: with fewer kept than streams run at once,
                 # each answer's end would close a connection the next request then opens again.
-                limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
+                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 verify=verify,
                 follow_redirects=False,
             )
-            for _ in range(shards)
+            for limit in [each + 1] * more + [each] * (shards - more)
         ]
         self._turn = itertools.cycle(self._clients)
 
