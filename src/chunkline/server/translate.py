@@ -101,7 +101,9 @@ def translate_request(request: Any, settings: Settings) -> Translated:
                 f"{request['reasoning_effort']!r}, use tool_choice 'auto' (or leave out reasoning_effort)",
                 param,
             )
-        # Claude's max_tokens covers thinking and answer: the answer keeps what was asked for.
+        # Claude's max_tokens bounds thinking and answer together, as OpenAI's bounds reasoning and
+        # answer. Claude refuses one not above the budget: that one gets the budget added, so the
+        # answer keeps what was asked for.
         if max_tokens <= budget:
             max_tokens += budget
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
