@@ -19,7 +19,14 @@ from fake_anthropic import FakeAnthropic
 from serverkit import user
 
 from chunkline.cli import main
-from chunkline.server.settings import ENVIRONMENT, Secret, Settings, SettingsError
+from chunkline.server.app import create_app
+from chunkline.server.settings import (
+    DEFAULT_REASONING_BUDGETS,
+    ENVIRONMENT,
+    Secret,
+    Settings,
+    SettingsError,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNKLINE = Path(sys.executable).parent / "chunkline"
@@ -113,6 +120,30 @@ def test_settings_made_in_code_are_checked_too(field: str, value: Any, message: 
     with pytest.raises(SettingsError) as caught:
         Settings(**{field: value})
     assert message in str(caught.value)
+
+
+def test_settings_made_in_code_take_the_environments_form() -> None:
+    """As the variables would give them: a choice in any case, budgets merged with the defaults."""
+    settings = Settings(
+        thinking="Tags",
+        temperature_above_1="Clamp",
+        reasoning_budgets={"high": 12000},
+        upstream="https://gateway.example/anthropic/",
+        model_aliases={"gpt-4o": "claude-sonnet-4-5"},
+    )
+    assert settings == Settings.from_env(
+        {
+            "CHUNKLINE_THINKING": "Tags",
+            "CHUNKLINE_TEMPERATURE_ABOVE_1": "Clamp",
+            "CHUNKLINE_REASONING_BUDGETS": "high=12000",
+            "CHUNKLINE_UPSTREAM": "https://gateway.example/anthropic/",
+            "CHUNKLINE_MODEL_ALIASES": "gpt-4o=claude-sonnet-4-5",
+        }
+    )
+    assert (settings.thinking, settings.temperature_above_1) == ("tags", "clamp")
+    assert dict(settings.reasoning_budgets) == {**DEFAULT_REASONING_BUDGETS, "high": 12000}
+    assert settings.upstream == "https://gateway.example/anthropic"
+    create_app(settings)  # the pipeline takes the thinking mode as it is now written
 
 
 def test_every_variable_is_documented() -> None:

@@ -192,15 +192,17 @@ class Settings:
     access_log: bool = True
 
     def __post_init__(self) -> None:
-        # Values given in code meet the same rules as the environment's: each goes through its
+        # Values given in code meet the same rules as the environment's, and take the same form
+        # (choices lower-cased, budgets merged with the defaults): each goes through its
         # variable's parser.
         for name, (variable, parse) in ENVIRONMENT.items():
             text = _unparse(getattr(self, name))
             if text:
                 try:
-                    parse(text)
+                    value = parse(text)
                 except ValueError as exc:
                     raise SettingsError(f"Settings.{name} ({variable}) {exc}") from None
+                object.__setattr__(self, name, value)  # frozen: this is its one assignment
         if self.api_keys and self.anthropic_api_key is None:
             raise SettingsError(
                 "CHUNKLINE_API_KEYS is set, so clients use the server's keys and the upstream key must "
