@@ -47,8 +47,8 @@ class APIError(Exception):
 class InvalidRequest(APIError):
     """A 400: the request cannot be turned into an Anthropic request; ``param`` names the field."""
 
-    def __init__(self, message: str, param: str | None, *, code: str | None = None) -> None:
-        super().__init__(400, message, type="invalid_request_error", param=param, code=code)
+    def __init__(self, message: str, param: str | None) -> None:
+        super().__init__(400, message, type="invalid_request_error", param=param)
 
 
 # Anthropic's error types and the statuses its API sends them with; a stream fault that carries

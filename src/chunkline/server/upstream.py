@@ -229,7 +229,7 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
     return bytes(data[:limit])
 
 
-async def _error_body(response: httpx.Response) -> bytes:
+async def _read_error_body(response: httpx.Response) -> bytes:
     """The start of a body an error is made from (nothing if it cannot be read)."""
     try:
         return await _read_limited(response, _ERROR_BODY_LIMIT)
@@ -246,7 +246,7 @@ def _quote(data: bytes, api_key: str) -> str:
 async def _status_error(response: httpx.Response, api_key: str) -> APIError:
     """The upstream's non-2xx answer as the same status with an OpenAI error body (R42)."""
     status = response.status_code
-    data = await _error_body(response)
+    data = await _read_error_body(response)
     message, kind = None, None
     try:
         error = orjson.loads(data).get("error")
@@ -275,7 +275,7 @@ async def _status_error(response: httpx.Response, api_key: str) -> APIError:
 async def _not_a_stream(response: httpx.Response, api_key: str) -> APIError:
     """A 2xx answer in JSON where an event stream was asked for (an upstream, or a gateway in
     front of it, that ignores ``stream``): nothing the pipeline can read."""
-    text = _quote(await _error_body(response), api_key)
+    text = _quote(await _read_error_body(response), api_key)
     return APIError(
         502,
         f"the upstream answered {response.status_code} with JSON, not an event stream "
