@@ -27,7 +27,10 @@ def test_server_keys_admit_a_client_and_send_the_upstream_key(
 
 
 def test_every_server_key_works_and_x_api_key_too(keyed_proxy: ServerThread, upstream: FakeAnthropic) -> None:
-    assert keyed_proxy.client("sk-second-key").chat.completions.create(model="echo", messages=user("second"))
+    second = keyed_proxy.client("sk-second-key").chat.completions.create(
+        model="echo", messages=user("second")
+    )
+    assert second.choices[0].message.content == "second"
     response = keyed_proxy.http.post(
         "/v1/chat/completions",
         json={"model": "echo", "messages": user("by x-api-key")},

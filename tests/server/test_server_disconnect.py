@@ -98,4 +98,5 @@ def test_a_client_that_leaves_mid_request_is_no_server_error(
     time.sleep(0.2)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert len(upstream.requests) == before
-    assert proxy.client().chat.completions.create(model="echo", messages=user("after")).choices
+    after = proxy.client().chat.completions.create(model="echo", messages=user("after"))
+    assert after.choices[0].message.content == "after"
