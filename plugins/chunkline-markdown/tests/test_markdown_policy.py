@@ -70,6 +70,14 @@ def test_autolinks_and_raw_html_are_held_whole() -> None:
     assert feed_all(["1 < 2 and", " 3 > 2"]) == [["1 < 2 and"], [" 3 > 2"], []]
 
 
+def test_a_comment_is_held_until_it_closes_however_long() -> None:
+    comment = "<!-- " + "x > " * 2000 + "-->"
+    assert feed_all(["a " + comment[:5000], comment[5000:] + " b"]) == [["a "], [comment + " b"], []]
+    # Comments that never close, opened inside one another: each is followed to its end once.
+    text = "a " + "<!-- >" * 4000
+    assert feed_all([text]) == [["a "], [text[2:]]]
+
+
 def test_fenced_code_goes_out_a_whole_line_at_a_time() -> None:
     out = feed_all(["Code:\n``", "`py\nprint(", "1)\nx = [", "2]\n``", "`\nAfter ", "that."])
     assert out == [

@@ -27,8 +27,11 @@ _HTML = re.compile(
     r"|<![A-Za-z][^>]*>"
     r"|<!\[CDATA\[[\s\S]*?\]\]>"
 )
-# Raw HTML that only a closing sequence ends, so an earlier ">" does not decide it.
+# Raw HTML that only a closing sequence ends, so an earlier ">" does not decide it (and no length
+# bound either: like a code span, it is held until it closes or its paragraph ends); what comes
+# right before the ">" of each closing sequence.
 _LONG_HTML = ("!--", "?", "![CDATA[")
+_LONG_HTML_ENDS = ("--", "?", "]]")
 _ANGLE_FIRST = frozenset("/!?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.#$%&'*+=^_`{|}~-")
 _ANGLE_MAX = 4096
 # A link destination nests at most this many parentheses, as in cmark and markdown-it. The bound
@@ -44,7 +47,9 @@ class InlineSpans:
     a paragraph: spans never cross one."""
 
     __slots__ = (
+        "_angle_gt",
         "_angle_last",
+        "_angle_long",
         "_auto",
         "_brackets",
         "_buf_start",
@@ -94,6 +99,8 @@ class InlineSpans:
         self._quote = ""
         self._auto = -1
         self._angle_last = ""
+        self._angle_long = False
+        self._angle_gt = False
         self._rescan_from = -1
         self._parts, self._size, self._buf_start = [], 0, at
 
@@ -128,10 +135,19 @@ class InlineSpans:
                 del self._parts[0]
 
     def _text(self, start: int, end: int) -> str:
-        """The text from ``start`` to ``end`` (both still kept)."""
-        if len(self._parts) > 1:
-            self._parts = ["".join(self._parts)]
-        return self._parts[0][start - self._buf_start : end - self._buf_start] if self._parts else ""
+        """The text from ``start`` to ``end`` (both still kept). Only the pieces from the one
+        holding ``start`` are joined: reading the last few characters stays cheap however much
+        is held."""
+        parts = self._parts
+        first, begin = len(parts), self._buf_start + self._size
+        while first and begin > start:
+            first -= 1
+            begin -= len(parts[first])
+        if first >= len(parts):
+            return ""
+        if first < len(parts) - 1:
+            parts[first:] = ["".join(parts[first:])]
+        return parts[first][start - begin : end - begin]
 
     def _scan(self, text: str, at: int) -> None:
         i = 0
@@ -149,6 +165,12 @@ class InlineSpans:
                 if tick < 0:
                     return
                 i = tick
+            elif mode == _AUTO and self._angle_long:
+                # A comment, processing instruction or CDATA section can end only at a ">".
+                end = text.find(">", i)
+                if end < 0:
+                    return
+                i = end
             i = self._char(text[i], at + i, i)
             if self._rescan_from >= 0:
                 # In this loop, not by recursion: the text read again may hold more tails that
@@ -206,6 +228,7 @@ class InlineSpans:
             self._mode = _AFTER_BRACKET
         elif char == "<":
             self._mode, self._auto, self._quote, self._angle_last = _AUTO, position, "", ""
+            self._angle_long = self._angle_gt = False
         return i + 1
 
     def _end_run(self) -> None:
@@ -298,22 +321,28 @@ class InlineSpans:
         start = self._auto
         if position == start + 1 and char not in _ANGLE_FIRST:
             return self._fail(start + 1, i)
+        if position - start <= len(_LONG_HTML[-1]) and not self._angle_long:
+            self._angle_long = self._text(start + 1, position + 1).startswith(_LONG_HTML)
         quote = self._quote
         if quote:
             if char == quote:
                 self._quote = ""
         elif char == ">":
-            inside = self._text(start + 1, position)
-            if _AUTOLINK.fullmatch(inside) or _HTML.fullmatch(f"<{inside}>"):
-                self._mode, self._auto = _NORMAL, -1
-                return i + 1
-            if not inside.startswith(_LONG_HTML):
+            # Past the first ">", only a closing sequence can end long raw HTML: the full test,
+            # which reads all of it, runs only there.
+            if not self._angle_gt or self._text(position - 2, position).endswith(_LONG_HTML_ENDS):
+                inside = self._text(start + 1, position)
+                if _AUTOLINK.fullmatch(inside) or _HTML.fullmatch(f"<{inside}>"):
+                    self._mode, self._auto = _NORMAL, -1
+                    return i + 1
+            if not self._angle_long:
                 return self._fail(start + 1, i)
-        elif char in "\"'" and self._angle_last == "=":
+            self._angle_gt = True
+        elif char in "\"'" and self._angle_last == "=" and not self._angle_long:
             self._quote = char  # an attribute value: a ">" in it does not end the tag
-        elif char == "<" and not self._text(start + 1, start + 9).startswith(_LONG_HTML):
+        elif char == "<" and not self._angle_long:
             return self._fail(start + 1, i)
-        if position - start > _ANGLE_MAX:
+        if position - start > _ANGLE_MAX and not self._angle_long:
             return self._fail(start + 1, i)
         if char not in " \t\n":
             self._angle_last = char
