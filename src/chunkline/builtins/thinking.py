@@ -8,7 +8,10 @@ from ..events import BlockStop, ReasoningDelta, TextDelta, ThinkingDelta
 from ..hookspecs import hookimpl
 from ..stage import Option, Options, Stage, StageSpec
 
-__all__ = ["ReasoningField", "ThinkingDrop", "ThinkingTags", "register_stages"]
+__all__ = ["THINKING_MODES", "ReasoningField", "ThinkingDrop", "ThinkingTags", "register_stages"]
+
+#: The values of the ``thinking`` option, the default first.
+THINKING_MODES = ("reasoning_content", "reasoning", "tags", "drop")
 
 
 class ReasoningField(Stage):
@@ -84,7 +87,7 @@ def register_stages(register: Any) -> None:
                 Option.choice(
                     "thinking",
                     "reasoning_content",
-                    ("reasoning_content", "reasoning", "tags", "drop"),
+                    THINKING_MODES,
                     "Where the model's thinking goes: delta.reasoning_content, delta.reasoning, "
                     "inline <think>...</think> in content, or nowhere. Signatures and redacted "
                     "thinking never reach the client's text.",

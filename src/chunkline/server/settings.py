@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, Final, final
 from urllib.parse import urlsplit
 
+from ..builtins.thinking import THINKING_MODES
 from ..errors import ConfigError
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "SettingsError",
 ]
 
-THINKING_MODES = ("reasoning_content", "reasoning", "tags", "drop")
 
 # Thinking budgets (tokens) for OpenAI's reasoning_effort values. Anthropic's floor is 1024.
 DEFAULT_REASONING_BUDGETS: Final = MappingProxyType(
