@@ -72,6 +72,7 @@ DOCUMENTS = [
     "Unclosed ` tick and [bracket ( here\n\nNext paragraph `ok` <mail@example.com>.\n",
     "````\n```\nnested fence\n```\n````\n~~~ info `ticks` fine\n~~~\n",
     "- a\n\n  ```\n  code\n  ```\n- b `c\n  d` e\n\n  > quote [in\n  > list](x)\n",
+    '[a link](\n/url\n"on lines") and [another](</b c>\n  (t)) `x`\n',
     "[deep](" + "(" * 32 + "x" + ")" * 32 + ") and [too deep](" + "(" * 33 + "x `y" + ")" * 33 + " z`)\n",
     "*emphasis* **strong** \\`escaped\\` \\[not a link\\] &amp; "
     "`` ` `` [a [nested] link](u (p)) ![a](<b c> 't')\n",
@@ -83,6 +84,17 @@ def test_no_cut_breaks_a_span_in_hand_written_markdown(text: str) -> None:
     for size in (1, 2, 3, 5, 8, 13, len(text)):
         pieces = cuts_of(text, split(text, [size] * len(text)))
         assert ORACLE.violations(text, cut_points(pieces)) == [], size
+
+
+@pytest.mark.parametrize("text", DOCUMENTS)
+def test_crlf_line_endings_are_line_endings(text: str) -> None:
+    crlf = text.replace("\n", "\r\n")
+    for size in (1, 3, 8, len(crlf)):
+        pieces = cuts_of(crlf, split(crlf, [size] * len(crlf)))
+        # The parser reads "\r\n" as "\n": the cuts where they fall in that text (a cut between
+        # "\r" and "\n" counts as one before the line break).
+        cuts = [len(crlf[:cut].replace("\r\n", "\n").removesuffix("\r")) for cut in cut_points(pieces)]
+        assert ORACLE.violations(text, cuts) == [], size
 
 
 def test_text_outside_spans_goes_out_at_once() -> None:

@@ -257,7 +257,7 @@ class InlineSpans:
             return i + 1
         resume = self._tail_open
         if part == _OPEN:
-            if char in " \t\n":
+            if char in " \t\r\n":
                 return i + 1
             if char == "<":
                 self._tail = _ANGLE
@@ -270,7 +270,7 @@ class InlineSpans:
                 self._tail_escape = True
             elif char == ">":
                 self._tail = _AFTER_DEST
-            elif char in "<\n":
+            elif char in "<\r\n":
                 return self._fail(resume, i)
             return i + 1
         if part == _BARE:
@@ -284,13 +284,13 @@ class InlineSpans:
                 if self._depth == 0:
                     return self._link_done(i)
                 self._depth -= 1
-            elif char in " \t\n":
+            elif char in " \t\r\n":
                 self._tail, self._tail_space = _AFTER_DEST, True
             elif ord(char) < 0x20:
                 return self._fail(resume, i)
             return i + 1
         if part == _AFTER_DEST:
-            if char in " \t\n":
+            if char in " \t\r\n":
                 self._tail_space = True
                 return i + 1
             if char == ")":
@@ -305,7 +305,7 @@ class InlineSpans:
             elif char == self._quote:
                 self._tail = _AFTER_TITLE
             return i + 1
-        if char in " \t\n":
+        if char in " \t\r\n":
             return i + 1
         if char == ")":
             return self._link_done(i)
@@ -344,6 +344,6 @@ class InlineSpans:
             return self._fail(start + 1, i)
         if position - start > _ANGLE_MAX and not self._angle_long:
             return self._fail(start + 1, i)
-        if char not in " \t\n":
+        if char not in " \t\r\n":
             self._angle_last = char
         return i + 1

@@ -68,14 +68,14 @@ class MarkdownPolicy:
         if self._line_kind == TEXT:
             self._spans.feed(part, at)
         elif self._line_kind is None and not complete:
-            line = classify(self._state, self._whole_line().expandtabs(4), complete=False)
+            line = classify(self._state, _content(self._whole_line()), complete=False)
             if line is not None:
                 self._decide(line)
             elif self._line_size > _UNDECIDED_LIMIT:
                 self._line_kind = HOLD
         if not complete:
             return
-        line = classify(self._state, self._whole_line()[:-1].expandtabs(4), complete=True)
+        line = classify(self._state, _content(self._whole_line()[:-1]), complete=True)
         assert line is not None and line.state is not None  # a whole line always decides
         if self._line_kind in (None, HOLD):
             self._decide(line)
@@ -117,6 +117,12 @@ class MarkdownPolicy:
         self._held, self._held_size = ([rest] if rest else []), len(rest)
         self._offset = cut
         return [ready]
+
+
+def _content(line: str) -> str:
+    """A line as the block rules read it: without the "\r" of a "\r\n" line ending (which may
+    still be arriving), tabs expanded to stops of 4."""
+    return line.removesuffix("\r").expandtabs(4)
 
 
 def _index_of_column(line: str, column: int) -> int:
