@@ -254,6 +254,19 @@ def test_arguments_that_are_not_json_pass_through_apart_from_secrets() -> None:
     assert arguments([raw[:12], raw[12:]]) == 'not json "[REDACTED:email] \\u12 tail'
 
 
+def test_a_release_inside_an_escape_keeps_the_place_in_the_json() -> None:
+    # Another call's delta releases what call 0 holds while its escape is still arriving; the
+    # next fragment still continues that escape, so the string has not ended and is masked.
+    for first, second, masked in [
+        ('{"a": "x\\', '" ada@example.com"}', {"a": 'x" [REDACTED:email]'}),
+        ('{"a": "x\\u00', 'e9 ada@example.com"}', {"a": "xé [REDACTED:email]"}),
+    ]:
+        items = [ToolCallDelta(0, "a", "f", ""), ToolCallDelta(0, None, None, first)]
+        items += [ToolCallDelta(1, "b", "g", ""), ToolCallDelta(0, None, None, second)]
+        out = run(items)
+        assert json.loads("".join(item.arguments for item in out if item.index == 0)) == masked
+
+
 def test_arguments_are_left_alone_when_switched_off() -> None:
     raw = json.dumps({"key": ANTHROPIC})
     assert arguments([raw], redact_tool_arguments=False) == raw

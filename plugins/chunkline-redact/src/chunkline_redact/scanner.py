@@ -150,17 +150,18 @@ class JsonStrings:
     matched as the text it decodes to (so ``\\n`` is a line break to a pattern), and a masked
     secret replaces whole escapes, never part of one, so valid JSON stays valid."""
 
-    __slots__ = ("_escape", "_in_string", "_scanner")
+    __slots__ = ("_escape", "_escape_sent", "_in_string", "_scanner")
 
     def __init__(self, patterns: PatternSet) -> None:
         self._scanner = Scanner(patterns, mapped=True)
         self._in_string = False
         self._escape = ""  # an escape still arriving, from its backslash
+        self._escape_sent = 0  # how much of it a flush has already sent
 
     @property
     def held(self) -> int:
         """How many characters are held back (escapes still arriving count as held)."""
-        return self._scanner.held + len(self._escape)
+        return self._scanner.held + len(self._escape) - self._escape_sent
 
     def feed(self, fragment: str) -> str:
         """Take the next fragment; return the text that is now settled."""
@@ -205,35 +206,34 @@ class JsonStrings:
         return "".join(out)
 
     def _continue_escape(self, fragment: str, i: int, chars: list[str], raws: list[str]) -> int:
-        escape = self._escape
         char = fragment[i]
-        if len(escape) == 1:
+        if len(self._escape) == 1:
+            self._escape += char
             if char != "u":
-                self._escape = ""
-                chars.append(_ESCAPES.get(char, char))
-                raws.append(escape + char)
-                return i + 1
-            self._escape = escape + char
+                self._end_escape(_ESCAPES.get(char, char), chars, raws)
             return i + 1
         if char in _HEX:
-            escape += char
-            if len(escape) == 6:  # \uXXXX
-                self._escape = ""
-                chars.append(chr(int(escape[2:], 16)))
-                raws.append(escape)
-            else:
-                self._escape = escape
+            self._escape += char
+            if len(self._escape) == 6:  # \uXXXX
+                self._end_escape(chr(int(self._escape[2:], 16)), chars, raws)
             return i + 1
         # Not JSON (a \u without four hex digits): keep what came as one unmatchable unit and
         # read the character again as ordinary input.
-        self._escape = ""
-        chars.append("\ufffd")
-        raws.append(escape)
+        self._end_escape("\ufffd", chars, raws)
         return i
+
+    def _end_escape(self, char: str, chars: list[str], raws: list[str]) -> None:
+        """The escape is complete and stands for ``char``. If a flush sent its start already,
+        the rest goes out as it is, as a unit no secret can match (the flush ended the text)."""
+        sent = self._escape_sent
+        chars.append("\ufffd" if sent else char)
+        raws.append(self._escape[sent:])
+        self._escape, self._escape_sent = "", 0
 
     def flush(self) -> str:
         """Give up holding (the arguments end, or another item comes first): everything held,
-        masked; an escape still arriving comes out as it is. The position in the JSON is kept."""
-        out = self._scanner.flush() + self._escape
-        self._escape = ""
+        masked; an escape still arriving comes out as it is. The position in the JSON is kept,
+        inside an escape too: its next character is still escaped."""
+        out = self._scanner.flush() + self._escape[self._escape_sent :]
+        self._escape_sent = len(self._escape)
         return out
