@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ from chunkline.testing import (
     resplit,
     run_pipeline,
     run_stage,
+    stage_pipeline,
 )
 from harness import ANTHROPIC_FIXTURES, anthropic_final_message
 
@@ -278,6 +281,24 @@ def test_open_stage_shows_what_a_stage_holds_between_feeds() -> None:
     assert isinstance(run.stage, _Holds)
     assert run.stage.held == "ab"
     assert run.close() == [TextDelta("ab")]
+
+
+class _Weak(Stage):
+    """A stage without ``__slots__``, so that a weak reference can watch it go."""
+
+    handles = (TextDelta,)
+
+
+def test_a_stage_pipeline_keeps_no_earlier_runs_stage_alive() -> None:
+    opener = stage_pipeline(StageSpec("weak", lambda options: _Weak()), load_entrypoints=False)
+    first = opener()
+    watched = weakref.ref(first.stage)
+    assert first.feed(TextDelta("a")) == [TextDelta("a")]
+    del first
+    second = opener()
+    gc.collect()
+    assert watched() is None
+    assert isinstance(second.stage, _Weak) and second.close() == []
 
 
 def test_a_stage_that_raises_makes_the_run_raise_with_its_exception_as_the_cause() -> None:

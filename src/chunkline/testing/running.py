@@ -125,6 +125,7 @@ class StageRun:
         self._conversion = pipeline.open()
         self.stage: Stage = made[-1]
         """The stage instance under test (to look at what it holds between feeds)."""
+        del made[:-1]  # keep no earlier run's stage alive
 
     def feed(self, item: Any) -> list[Any]:
         """Feed one item; return what reached the end of the stage (in order)."""
