@@ -219,9 +219,7 @@ def _merge_key(item: Any) -> tuple[Any, ...] | None:
         return (cls,)
     if cls is ReasoningDelta:
         return (cls, item.field)
-    if cls is ToolInputDelta:
-        return (cls, item.index)
-    if cls is ToolCallDelta:
+    if cls is ToolInputDelta or cls is ToolCallDelta:
         return (cls, item.index)
     return None
 
