@@ -17,7 +17,7 @@ __all__ = ["assert_lossless", "assert_split_invariant", "assert_stage_split_inva
 #: with the clock, and two conversions a second apart would differ).
 PINNED_CREATED = 1_700_000_000
 
-_Outcome = tuple[list[Any], tuple[str, str] | None]
+_Outcome = tuple[list[Any], StreamError | None]
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -77,27 +77,29 @@ def assert_split_invariant(
     if "created" in pipeline.options and pipeline.options["created"] is None:
         overrides.setdefault("created", PINNED_CREATED)
 
-    raised: list[StreamError] = []
-
     def outcome(pieces: Iterable[bytes]) -> _Outcome:
         try:
             return feed_pieces(pipeline, pieces, **overrides), None
         except StreamError as exc:
-            raised.append(exc)
-            return exc.output, (type(exc).__name__, str(exc))
+            return exc.output, exc
 
-    expected = outcome([data])
+    expected, fault = outcome([data])
     for label, pieces in _splits(data, random_splits, two_way, seed):
-        got = outcome(pieces)
-        if got != expected:
-            if got[1] != expected[1]:
-                detail = f"the whole input raised {expected[1]}, this split raised {got[1]}"
-            else:
-                detail = _differ(expected[0], got[0])
-            raise AssertionError(f"the output changes when the input is fed {label}: {detail}")
-    if raised:
-        raise raised[0]  # the same fault for every split: what the whole input raises
-    return expected[0]
+        got, got_fault = outcome(pieces)
+        if _named(got_fault) != _named(fault):
+            detail = f"the whole input raised {_named(fault)}, this split raised {_named(got_fault)}"
+        elif got != expected:
+            detail = _differ(expected, got)
+        else:
+            continue
+        raise AssertionError(f"the output changes when the input is fed {label}: {detail}")
+    if fault is not None:
+        raise fault  # the same fault for every split: what the whole input raises
+    return expected
+
+
+def _named(fault: StreamError | None) -> tuple[str, str] | None:
+    return None if fault is None else (type(fault).__name__, str(fault))
 
 
 PolicyLike = str | ChunkPolicySpec | Callable[[], ChunkPolicy]
