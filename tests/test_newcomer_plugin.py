@@ -1,6 +1,7 @@
 """A newcomer's plugin, built exactly as docs/writing-a-policy.md says: the module and pyproject.toml
 taken from the page, installed for real, found by its entry point and used by name; and every code
-block of the plugin-author pages run as written."""
+block of the plugin-author pages, and every Python block of the example plugins' READMEs, run as
+written."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ DOCS = ROOT / "docs"
 POLICY_PAGE = DOCS / "writing-a-policy.md"
 # The other plugin-author pages (writing-a-policy.md runs with its plugin installed, below).
 PAGES = ["writing-a-stage.md", "testing-plugins.md", "example-plugins.md"]
+# The example plugins' READMEs, whose examples use the plugins as installed (by entry point).
+READMES = [ROOT / "plugins" / name / "README.md" for name in ("chunkline-redact", "chunkline-markdown")]
 # A fenced block: its fence, its language and an optional title="...", then its code.
 _BLOCK = re.compile(
     r"^(?P<fence>`{3,})(?P<lang>[\w-]*)(?P<info>[^\n]*)\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.M | re.S
@@ -247,3 +250,11 @@ def test_the_python_blocks_of_a_plugin_page_run_as_written(page: str, tmp_path: 
     for test in tests:
         outcome = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], env, tmp_path)
         assert outcome.returncode == 0, outcome.stdout.decode() + outcome.stderr.decode()
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda path: path.parent.name)
+def test_the_python_blocks_of_an_example_plugin_readme_run_as_written(readme: Path, tmp_path: Path) -> None:
+    python = [code for lang, _title, code in code_blocks(readme) if lang == "python"]
+    assert python, f"{readme} has no Python example"
+    result = run([sys.executable, "-c", "\n\n".join(python)], environment(), tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
