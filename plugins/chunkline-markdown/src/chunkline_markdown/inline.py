@@ -33,6 +33,9 @@ _HTML = re.compile(
 _LONG_HTML = ("!--", "?", "![CDATA[")
 _LONG_HTML_ENDS = ("--", "?", "]]")
 _ANGLE_FIRST = frozenset("/!?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.#$%&'*+=^_`{|}~-")
+# An autolink or tag still open this far after its "<" is taken for plain text, so that a stray
+# "<" that nothing closes (a tag with a quote left open, say) does not hold text back to the
+# paragraph's end.
 _ANGLE_MAX = 4096
 # A link destination nests at most this many parentheses, as in cmark and markdown-it. The bound
 # also keeps failing tails cheap: each one is read again, and so are the tails opened inside it.
