@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..events import Ping, TextDelta, UsageUpdate
+from ..events import NOT_BOUNDARIES, TextDelta
 from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import ChunkPolicy, Option, Options, Stage, StageSpec
@@ -20,11 +20,6 @@ class Passthrough(Stage):
     __slots__ = ()
 
     handles = ()
-
-
-# Items that say nothing about where the text is: a keep-alive or a running token count in the
-# middle of a code span must not force the policy to cut there.
-_NOT_BOUNDARIES = (Ping, UsageUpdate)
 
 
 class TextChunker(Stage):
@@ -43,7 +38,7 @@ class TextChunker(Stage):
         cls = item.__class__
         if cls is TextDelta:
             pieces = self._policy.feed(item.text)
-        elif cls in _NOT_BOUNDARIES:
+        elif cls in NOT_BOUNDARIES:
             self.emit(item)
             return
         else:

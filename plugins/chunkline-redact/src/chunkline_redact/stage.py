@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chunkline import Option, Options, Stage, StageSpec
-from chunkline.events import Ping, ReasoningDelta, TextDelta, ToolCallDelta, UsageUpdate
+from chunkline.events import NOT_BOUNDARIES, ReasoningDelta, TextDelta, ToolCallDelta
 
 from .patterns import (
     BUILTIN_PATTERNS,
@@ -88,7 +88,7 @@ class Redactor(Stage):
             self._tool_call(item)
         elif cls is ReasoningDelta and self._reasoning:
             self._reasoning_delta(item)
-        elif cls is Ping or cls is UsageUpdate:
+        elif cls in NOT_BOUNDARIES:
             # A keep-alive or a token count ends no text: a secret split around one is still
             # one secret. They pass at once (a ping may go out before the text held around it).
             self.emit(item)
