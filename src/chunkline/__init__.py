@@ -22,11 +22,21 @@ from .errors import (
 from .hookspecs import hookimpl
 from .pipeline import DEFAULT_STAGES, Pipeline, list_plugins
 from .plugins import PluginInfo
-from .stage import ChunkPolicy, ChunkPolicySpec, Option, Options, Stage, StageSpec, positive_int
+from .stage import (
+    NOT_BOUNDARIES,
+    ChunkPolicy,
+    ChunkPolicySpec,
+    Option,
+    Options,
+    Stage,
+    StageSpec,
+    positive_int,
+)
 from .stagelist import StageList, default_stages
 
 __all__ = [
     "DEFAULT_STAGES",
+    "NOT_BOUNDARIES",
     "ChunkPolicy",
     "ChunkPolicySpec",
     "ChunklineError",

@@ -6,7 +6,6 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 __all__ = [
-    "NOT_BOUNDARIES",
     "BlockStart",
     "BlockStop",
     "Chunk",
@@ -180,12 +179,6 @@ class Chunk:
     """One serialized client chunk (a JSON object, as bytes), not yet framed for the wire."""
 
     payload: bytes
-
-
-#: Items that neither carry text nor mark a place in it (a keep-alive, a running token count). A
-#: stage that holds text back lets them pass without releasing it: a secret or a code span split
-#: around a ping is still one.
-NOT_BOUNDARIES: tuple[type, ...] = (Ping, UsageUpdate)
 
 
 def _fast_init(cls: type) -> None:

@@ -6,13 +6,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, final
 
-from .events import TextDelta
+from .events import Ping, TextDelta, UsageUpdate
 
 if TYPE_CHECKING:
     from .conversion import Conversion
     from .registry import Registry
 
 __all__ = [
+    "NOT_BOUNDARIES",
     "ChunkPolicy",
     "ChunkPolicySpec",
     "Option",
@@ -24,6 +25,12 @@ __all__ = [
 
 Options = Mapping[str, Any]
 """The pipeline's option values, checked and normalised, keyed by option name."""
+
+
+NOT_BOUNDARIES: tuple[type, ...] = (Ping, UsageUpdate)
+"""Items that neither carry text nor mark a place in it (a keep-alive, a running token count). A
+stage that holds text back lets them pass without releasing it: a secret or a code span split
+around a ping is still one."""
 
 
 class Stage:

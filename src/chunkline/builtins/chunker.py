@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..events import NOT_BOUNDARIES, TextDelta
+from ..events import TextDelta
 from ..hookspecs import hookimpl
 from ..registry import Registry
-from ..stage import ChunkPolicy, Option, Options, Stage, StageSpec
+from ..stage import NOT_BOUNDARIES, ChunkPolicy, Option, Options, Stage, StageSpec
 
 __all__ = ["Passthrough", "TextChunker", "register_stages"]
 

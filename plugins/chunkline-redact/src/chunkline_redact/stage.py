@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chunkline import Option, Options, Stage, StageSpec
-from chunkline.events import NOT_BOUNDARIES, ReasoningDelta, TextDelta, ToolCallDelta
+from chunkline import NOT_BOUNDARIES, Option, Options, Stage, StageSpec
+from chunkline.events import ReasoningDelta, TextDelta, ToolCallDelta
 
 from .patterns import (
     BUILTIN_PATTERNS,
