@@ -11,16 +11,20 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .._version import __version__
+from ..errors import describe
 from ..pipeline import Pipeline
-from .auth import Authenticator
+from ..stage import StageSpec
+from .auth import Authenticator, beta_header, client_key
 from .completion import event_stages
-from .errors import APIError, InvalidRequest
+from .errors import APIError, redact
+from .bodies import read_json
 from .proxy import ChatExchange, error_response
+from .scrub import REDACT_STAGE
 from .settings import Settings
 from .translate import translate_request
 from .upstream import Upstream
@@ -39,20 +43,27 @@ class ServerState:
         self.settings = settings
         self.auth = Authenticator(settings)
         plain = Pipeline(thinking=settings.thinking)
+        # The key redaction runs on the typed events, before the envelope writes any of them.
+        events: list[str | StageSpec] = [*event_stages(plain.stage_names), REDACT_STAGE]
+        stages = [*events, *plain.stage_names[len(events) - 1 :]]
         self._stream_pipelines = {
-            False: plain,
-            True: Pipeline(thinking=settings.thinking, include_usage=True),
+            False: Pipeline(stages, thinking=settings.thinking),
+            True: Pipeline(stages, thinking=settings.thinking, include_usage=True),
         }
         # A non-streaming answer follows the same rules: the same stages up to the envelope, with
         # usage on the finish and faults raised (they become HTTP errors; nothing was sent yet).
         self.events_pipeline = Pipeline(
-            event_stages(plain.stage_names),
+            events,
             thinking=settings.thinking,
             include_usage=True,
             usage="final",
             on_error="raise",
         )
         self._upstream: Upstream | None = None
+        #: The server's own keys, for scrubbing what it logs.
+        self.settings_secrets = [
+            key.reveal() for key in (*settings.api_keys, settings.anthropic_api_key) if key is not None
+        ]
 
     def stream_pipeline(self, include_usage: bool) -> Pipeline:
         return self._stream_pipelines[include_usage]
@@ -102,31 +113,6 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-async def _read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length", "")
-    too_large = APIError(
-        413,
-        f"the request body is larger than this server accepts ({limit} bytes, CHUNKLINE_MAX_REQUEST_BYTES)",
-        type="invalid_request_error",
-        code="request_too_large",
-    )
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    data = bytearray()
-    try:
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > limit:
-                raise too_large
-    except ClientDisconnect:
-        # Nobody is left to answer; 499 is what proxies log for a request its client abandoned.
-        raise APIError(499, "the client closed the connection before sending the whole request") from None
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", None) from None
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     """The server as an ASGI app (settings from the environment when not given)."""
     state = ServerState(settings if settings is not None else Settings.from_env())
@@ -134,9 +120,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def chat_completions(request: Request) -> Response:
         # The key first: a client without one never gets its body read.
         api_key = state.auth.upstream_key(request.headers)
-        body = await _read_json(request, state.settings.max_request_bytes)
+        beta = beta_header(request.headers)
+        body = await read_json(request, state.settings)
         translated = translate_request(body, state.settings)
-        return ChatExchange(state, translated, api_key, request.headers.get("anthropic-beta"))
+        return ChatExchange(state, translated, api_key, beta)
 
     async def list_models(request: Request) -> Response:
         api_key = state.auth.upstream_key(request.headers)
@@ -148,7 +135,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for model in await state.model_list(api_key):
             if model["id"] == wanted:
                 return _json(model)
-        raise APIError(404, f"The model {wanted!r} does not exist", param="model", code="model_not_found")
+        raise APIError(
+            404, f"The model {describe(wanted)} does not exist", param="model", code="model_not_found"
+        )
 
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok", "version": __version__})
@@ -184,7 +173,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # The traceback goes to the log (uvicorn's handler logs it); the client gets no internals.
-        logger.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+        secrets = [client_key(request.headers) or "", *state.settings_secrets]
+        logger.error(
+            "unexpected error on %s %s: %s",
+            request.method,
+            request.url.path,
+            redact(f"{type(exc).__name__}: {exc}", secrets),
+        )
         return error_response(
             APIError(500, "The server had an error processing your request.", type="server_error")
         )

@@ -15,9 +15,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
 from .completion import CompletionBuilder
-from .errors import REDACTED, APIError, redact, stream_error_status
+from .errors import APIError, stream_error_status
+from .scrub import SECRETS_OPTION, passed_headers, redact_value
 from .translate import Translated
-from .upstream import Upstream, capped, passed_headers
+from .upstream import Upstream, capped, counted
 
 if TYPE_CHECKING:
     from .app import ServerState
@@ -28,6 +29,10 @@ logger = logging.getLogger("chunkline.server")
 
 # How the serializer stage frames an in-band error event (R41): the one event worth a log line.
 _IN_BAND_ERROR = b'data: {"error":'
+# A stream still running this long after CHUNKLINE_STREAM_TIMEOUT is cut off whatever it waits for
+# (a client that reads nothing, an upstream that is quiet but within the idle timeout). Until then
+# the limit is met at the upstream's next chunk, with an in-band error the client can read.
+_HARD_LIMIT_GRACE = 1.0
 _STREAM_HEADERS = {
     "cache-control": "no-cache",
     # nginx (and proxies that follow its convention) would otherwise buffer the stream.
@@ -59,6 +64,7 @@ class ChatExchange(Response):
         self._request = request
         self._api_key = api_key
         self._beta = beta
+        self._started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with anyio.create_task_group() as group:
@@ -85,33 +91,53 @@ class ChatExchange(Response):
         else:
             pipeline, answer = self._state.events_pipeline, self._complete
         raw = response.aiter_bytes()
+        source = capped(raw, settings.stream_timeout)
+        if not self._request.stream:
+            source = counted(source, settings.max_response_bytes)
         complete = False
         try:
-            outputs = pipeline.transform(
-                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout
-            )
-            async with _closing(outputs):
-                complete = await answer(response, outputs, scope, send)
+            with anyio.move_on_after(settings.stream_timeout + _HARD_LIMIT_GRACE) as limit:
+                outputs = pipeline.transform(
+                    source,
+                    idle_timeout=settings.idle_timeout,
+                    **{SECRETS_OPTION: (self._api_key,)},
+                )
+                async with _closing(outputs):
+                    complete = await answer(response, outputs, scope, send)
         finally:
+            # Closing the upstream response (unless the answer was whole) cancels the upstream
+            # request and frees its pool connection, also when the time limit cut the answer off.
             await Upstream.finish(response, raw, drain=complete)
+        if limit.cancelled_caught:
+            await self._cut_off(scope, send)
+
+    async def _cut_off(self, scope: Scope, send: Send) -> None:
+        """The hard time limit passed. Before the response started, that is a 504; after it, the
+        ASGI response ends unfinished, and the server closes the connection (its write timeout
+        ends one whose client reads nothing)."""
+        seconds = self._state.settings.stream_timeout
+        message = (
+            f"the response ran past this server's limit of {seconds:g} seconds per stream "
+            "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
+        )
+        logger.warning("%s", message)
+        if not self._started:
+            await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
 
     async def _stream(
         self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         """Sends the converted stream; True once the client has all of it."""
-        headers = [
-            (k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed_headers(response)}.items()
-        ]
+        passed = passed_headers(response.headers, [self._api_key])
+        headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        key = self._api_key.encode()
         # One body message per event: each is on the wire before the next is converted.
         async for data in outputs:
             if data.startswith(_IN_BAND_ERROR):
-                # An error event is the one place the upstream may quote the key it was sent (the
-                # server's own, with CHUNKLINE_API_KEYS set): it never goes back to a client.
-                data = data.replace(key, REDACTED.encode())
-                # The client reads the fault in-band; the operator reads it here.
+                # The client reads the fault in-band (its key already redacted by value in the
+                # events, see scrub.RedactStage); the operator reads it here.
                 logger.warning("stream ended by a fault: %s", data[6:].decode(errors="replace").strip())
             await send({"type": "http.response.body", "body": data, "more_body": True})
         # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
@@ -132,13 +158,17 @@ class ChatExchange(Response):
             # Nothing was sent yet, so the fault becomes an HTTP error, with the same type,
             # code and message a streaming client would have read in-band.
             status = stream_error_status(fault)
-            message = redact(fault.message, [self._api_key])
-            logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
-            error = APIError(status, message, type=fault.type, code=fault.code or fault.type)
-            await _respond(error_response(error), scope, send)
+            # Every field, not only the message: the code is the upstream's own error type.
+            kind, code, message = redact_value(
+                (fault.type, fault.code or fault.type, fault.message), [self._api_key]
+            )
+            logger.warning("upstream stream fault (answered %s): %s: %s", status, kind, message)
+            self._started = True
+            await _respond(error_response(APIError(status, message, type=kind, code=code)), scope, send)
             return False
-        answer = Response(body, headers=passed_headers(response), media_type="application/json")
-        await _respond(answer, scope, send)
+        passed = passed_headers(response.headers, [self._api_key])
+        self._started = True
+        await _respond(Response(body, headers=passed, media_type="application/json"), scope, send)
         return True
 
 
