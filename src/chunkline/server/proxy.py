@@ -159,9 +159,9 @@ class ChatExchange(Response):
             # code and message a streaming client would have read in-band.
             status = stream_error_status(fault)
             # Every field, not only the message: the code is the upstream's own error type.
-            kind, code, message = redact_value(
-                (fault.type, fault.code or fault.type, fault.message), [self._api_key]
-            )
+            # (The type is chunkline's own word for the fault.)
+            kind = fault.type
+            code, message = redact_value((fault.code or fault.type, fault.message), [self._api_key])
             logger.warning("upstream stream fault (answered %s): %s: %s", status, kind, message)
             self._started = True
             await _respond(error_response(APIError(status, message, type=kind, code=code)), scope, send)

@@ -124,7 +124,7 @@ class _Redactor:
 
 class RedactStage(Stage):
     """Replaces the request's key in the events that carry upstream text other than the answer
-    (an error's type, message and code; the response's id and model), before any of them is
+    (an error's message and code; the response's id and model), before any of them is
     serialized. The answer's text is the model's, which never saw the key, and is not touched."""
 
     __slots__ = ("_secrets",)
@@ -135,7 +135,12 @@ class RedactStage(Stage):
         self._secrets: tuple[str, ...] = options.get(SECRETS_OPTION, ())
 
     def feed(self, item: Any) -> None:
-        self.emit(redact_value(item, self._secrets))
+        if item.__class__ is ErrorEvent:
+            # The type is chunkline's own word for the fault, never the upstream's: it stays.
+            message, code = redact_value((item.message, item.code), self._secrets)
+            self.emit(ErrorEvent(item.type, message, code))
+        else:
+            self.emit(redact_value(item, self._secrets))
 
 
 def _check_secrets(value: Any, registry: Any) -> tuple[str, ...]:
