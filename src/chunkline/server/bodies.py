@@ -6,21 +6,14 @@ import anyio.to_thread
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from ..builtins.parse import count_values
 from .errors import APIError, InvalidRequest
 from .settings import Settings
 
-__all__ = ["count_values", "read_json"]
+__all__ = ["read_json"]
 
 # Bodies up to this size parse in well under a millisecond: a thread would cost more than it saves.
 _THREAD_ABOVE = 256 * 1024
-
-
-def count_values(data: bytes | bytearray) -> int:
-    """An upper bound on the number of JSON values ``data`` parses into, found without parsing it:
-    every value after the first in an array or object follows a ``,``, every member value a ``:``,
-    and every container opens with a ``[`` or ``{``. Those bytes inside strings count too, so the
-    bound is conservative; counting them runs at memory speed."""
-    return data.count(b",") + data.count(b":") + data.count(b"[") + data.count(b"{") + 1
 
 
 async def read_json(request: Request, settings: Settings) -> object:
