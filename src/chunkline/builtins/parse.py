@@ -19,7 +19,7 @@ _DEFAULT_LIMIT = 8 * 1024 * 1024
 # The most JSON values one event may hold. Anthropic's events hold a few dozen (a web search
 # result a few hundred); an event of tiny values ("[[],[],...]") costs tens of bytes of memory per
 # byte once parsed, so a legal-size event could cost far more than its size.
-_DEFAULT_MAX_VALUES = 100_000
+_DEFAULT_MAX_VALUES = 200_000
 _INPUT_TYPES = (bytes, bytearray, memoryview)
 # Event names seen so far, keyed by their whole "event: NAME" line (bounded: they come from the
 # upstream). The fast path only takes names already here; the full path adds them.
