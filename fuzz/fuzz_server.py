@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -45,6 +46,7 @@ from chunkline.server.settings import Settings  # noqa: E402
 from chunkline.server.translate import translate_request  # noqa: E402
 
 FINDINGS = ROOT / "build" / "fuzz"
+_SERVER_RECURSION_LIMIT = sys.getrecursionlimit()
 
 _scalars = st.one_of(
     st.none(),
@@ -65,8 +67,12 @@ _json = st.recursive(
 def _deep(draw: Any) -> Any:
     """A value nested far deeper than anything real: past repr's and orjson's writing depths."""
     value: Any = draw(_scalars)
-    for _ in range(draw(st.integers(min_value=200, max_value=1_000))):
-        value = [value] if draw(st.booleans()) else {"role": value}
+    # Around the depths that matter: orjson writes 254 levels, repr() recurses about 990 deep,
+    # orjson reads 1,024.
+    depth = draw(st.sampled_from([100, 253, 255, 980, 1_000, 1_019, 1_023]))
+    as_list = draw(st.booleans())  # one draw, not one per level: hypothesis bounds its draws
+    for _ in range(depth):
+        value = [value] if as_list else {"role": value}
     return value
 
 
@@ -127,7 +133,28 @@ _body = st.fixed_dictionaries(
         "modalities": _any,
     },
 )
-_body = _body | _any  # and bodies that are not even objects
+# A request that translates, so that its headers reach the upstream request too.
+_valid = st.fixed_dictionaries(
+    {"model": st.just("echo"), "messages": st.just([{"role": "user", "content": "fuzz"}])},
+    optional={"stream": st.booleans(), "max_tokens": st.integers(min_value=1, max_value=100)},
+)
+# A deep value in one place of an otherwise valid request (random bodies rarely get that far).
+_FIELDS = ["role", "content", "tool_calls", "name", "tools", "tool_choice", "stop", "response_format",
+           "reasoning_effort", "temperature", "stream_options", "user", "model", "functions"]  # fmt: skip
+
+
+def _with_deep(field: str, value: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "user", "content": "fuzz"}
+    body: dict[str, Any] = {"model": "echo", "messages": [message]}
+    if field in ("role", "content", "tool_calls", "name"):
+        message[field] = value
+    else:
+        body[field] = value
+    return body
+
+
+_deep_body = st.builds(_with_deep, st.sampled_from(_FIELDS), _deep())
+_body = st.one_of(_valid, _deep_body, _body, _body, _any)  # and bodies that are not even objects
 _header_text = st.binary(max_size=40).map(lambda b: bytes(c for c in b if c >= 0x20 and c != 0x7F))
 _headers = st.fixed_dictionaries(
     {},
@@ -139,24 +166,68 @@ _headers = st.fixed_dictionaries(
 )
 
 
+def _dumps(value: Any) -> str:
+    """JSON for any depth (json.dumps recurses, and stops near 1,000 levels)."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Raw):
+            out.append(item.text)
+        elif isinstance(item, list):
+            stack.append(_Raw("]"))
+            for index, element in reversed(list(enumerate(item))):
+                stack.append(element)
+                if index:
+                    stack.append(_Raw(","))
+            out.append("[")
+        elif isinstance(item, dict):
+            stack.append(_Raw("}"))
+            for index, (key, element) in reversed(list(enumerate(item.items()))):
+                stack.append(element)
+                stack.append(_Raw(json.dumps(str(key)) + ":"))
+                if index:
+                    stack.append(_Raw(","))
+            out.append("{")
+        else:
+            out.append(json.dumps(item))
+    return "".join(out)
+
+
+class _Raw:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 class Finding(Exception):
     pass
 
 
 def _check_translator(body: Any) -> None:
-    try:
-        translate_request(body, Settings())
-    except InvalidRequest:
-        pass
-    except Exception as exc:
+    failure: list[BaseException] = []
+
+    def translate() -> None:
+        try:
+            translate_request(body, Settings())
+        except InvalidRequest:
+            pass
+        except Exception as exc:
+            failure.append(exc)
+
+    # On a fresh stack, as in a server's request task (hypothesis's own frames would make the
+    # stack deeper than the server's).
+    thread = threading.Thread(target=translate)
+    thread.start()
+    thread.join()
+    if failure:
+        exc = failure[0]
         raise Finding(f"translate_request raised {type(exc).__name__}: {exc}") from exc
 
 
 def _check_server(client: httpx.Client, body: Any, headers: dict[str, bytes]) -> None:
-    try:
-        content = json.dumps(body).encode("utf-8", "surrogatepass")
-    except (ValueError, RecursionError):
-        return  # json cannot write it: no client could send it either
+    content = _dumps(body).encode("utf-8", "surrogatepass")
     headers = {"content-type": b"application/json", **headers}
     try:
         response = client.post("/v1/chat/completions", content=content, headers=headers)  # type: ignore[arg-type]
@@ -184,16 +255,23 @@ def run(seconds: float, first_seed: int) -> int:
             def check(body: Any, headers: dict[str, bytes], over_http: bool) -> None:
                 nonlocal examples
                 examples += 1
-                _check_translator(body)
-                if over_http:
-                    _check_server(client, body, headers)
+                # hypothesis raises the recursion limit while it runs a test; the server runs
+                # with Python's default, where a deep repr() fails.
+                raised = sys.getrecursionlimit()
+                sys.setrecursionlimit(_SERVER_RECURSION_LIMIT)
+                try:
+                    _check_translator(body)
+                    if over_http:
+                        _check_server(client, body, headers)
+                finally:
+                    sys.setrecursionlimit(raised)
 
             stop_at = time.monotonic() + seconds
             round_seed = first_seed
             while time.monotonic() < stop_at:
                 try:
                     seed(round_seed)(check)()
-                except Finding as finding:
+                except Exception as finding:  # a Finding, or hypothesis failing to print one
                     FINDINGS.mkdir(parents=True, exist_ok=True)
                     text = "".join(traceback.format_exception(finding))
                     name = FINDINGS / f"server-crash-{hashlib.sha1(text.encode()).hexdigest()[:12]}.txt"
