@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ..events import ErrorEvent, MessageStart
+from ..events import ErrorEvent, ResponseStart
 from ..stage import Option, Options, Stage, StageSpec
 from .errors import REDACTED
 
@@ -129,7 +129,7 @@ class RedactStage(Stage):
 
     __slots__ = ("_secrets",)
 
-    handles = (ErrorEvent, MessageStart)
+    handles = (ErrorEvent, ResponseStart)
 
     def __init__(self, options: Options) -> None:
         self._secrets: tuple[str, ...] = options.get(SECRETS_OPTION, ())
