@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the server's request side: the request translator and the header handling (hypothesis).
+"""Property-based fuzzing of the server's request side: its request translator and headers (hypothesis).
 
 What it runs
     Generated Chat Completions request bodies (every known field, with values of the right shape,
@@ -88,7 +88,9 @@ _message = st.fixed_dictionaries(
         "tool_calls": st.lists(
             st.fixed_dictionaries(
                 {"id": st.text(max_size=8) | _any, "type": st.just("function") | _any},
-                optional={"function": st.fixed_dictionaries({"name": st.text(max_size=8), "arguments": _any})},
+                optional={
+                    "function": st.fixed_dictionaries({"name": st.text(max_size=8), "arguments": _any})
+                },
             ),
             max_size=2,
         )
@@ -109,7 +111,10 @@ _tool = st.fixed_dictionaries(
     },
 )
 _body = st.fixed_dictionaries(
-    {"model": st.just("echo") | st.text(max_size=10) | _any, "messages": st.lists(_message, max_size=4) | _any},
+    {
+        "model": st.just("echo") | st.text(max_size=10) | _any,
+        "messages": st.lists(_message, max_size=4) | _any,
+    },
     optional={
         "stream": st.booleans() | _any,
         "stream_options": st.fixed_dictionaries({}, optional={"include_usage": _any}) | _any,
@@ -124,7 +129,9 @@ _body = st.fixed_dictionaries(
         "function_call": _any,
         "parallel_tool_calls": _any,
         "reasoning_effort": st.sampled_from(["low", "medium", "high", "none"]) | _any,
-        "response_format": st.fixed_dictionaries({"type": st.sampled_from(["text", "json_object", "json_schema"])}, optional={"json_schema": _any})
+        "response_format": st.fixed_dictionaries(
+            {"type": st.sampled_from(["text", "json_object", "json_schema"])}, optional={"json_schema": _any}
+        )
         | _any,
         "user": _any,
         "n": _any,
@@ -159,7 +166,8 @@ _header_text = st.binary(max_size=40).map(lambda b: bytes(c for c in b if c >= 0
 _headers = st.fixed_dictionaries(
     {},
     optional={
-        "authorization": st.sampled_from([b"Bearer sk-fuzz", b"Bearer ", b"bearer"]) | _header_text.map(lambda b: b"Bearer " + b),
+        "authorization": st.sampled_from([b"Bearer sk-fuzz", b"Bearer ", b"bearer"])
+        | _header_text.map(lambda b: b"Bearer " + b),
         "x-api-key": _header_text,
         "anthropic-beta": _header_text,
     },
@@ -276,13 +284,18 @@ def run(seconds: float, first_seed: int) -> int:
                     text = "".join(traceback.format_exception(finding))
                     name = FINDINGS / f"server-crash-{hashlib.sha1(text.encode()).hexdigest()[:12]}.txt"
                     name.write_text(text)
-                    print(f"fuzz_server: a finding (seed {round_seed}), saved as {name}:\n{text}", file=sys.stderr)
+                    print(
+                        f"fuzz_server: a finding (seed {round_seed}), saved as {name}:\n{text}",
+                        file=sys.stderr,
+                    )
                     return 1
                 round_seed += 1
     finally:
         server.stop()
         upstream.stop()
-    print(f"fuzz_server: {examples} examples in {seconds:g} s (seeds {first_seed}-{round_seed - 1}), no finding")
+    print(
+        f"fuzz_server: {examples} examples in {seconds:g} s (seeds {first_seed}-{round_seed - 1}), no finding"
+    )
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The worst-case memory of one stream, as docs/reliability.md states it, and the bound on an event's values."""
+"""The worst-case memory of one stream, as docs/reliability.md states it; the bound on an event's values."""
 
 from __future__ import annotations
 
@@ -17,15 +17,21 @@ from strategies import message_start
 MiB = 1024 * 1024
 LIMIT = MiB  # max_event_bytes for these tests: the bound scales with it, and 1 MiB keeps them fast
 START = events(
-    message_start(), {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    message_start(),
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
 )
-HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"'
+HEAD = (
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"'
+)
 RELIABILITY = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 
 
 def _documented_bound() -> tuple[int, int]:
-    """The factors of "A × max_event_bytes + B bytes × max_event_values" in docs/reliability.md."""
-    found = re.search(r"(\d+) × `max_event_bytes` \+ (\d+) bytes × `max_event_values`", RELIABILITY.read_text())
+    """The factors of "A * max_event_bytes + B bytes * max_event_values" in docs/reliability.md."""
+    found = re.search(
+        r"(\d+) \u00d7 `max_event_bytes` \+ (\d+) bytes \u00d7 `max_event_values`", RELIABILITY.read_text()
+    )
     assert found, "docs/reliability.md states no worst-case memory per stream"
     return int(found.group(1)), int(found.group(2))
 
@@ -100,5 +106,7 @@ def test_an_event_at_the_value_limit_passes() -> None:
     assert payload_values > 2000
     out = pipeline.convert(START + event)
     assert any(b"limit_exceeded" in o for o in out)
-    small = events({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "," * 1900}})
+    small = events(
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "," * 1900}}
+    )
     assert not any(b"limit_exceeded" in o for o in pipeline.convert(START + small))

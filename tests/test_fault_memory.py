@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
 from collections.abc import Iterator
@@ -33,10 +34,8 @@ def _freed_after_fault(pipeline: chunkline.Pipeline, payload: bytes) -> bool:
     data = Fed(payload)
     watch = weakref.ref(data)
     conversion = pipeline.open()
-    try:
+    with contextlib.suppress(StreamError):
         conversion.feed(data)
-    except StreamError:
-        pass
     del data, conversion
     return watch() is None
 

@@ -1,4 +1,4 @@
-"""Client text that once gave a 500: deep values quoted in messages, headers a request cannot carry upstream."""
+"""Client values that once gave a 500: values nested so deep that quoting them in a message failed."""
 
 from __future__ import annotations
 
@@ -23,9 +23,7 @@ def _nested_json(depth: int) -> str:
 
 @pytest.mark.parametrize("depth", [990, 1000, 1020])  # 1,021 levels: the whole body past 1,024
 def test_a_deeply_nested_role_is_a_400(proxy: ServerThread, depth: int) -> None:
-    body = (
-        '{"model":"echo","messages":[{"role":' + _nested_json(depth) + ',"content":"hi"}]}'
-    ).encode()
+    body = ('{"model":"echo","messages":[{"role":' + _nested_json(depth) + ',"content":"hi"}]}').encode()
     response = proxy.http.post(
         "/v1/chat/completions", content=body, headers={"authorization": f"Bearer {CLIENT_KEY}"}
     )

@@ -20,9 +20,9 @@ from ..errors import describe
 from ..pipeline import Pipeline
 from ..stage import StageSpec
 from .auth import Authenticator, beta_header, client_key
+from .bodies import read_json
 from .completion import event_stages
 from .errors import APIError, redact
-from .bodies import read_json
 from .proxy import ChatExchange, error_response
 from .scrub import REDACT_STAGE
 from .settings import Settings

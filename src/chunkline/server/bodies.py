@@ -1,4 +1,4 @@
-"""A request's JSON body, read and parsed within bounds: its size, its number of values, and off the event loop."""
+"""A request's JSON body, read and parsed within bounds: its size, its number of values, off the loop."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import socket
@@ -114,10 +115,9 @@ def run_server(args: argparse.Namespace) -> int:
         from .protocol import guard
 
         server = uvicorn.Server(guard(uvicorn.Config(create_app(settings), **options), settings))
-        try:
+        # uvicorn re-raises the Ctrl-C it handled once it has shut down.
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()
-        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, once it has shut down
-            pass
         if not server.started:
             return 3  # what uvicorn.run exits with when the server could not start
     else:

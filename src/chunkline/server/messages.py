@@ -55,7 +55,8 @@ def translate_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[s
             _add(turns, "user", [_function_result(message, where, legacy_calls)])
         else:
             raise InvalidRequest(
-                f"{where}.role must be system, developer, user, assistant, tool or function, not {shown(role)}",
+                f"{where}.role must be system, developer, user, assistant, tool or function, "
+                f"not {shown(role)}",
                 f"{where}.role",
             )
     for turn in turns:
@@ -314,8 +315,8 @@ def _function_result(
             _, call_id = legacy_calls.pop(k)
             return _result_block(call_id, message.get("content"), f"{where}.content")
     raise InvalidRequest(
-        f"{where} is a function result for {shown(name)}, but no earlier assistant function_call of that name "
-        "is waiting for one",
+        f"{where} is a function result for {shown(name)}, but no earlier assistant function_call of that "
+        "name is waiting for one",
         f"{where}.name",
     )
 

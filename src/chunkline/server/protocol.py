@@ -1,4 +1,4 @@
-"""uvicorn's HTTP/1.1 protocol with the deadlines it lacks: request headers and body, client writes, connections."""
+"""uvicorn's HTTP/1.1 protocol with the limits it lacks: request deadlines, write timeout, connection cap."""
 
 from __future__ import annotations
 
@@ -83,7 +83,9 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self._limits.max_connections:
-            logger.debug("connection refused: CHUNKLINE_MAX_CONNECTIONS (%d) reached", self._limits.max_connections)
+            logger.debug(
+                "connection refused: CHUNKLINE_MAX_CONNECTIONS (%d) reached", self._limits.max_connections
+            )
             transport.write(_BUSY)
             transport.close()
             return

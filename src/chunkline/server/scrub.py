@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -37,8 +37,12 @@ def _is_retry_after(value: str) -> bool:
     return True
 
 
-_PASSED_HEADERS = {
-    "request-id": ("x-request-id", _REQUEST_ID.fullmatch),
+def _is_request_id(value: str) -> bool:
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+_PASSED_HEADERS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "request-id": ("x-request-id", _is_request_id),
     "retry-after": ("retry-after", _is_retry_after),
 }
 

@@ -98,7 +98,8 @@ def translate_request(request: Any, settings: Settings) -> Translated:
             param = "function_call" if request.get("function_call") is not None else "tool_choice"
             raise InvalidRequest(
                 "Claude cannot be made to call a tool while it is thinking; with reasoning_effort "
-                f"{shown(request['reasoning_effort'])}, use tool_choice 'auto' (or leave out reasoning_effort)",
+                f"{shown(request['reasoning_effort'])}, use tool_choice 'auto' "
+                "(or leave out reasoning_effort)",
                 param,
             )
         # Claude's max_tokens bounds thinking and answer together, as OpenAI's bounds reasoning and

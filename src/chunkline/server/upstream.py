@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from .._version import __version__
-from ..errors import LimitExceeded, describe, UpstreamTimeout
+from ..errors import LimitExceeded, UpstreamTimeout, describe
 from .errors import APIError, InvalidRequest, redact
 from .scrub import passed_headers, redact_value
 from .settings import Settings
@@ -301,7 +301,9 @@ async def _status_error(response: httpx.Response, api_key: str) -> APIError:
     # Every field that came from the upstream is redacted, not only the message: an upstream may
     # quote the key it was sent anywhere.
     message, kind = redact_value((message, kind), [api_key])
-    return APIError(status, message, type=kind, code=kind, headers=passed_headers(response.headers, [api_key]))
+    return APIError(
+        status, message, type=kind, code=kind, headers=passed_headers(response.headers, [api_key])
+    )
 
 
 async def _not_a_stream(response: httpx.Response, api_key: str) -> APIError:
