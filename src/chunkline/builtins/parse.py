@@ -12,7 +12,7 @@ from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import Option, Options, Stage, StageSpec
 
-__all__ = ["JsonLinesParser", "SSEParser", "register_stages"]
+__all__ = ["INPUT_FORMAT", "MAX_EVENT_BYTES", "JsonLinesParser", "SSEParser", "register_stages"]
 
 _BOM = b"\xef\xbb\xbf"
 _DEFAULT_LIMIT = 8 * 1024 * 1024
@@ -247,6 +247,24 @@ def _make_parser(options: Options) -> Stage:
     return SSEParser(options)
 
 
+INPUT_FORMAT = Option.choice(
+    "input_format",
+    "sse",
+    ("sse", "jsonl"),
+    "How the upstream bytes are framed: server-sent events, or one JSON event per line.",
+)
+"""The parse option that says how upstream bytes are framed (shared by every parser stage)."""
+
+MAX_EVENT_BYTES = Option(
+    "max_event_bytes",
+    _DEFAULT_LIMIT,
+    "The longest upstream line or event, in bytes; longer input ends the stream with a limit_exceeded error.",
+    _limit,
+    allowed="an int >= 1024",
+)
+"""The parse option that bounds one upstream frame (shared by every parser stage)."""
+
+
 @hookimpl
 def register_stages(register: Any) -> None:
     register(
@@ -254,20 +272,8 @@ def register_stages(register: Any) -> None:
             "parse",
             _make_parser,
             options=(
-                Option.choice(
-                    "input_format",
-                    "sse",
-                    ("sse", "jsonl"),
-                    "How the upstream bytes are framed: server-sent events, or one JSON event per line.",
-                ),
-                Option(
-                    "max_event_bytes",
-                    _DEFAULT_LIMIT,
-                    "The longest upstream line or event, in bytes; longer input ends the stream "
-                    "with a limit_exceeded error.",
-                    _limit,
-                    allowed="an int >= 1024",
-                ),
+                INPUT_FORMAT,
+                MAX_EVENT_BYTES,
             ),
             description="Raw upstream bytes to Anthropic event dicts (SSE or JSON lines).",
         )

@@ -1,0 +1,460 @@
+"""The chat_decode stage: OpenAI-compatible chat.completion.chunk dicts in, neutral events out."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from ..errors import describe
+from ..events import (
+    ErrorEvent,
+    Finish,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseStart,
+    TextDelta,
+    TextEnd,
+    TextStart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    UsageUpdate,
+)
+from ..hookspecs import hookimpl
+from ..registry import Registry
+from ..stage import Option, Options, Stage, StageSpec
+from .chat_parse import StreamDone
+
+__all__ = ["CHAT_FINISH_REASONS", "ChatDecoder", "register_stages"]
+
+CHAT_FINISH_REASONS = MappingProxyType(
+    {
+        "stop": "stop",
+        "eos": "stop",
+        "length": "length",
+        "max_tokens": "length",
+        "tool_calls": "tool_calls",
+        "function_call": "tool_calls",
+        "content_filter": "content_filter",
+        "error": "error",
+    }
+)
+"""Chat finish reasons (OpenAI's, and the few other words compatible servers use) -> neutral
+reasons. Others finish as ``stop``; the upstream's word stays in ``Finish.raw_reason``."""
+
+_MAX_COUNT = 2**53
+_TEXT, _REASONING = 0, 1
+
+
+class _Malformed(Exception):
+    pass
+
+
+class ChatDecoder(Stage):
+    """Turns chat chunks into neutral events: text, reasoning (``reasoning_content``,
+    ``reasoning`` or ``reasoning_details``), tool calls by ``index``, usage (on any chunk) and
+    one `Finish` once the stream is complete (``[DONE]``, or the input ending after a
+    ``finish_reason``). Faults end the stream with an `ErrorEvent`: an error object, more than
+    one choice, a tool-call fragment for a call that never started, a stream that ends before
+    its ``finish_reason``."""
+
+    __slots__ = (
+        "_calls",
+        "_finish",
+        "_next_part",
+        "_open",
+        "_open_kind",
+        "_order",
+        "_raw_stop",
+        "_refused",
+        "_signature",
+        "_started",
+        "_stop_sequences",
+        "_stopped",
+        "_tools_sent",
+    )
+
+    handles = (dict, StreamDone, ErrorEvent)
+
+    def __init__(self, options: Options) -> None:
+        self._started = False
+        self._stopped = False
+        self._next_part = 0
+        # The open text or reasoning part (at most one at a time) and its kind.
+        self._open: int | None = None
+        self._open_kind = _TEXT
+        self._signature: str | None = None
+        # Tool-call index -> part id, for calls started and not yet ended; and every part still
+        # open in the order it opened (closed in that order at the finish).
+        self._calls: dict[int, int] = {}
+        self._order: list[int] = []
+        self._tools_sent = False
+        self._refused = False
+        self._finish: Finish | None = None
+        self._raw_stop: Any = None
+        sequences = options.get("stop_sequences")
+        self._stop_sequences: frozenset[str] | None = frozenset(sequences) if sequences else None
+
+    def feed(self, item: Any) -> None:
+        cls = item.__class__
+        if self._stopped:
+            return
+        if cls is not dict:
+            if cls is StreamDone:
+                self._done()
+            else:
+                self._stopped = True
+                self.emit(item)
+            return
+        # The fast path: one choice whose delta holds only content, mid-text (most chunks).
+        # Anything unexpected falls through to the full path, which finds and reports it;
+        # sending happens outside the try, so a later stage's exception never passes for a
+        # malformed chunk.
+        text = None
+        try:
+            choice = item["choices"][0]
+            if (
+                self._open_kind == _TEXT
+                and self._open is not None
+                and len(item["choices"]) == 1
+                and choice["finish_reason"] is None
+                and item.get("usage") is None
+                and choice["index"] == 0
+            ):
+                delta = choice["delta"]
+                if len(delta) == 1:
+                    text = delta["content"]
+        except (KeyError, TypeError, IndexError):
+            pass
+        if type(text) is str:
+            if text:
+                self.emit(TextDelta(self._open, text))  # type: ignore[arg-type]
+            return
+        out: list[Any] = []
+        try:
+            self._chunk(item, out)
+        except _Malformed as exc:
+            out.append(self._fail("invalid_upstream_response", f"invalid upstream stream: {exc}"))
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+            out.append(
+                self._fail(
+                    "invalid_upstream_response",
+                    f"invalid upstream stream: a malformed chunk ({type(exc).__name__}): {describe(item)}",
+                )
+            )
+        for event in out:
+            self.emit(event)
+
+    def _fail(self, type_: str, message: str, code: str | None = None) -> ErrorEvent:
+        self._stopped = True
+        return ErrorEvent(type_, message, code)
+
+    def _chunk(self, chunk: dict[str, Any], out: list[Any]) -> None:
+        if "error" in chunk or chunk.get("object") == "error":
+            out.append(_upstream_error(chunk))
+            self._stopped = True
+            return
+        choices = chunk.get("choices")
+        if choices is None:
+            choices = []
+        if type(choices) is not list:
+            raise _Malformed(f"'choices' must be an array, not {describe(choices)}")
+        usage = chunk.get("usage")
+        if not self._started:
+            if not choices and usage is None:
+                return  # an Azure prompt_filter_results chunk, or another preamble
+            self._started = True
+            out.append(ResponseStart(_text(chunk.get("id")), _text(chunk.get("model"))))
+        if len(choices) > 1 or (choices and _index(choices[0]) != 0):
+            self._stopped = True
+            out.append(
+                ErrorEvent(
+                    "invalid_upstream_response",
+                    "the upstream sent more than one choice (was n > 1 requested?); an Anthropic "
+                    "message has exactly one",
+                )
+            )
+            return
+        if choices:
+            choice = choices[0]
+            if type(choice) is not dict:
+                raise _Malformed(f"a choice must be an object, not {describe(choice)}")
+            if self._finish is None:
+                delta = choice.get("delta")
+                if delta is not None:
+                    if type(delta) is not dict:
+                        raise _Malformed(f"'delta' must be an object, not {describe(delta)}")
+                    self._delta(delta, out)
+                reason = choice.get("finish_reason")
+                if reason is not None:
+                    self._finished(choice, reason, out)
+        if usage is not None:
+            update = _usage(usage)
+            if update is not None:
+                out.append(update)
+
+    def _delta(self, delta: dict[str, Any], out: list[Any]) -> None:
+        reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            reasoning = delta.get("reasoning")
+        details = delta.get("reasoning_details")
+        if details:
+            self._reasoning_details(details, reasoning, out)
+        elif reasoning:
+            self._reasoning(_str(reasoning, "reasoning"), out)
+        content = delta.get("content")
+        if content:
+            self._text(_str(content, "content"), out)
+        refusal = delta.get("refusal")
+        if refusal:
+            self._refused = True
+            self._text(_str(refusal, "refusal"), out)
+        calls = delta.get("tool_calls")
+        if calls:
+            if type(calls) is not list:
+                raise _Malformed(f"'tool_calls' must be an array, not {describe(calls)}")
+            for call in calls:
+                self._tool_call(call, out)
+
+    def _open_part(self, kind: int, out: list[Any]) -> int:
+        if self._open is not None:
+            if self._open_kind == kind:
+                return self._open
+            self._close_open(out)
+        part = self._next_part
+        self._next_part += 1
+        self._open, self._open_kind = part, kind
+        out.append(TextStart(part) if kind == _TEXT else ReasoningStart(part))
+        return part
+
+    def _close_open(self, out: list[Any]) -> None:
+        part = self._open
+        if part is None:
+            return
+        if self._open_kind == _TEXT:
+            out.append(TextEnd(part))
+        else:
+            out.append(ReasoningEnd(part, self._signature))
+            self._signature = None
+        self._open = None
+        self._open_kind = _TEXT
+
+    def _text(self, text: str, out: list[Any]) -> None:
+        out.append(TextDelta(self._open_part(_TEXT, out), text))
+
+    def _reasoning(self, text: str, out: list[Any]) -> None:
+        out.append(ReasoningDelta(self._open_part(_REASONING, out), text))
+
+    def _reasoning_details(self, details: Any, reasoning: Any, out: list[Any]) -> None:
+        """OpenRouter's ``reasoning_details``: text (often repeated in ``reasoning``), the
+        signature that proves it, and encrypted reasoning (a redacted reasoning part)."""
+        if type(details) is not list:
+            raise _Malformed(f"'reasoning_details' must be an array, not {describe(details)}")
+        if reasoning:
+            self._reasoning(_str(reasoning, "reasoning"), out)
+        for detail in details:
+            if type(detail) is not dict:
+                raise _Malformed(f"a reasoning detail must be an object, not {describe(detail)}")
+            kind = detail.get("type")
+            if kind == "reasoning.encrypted":
+                data = detail.get("data")
+                if isinstance(data, str) and data:
+                    self._close_open(out)
+                    part = self._next_part
+                    self._next_part += 1
+                    out.append(ReasoningStart(part, redacted=data))
+                    out.append(ReasoningEnd(part))
+                continue
+            text = detail.get("text") if kind == "reasoning.text" else detail.get("summary")
+            if not reasoning and isinstance(text, str) and text:
+                self._reasoning(text, out)
+            signature = detail.get("signature")
+            if isinstance(signature, str) and signature:
+                if self._open is None or self._open_kind != _REASONING:
+                    self._open_part(_REASONING, out)
+                self._signature = signature
+
+    def _tool_call(self, call: Any, out: list[Any]) -> None:
+        if type(call) is not dict:
+            raise _Malformed(f"a tool call must be an object, not {describe(call)}")
+        index = call.get("index")
+        call_id = call.get("id")
+        function = call.get("function") or {}
+        if type(function) is not dict:
+            raise _Malformed(f"a tool call's 'function' must be an object, not {describe(function)}")
+        name = function.get("name")
+        if index is None:
+            # Some servers (Gemini's, older Ollama) leave out the index: a call with an id is a
+            # new one, anything else continues the last call.
+            index = max(self._calls, default=-1) + (1 if call_id or name else 0)
+        if type(index) is not int or index < 0:
+            raise _Malformed(f"a tool call's 'index' must be a whole number, not {describe(index)}")
+        part = self._calls.get(index)
+        if part is None:
+            if not name:
+                raise _Malformed(
+                    f"a tool-call fragment for index {index}, a call that never started "
+                    "(no id and function name came first)"
+                )
+            self._close_open(out)
+            part = self._next_part
+            self._next_part += 1
+            self._calls[index] = part
+            self._order.append(part)
+            self._tools_sent = True
+            if not call_id or type(call_id) is not str:
+                call_id = f"call_{part}"
+            out.append(ToolCallStart(part, call_id, _str(name, "name")))
+        arguments = function.get("arguments")
+        if arguments:
+            if type(arguments) is dict:  # a whole call as an object (some servers do that)
+                arguments = orjson.dumps(arguments).decode()
+            out.append(ToolCallDelta(part, _str(arguments, "arguments")))
+
+    def _finished(self, choice: dict[str, Any], reason: Any, out: list[Any]) -> None:
+        raw = _str(reason, "finish_reason")
+        neutral = CHAT_FINISH_REASONS.get(raw, "stop")
+        if neutral == "stop" and self._tools_sent:
+            neutral = "tool_calls"  # some servers say "stop" after tool calls
+        elif neutral == "stop" and self._refused:
+            neutral = "content_filter"
+        sequence = None
+        matched = choice.get("stop_reason")  # vLLM names the stop string that matched
+        known = self._stop_sequences
+        if neutral == "stop" and isinstance(matched, str) and matched and (known is None or matched in known):
+            sequence = matched
+        self._close_open(out)
+        for part in self._order:
+            out.append(ToolCallEnd(part))
+        self._order.clear()
+        self._finish = Finish(neutral, raw, sequence)
+
+    def _done(self) -> None:
+        if self._finish is None:
+            what = "before the first chunk" if not self._started else "before a 'finish_reason'"
+            self.emit(
+                self._fail(
+                    "upstream_truncated",
+                    f"the upstream sent [DONE] {what}: the response is incomplete",
+                )
+            )
+            return
+        self._stopped = True
+        self.emit(self._finish)
+
+    def close(self) -> None:
+        if self._stopped:
+            return
+        if self._finish is not None:
+            self._stopped = True
+            self.emit(self._finish)  # a finished stream whose [DONE] never came
+            return
+        what = "before its first chunk" if not self._started else "before a 'finish_reason'"
+        self.emit(
+            self._fail(
+                "upstream_truncated",
+                f"the upstream stream ended {what}: the response is incomplete",
+            )
+        )
+
+
+def _upstream_error(chunk: dict[str, Any]) -> ErrorEvent:
+    error = chunk.get("error", chunk)
+    message = code = None
+    if isinstance(error, dict):
+        message = error.get("message")
+        for key in ("type", "code"):
+            value = error.get(key)
+            if isinstance(value, str) and value:
+                code = value
+                break
+    elif isinstance(error, str):
+        message = error
+    if not isinstance(message, str) or not message:
+        message = f"the upstream reported an error it did not describe: {describe(chunk, 300)}"
+    return ErrorEvent("upstream_error", message, code or "upstream_error")
+
+
+def _index(choice: Any) -> Any:
+    return choice.get("index", 0) if type(choice) is dict else 0
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _str(value: Any, what: str) -> str:
+    if type(value) is not str:
+        raise _Malformed(f"{what!r} must be a string, not {describe(value)}")
+    return value
+
+
+def _count(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= _MAX_COUNT:
+        raise _Malformed(f"usage {what!r} must be a whole number from 0 to 2**53, not {describe(value)}")
+    return value
+
+
+def _usage(usage: Any) -> UsageUpdate | None:
+    """Chat usage in neutral terms: the uncached part of the prompt, cache reads (OpenAI's
+    ``cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``), completion and reasoning."""
+    if type(usage) is not dict:
+        raise _Malformed(f"'usage' must be an object, not {describe(usage)}")
+    prompt = _count(usage.get("prompt_tokens"), "prompt_tokens")
+    completion = _count(usage.get("completion_tokens"), "completion_tokens")
+    cached = None
+    details = usage.get("prompt_tokens_details")
+    if type(details) is dict:
+        cached = _count(details.get("cached_tokens"), "cached_tokens")
+    if cached is None:
+        cached = _count(usage.get("prompt_cache_hit_tokens"), "prompt_cache_hit_tokens")
+    reasoning = None
+    details = usage.get("completion_tokens_details")
+    if type(details) is dict:
+        reasoning = _count(details.get("reasoning_tokens"), "reasoning_tokens")
+    if prompt is None and completion is None:
+        return None
+    uncached = None if prompt is None else max(prompt - (cached or 0), 0)
+    return UsageUpdate(
+        input_tokens=uncached,
+        output_tokens=completion,
+        cache_read_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
+
+
+def _stop_sequences(value: Any, registry: Registry) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(s, str) and s for s in value):
+        raise ValueError(f"must be a list of non-empty strings or None, not {value!r}")
+    return tuple(value)
+
+
+@hookimpl
+def register_stages(register: Any) -> None:
+    register(
+        StageSpec(
+            "chat_decode",
+            ChatDecoder,
+            options=(
+                Option(
+                    "stop_sequences",
+                    None,
+                    "The request's stop sequences; a finish the upstream says one of them caused "
+                    "(vLLM's 'stop_reason') reports it as the stop sequence.",
+                    _stop_sequences,
+                    allowed="a list of non-empty strings, or None",
+                    per_conversion=True,
+                ),
+            ),
+            description="OpenAI-compatible chat chunk dicts to neutral events; checks the protocol.",
+        )
+    )
