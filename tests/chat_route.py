@@ -10,14 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import httpx2
+import openai
 from hypothesis import strategies as st
 
 import chunkline
-
-import httpx
-import openai
-
 from harness import FIXTURES
 
 OPENAI_FIXTURES = FIXTURES / "openai"

@@ -1,4 +1,4 @@
-"""A fake OpenAI-compatible upstream (``POST /v1/chat/completions``), on the fake Anthropic server's machinery.
+"""A fake OpenAI-compatible upstream (``POST /v1/chat/completions``) on the fake Anthropic server's machinery.
 
 What it answers is chosen by the request's ``model`` (the server's model map may choose it):
 

@@ -125,7 +125,7 @@ class AnthropicEncoder(Stage):
     )
 
     handles = (*_CONTENT, ResponseStart, UsageUpdate, Finish, ErrorEvent, Ping, Done)
-    emits = (Chunk, Ping)
+    emits = (Chunk,)
 
     def __init__(self, options: Options) -> None:
         self._id: str | None = options.get("response_id")
@@ -170,13 +170,9 @@ class AnthropicEncoder(Stage):
         elif cls is ErrorEvent:
             self._queue.clear()
             self._send(error_payload(item), "error")
-        elif cls is Ping:
-            if not self._ping:
-                return
-            if self._start():
-                self._send(b'{"type":"ping"}', "ping")
-            else:
-                self.emit(item)  # before the message starts: a comment keeps the line open
+        elif cls is Ping and self._ping:
+            # Anthropic clients skip pings wherever they come, even before message_start.
+            self._send(b'{"type":"ping"}', "ping")
         # Done: nothing follows message_stop (or an error) on the wire.
 
     def _merge(self, usage: UsageUpdate) -> None:
@@ -189,13 +185,11 @@ class AnthropicEncoder(Stage):
             usage.reasoning_tokens if usage.reasoning_tokens is not None else old.reasoning_tokens,
         )
 
-    def _start(self) -> bool:
+    def _start(self) -> None:
         """Send ``message_start`` if it is due (late, so usage known early goes in it)."""
-        if self._started:
-            return True
         start = self._pending
-        if start is None:
-            return False
+        if self._started or start is None:
+            return
         self._started = True
         message_id = self._id or (start.id if start.id.startswith("msg_") else f"msg_{start.id}")
         usage = self._usage
@@ -215,7 +209,6 @@ class AnthropicEncoder(Stage):
             },
         }
         self._send(_dumps({"type": "message_start", "message": message}), "message_start")
-        return True
 
     def _content(self, item: Any) -> None:
         part = item.part
