@@ -111,7 +111,15 @@ def openai_reading(sse: bytes) -> Reading:
         for choice in chunk.choices:
             delta = choice.delta
             extra = delta.model_extra or {}
-            reading.text += (delta.content or "") + (delta.refusal or "")
+            content = delta.content
+            if isinstance(content, list):  # Mistral's content parts: thinking and text
+                for part in content:
+                    if part.get("type") == "text":
+                        reading.text += part.get("text") or ""
+                    elif part.get("type") == "thinking":
+                        reading.reasoning += "".join(p.get("text") or "" for p in part.get("thinking") or [])
+                content = None
+            reading.text += (content or "") + (delta.refusal or "")
             refused = refused or bool(delta.refusal)
             reading.reasoning += extra.get("reasoning_content") or extra.get("reasoning") or ""
             for tc in delta.tool_calls or []:

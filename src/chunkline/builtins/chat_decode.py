@@ -207,7 +207,10 @@ class ChatDecoder(Stage):
             self._reasoning(_str(reasoning, "reasoning"), out)
         content = delta.get("content")
         if content:
-            self._text(_str(content, "content"), out)
+            if type(content) is list:
+                self._content_parts(content, out)
+            else:
+                self._text(_str(content, "content"), out)
         refusal = delta.get("refusal")
         if refusal:
             self._refused = True
@@ -247,6 +250,23 @@ class ChatDecoder(Stage):
 
     def _reasoning(self, text: str, out: list[Any]) -> None:
         out.append(ReasoningDelta(self._open_part(_REASONING, out), text))
+
+    def _content_parts(self, parts: list[Any], out: list[Any]) -> None:
+        """Mistral's ``content`` as a list of parts: ``thinking`` parts (their ``thinking`` a
+        list of text parts) are reasoning, ``text`` parts are text."""
+        for part in parts:
+            if type(part) is not dict:
+                raise _Malformed(f"a content part must be an object, not {describe(part)}")
+            kind = part.get("type")
+            if kind == "text" and part.get("text"):
+                self._text(_str(part["text"], "text"), out)
+            elif kind == "thinking":
+                inner = part.get("thinking")
+                pieces = inner if type(inner) is list else [{"text": inner}]
+                for piece in pieces:
+                    text = piece.get("text") if type(piece) is dict else None
+                    if text:
+                        self._reasoning(_str(text, "thinking"), out)
 
     def _reasoning_details(self, details: Any, reasoning: Any, out: list[Any]) -> None:
         """OpenRouter's ``reasoning_details``: text (often repeated in ``reasoning``), the
@@ -366,7 +386,7 @@ def _upstream_error(chunk: dict[str, Any]) -> ErrorEvent:
     message = code = None
     if isinstance(error, dict):
         message = error.get("message")
-        for key in ("type", "code"):
+        for key in ("code", "type"):
             value = error.get(key)
             if isinstance(value, str) and value:
                 code = value
