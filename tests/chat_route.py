@@ -165,7 +165,8 @@ def anthropic_client(body: bytes) -> anthropic.Anthropic:
     )
 
 
-def _reading(message: Any) -> Reading:
+def message_reading(message: Any) -> Reading:
+    """An anthropic SDK ``Message`` in the terms the tests compare."""
     usage = message.usage
     counts = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
     counts["cache_read_input_tokens"] = usage.cache_read_input_tokens or 0
@@ -181,7 +182,7 @@ def _reading(message: Any) -> Reading:
 def anthropic_final(body: bytes) -> Reading:
     """``client.messages.stream()`` and ``get_final_message()`` over the output."""
     with anthropic_client(body).messages.stream(model="m", max_tokens=1024, messages=_MESSAGES) as stream:
-        return _reading(stream.get_final_message())
+        return message_reading(stream.get_final_message())
 
 
 def anthropic_events(body: bytes) -> list[Any]:
