@@ -231,12 +231,19 @@ def frames(body: bytes) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def chat_sse(chunks: list[dict[str, Any]], done: bool = True) -> bytes:
+    """Chunks framed as ``data:`` events, then ``[DONE]`` (unless ``done`` is false)."""
+    body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    return body + (b"data: [DONE]\n\n" if done else b"")
+
+
 # -- generated chat streams ---------------------------------------------------------------------
 
 _texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+def chat_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One chat.completion.chunk with one choice."""
     return {
         "id": "chatcmpl-gen",
         "object": "chat.completion.chunk",
@@ -256,12 +263,12 @@ def chat_streams(draw: Callable[..., Any]) -> bytes:
     role: dict[str, Any] = {"role": "assistant"}
     if draw(st.booleans()):
         role["content"] = ""
-    chunks.append(_chunk(role))
+    chunks.append(chat_chunk(role))
     field_name = draw(st.sampled_from(["reasoning_content", "reasoning"]))
     for piece in draw(st.lists(_texts, max_size=3)):
-        chunks.append(_chunk({field_name: piece}))
+        chunks.append(chat_chunk({field_name: piece}))
     for piece in draw(st.lists(_texts, max_size=4)):
-        chunks.append(_chunk({"content": piece}))
+        chunks.append(chat_chunk({"content": piece}))
     calls = draw(st.integers(0, 3))
     fragments: list[tuple[int, str]] = []
     for index in range(calls):
@@ -269,7 +276,7 @@ def chat_streams(draw: Callable[..., Any]) -> bytes:
         cuts = sorted(draw(st.lists(st.integers(0, len(args)), max_size=3)))
         parts = [args[a:b] for a, b in zip([0, *cuts], [*cuts, len(args)], strict=True)]
         chunks.append(
-            _chunk(
+            chat_chunk(
                 {
                     "tool_calls": [
                         {
@@ -291,7 +298,7 @@ def chat_streams(draw: Callable[..., Any]) -> bytes:
             originals.setdefault(index, []).append(piece)
         fragments = [(index, originals[index].pop(0)) for index in order]
     for index, piece in fragments:
-        chunks.append(_chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+        chunks.append(chat_chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
     finish = draw(
         st.sampled_from(["stop", "length", "content_filter"] if not calls else ["tool_calls", "stop"])
     )
@@ -305,11 +312,11 @@ def chat_streams(draw: Callable[..., Any]) -> bytes:
     if draw(st.booleans()) and chunks[-1]["choices"][0]["delta"].get("content"):
         chunks[-1]["choices"][0]["finish_reason"] = finish
     else:
-        chunks.append(_chunk({}, finish))
+        chunks.append(chat_chunk({}, finish))
     if where == "finish":
         chunks[-1]["usage"] = usage
     elif where == "own":
-        chunks.append({**_chunk({}), "choices": [], "usage": usage})
+        chunks.append({**chat_chunk({}), "choices": [], "usage": usage})
     newline = draw(st.sampled_from([b"\n", b"\r\n"]))
     body = b"".join(b"data: " + json.dumps(c).encode() + newline + newline for c in chunks)
     if draw(st.booleans()):

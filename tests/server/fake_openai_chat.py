@@ -24,25 +24,9 @@ from typing import Any
 
 from fake_anthropic import FakeAnthropic, Received, _Exchange
 
-from chat_route import chat_fixture_paths, load_chat_sse
+from chat_route import chat_chunk, chat_fixture_paths, chat_sse, load_chat_sse
 
-__all__ = ["FakeOpenAIChat", "chat_chunk", "chat_sse"]
-
-
-def chat_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "fake-model",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-
-
-def chat_sse(chunks: list[dict[str, Any]], done: bool = True) -> bytes:
-    body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
-    return body + (b"data: [DONE]\n\n" if done else b"")
+__all__ = ["FakeOpenAIChat"]
 
 
 _USAGE = {

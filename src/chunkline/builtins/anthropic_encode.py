@@ -27,9 +27,16 @@ from ..events import (
     UsageUpdate,
 )
 from ..hookspecs import hookimpl
-from ..stage import Option, Options, Stage, StageSpec
+from ..stage import EncoderSpec, Option, Options, Stage, StageSpec
 
-__all__ = ["ANTHROPIC_ERROR_TYPES", "STOP_REASONS", "AnthropicEncoder", "error_type", "register_stages"]
+__all__ = [
+    "ANTHROPIC_ERROR_TYPES",
+    "STOP_REASONS",
+    "AnthropicEncoder",
+    "error_type",
+    "register_formats",
+    "register_stages",
+]
 
 STOP_REASONS = MappingProxyType(
     {
@@ -343,5 +350,16 @@ def register_stages(register: Any) -> None:
                 ),
             ),
             description="Neutral events to Anthropic Messages stream events (message_start to message_stop).",
+        )
+    )
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    register(
+        EncoderSpec(
+            "anthropic-messages",
+            ("anthropic_encode", "serialize"),
+            description="The Anthropic Messages stream (message_start ... message_stop, named events).",
         )
     )

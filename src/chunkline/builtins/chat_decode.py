@@ -25,10 +25,10 @@ from ..events import (
 )
 from ..hookspecs import hookimpl
 from ..registry import Registry
-from ..stage import Option, Options, Stage, StageSpec
+from ..stage import DecoderSpec, Option, Options, Stage, StageSpec
 from .chat_parse import StreamDone
 
-__all__ = ["CHAT_FINISH_REASONS", "ChatDecoder", "register_stages"]
+__all__ = ["CHAT_FINISH_REASONS", "ChatDecoder", "register_formats", "register_stages"]
 
 CHAT_FINISH_REASONS = MappingProxyType(
     {
@@ -476,5 +476,16 @@ def register_stages(register: Any) -> None:
                 ),
             ),
             description="OpenAI-compatible chat chunk dicts to neutral events; checks the protocol.",
+        )
+    )
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    register(
+        DecoderSpec(
+            "openai-chat",
+            ("chat_parse", "chat_decode"),
+            description="An OpenAI-compatible Chat Completions stream (vLLM, Ollama, DeepSeek, OpenRouter).",
         )
     )
