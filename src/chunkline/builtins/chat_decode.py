@@ -70,10 +70,12 @@ class ChatDecoder(Stage):
         "_order",
         "_raw_stop",
         "_refused",
+        "_send_text",
         "_signature",
         "_started",
         "_stop_sequences",
         "_stopped",
+        "_text_part",
         "_tools_sent",
     )
 
@@ -86,6 +88,9 @@ class ChatDecoder(Stage):
         # The open text or reasoning part (at most one at a time) and its kind.
         self._open: int | None = None
         self._open_kind = _TEXT
+        # The open text part while nothing else is pending (the fast path's condition).
+        self._text_part: int | None = None
+        self._send_text: Any = None
         self._signature: str | None = None
         # Tool-call index -> part id, for calls started and not yet ended; and every part still
         # open in the order it opened (closed in that order at the finish).
@@ -98,40 +103,39 @@ class ChatDecoder(Stage):
         sequences = options.get("stop_sequences")
         self._stop_sequences: frozenset[str] | None = frozenset(sequences) if sequences else None
 
+    def connected(self) -> None:
+        self._send_text = self.text_route()
+
     def feed(self, item: Any) -> None:
-        cls = item.__class__
+        # The fast path: mid-text, a chunk with one choice whose delta holds only content (most
+        # chunks). Plain lookups and class checks, no try: anything unexpected falls through to
+        # the full path, which finds and reports it.
+        part = self._text_part
+        if part is not None and item.__class__ is dict and item.get("usage") is None:
+            choices = item.get("choices")
+            if choices.__class__ is list and len(choices) == 1:
+                choice = choices[0]
+                if (
+                    choice.__class__ is dict
+                    and choice.get("finish_reason") is None
+                    and choice.get("index", 0) == 0
+                ):
+                    delta = choice.get("delta")
+                    if delta.__class__ is dict and len(delta) == 1:
+                        text = delta.get("content")
+                        if text.__class__ is str:
+                            if text:
+                                self._send_text(part, text)
+                            return
         if self._stopped:
             return
+        cls = item.__class__
         if cls is not dict:
             if cls is StreamDone:
                 self._done()
             else:
-                self._stopped = True
+                self._stop()
                 self.emit(item)
-            return
-        # The fast path: one choice whose delta holds only content, mid-text (most chunks).
-        # Anything unexpected falls through to the full path, which finds and reports it;
-        # sending happens outside the try, so a later stage's exception never passes for a
-        # malformed chunk.
-        text = None
-        try:
-            choice = item["choices"][0]
-            if (
-                self._open_kind == _TEXT
-                and self._open is not None
-                and len(item["choices"]) == 1
-                and choice["finish_reason"] is None
-                and item.get("usage") is None
-                and choice["index"] == 0
-            ):
-                delta = choice["delta"]
-                if len(delta) == 1:
-                    text = delta["content"]
-        except (KeyError, TypeError, IndexError):
-            pass
-        if type(text) is str:
-            if text:
-                self.emit(TextDelta(self._open, text))  # type: ignore[arg-type]
             return
         out: list[Any] = []
         try:
@@ -148,14 +152,18 @@ class ChatDecoder(Stage):
         for event in out:
             self.emit(event)
 
-    def _fail(self, type_: str, message: str, code: str | None = None) -> ErrorEvent:
+    def _stop(self) -> None:
         self._stopped = True
+        self._text_part = None
+
+    def _fail(self, type_: str, message: str, code: str | None = None) -> ErrorEvent:
+        self._stop()
         return ErrorEvent(type_, message, code)
 
     def _chunk(self, chunk: dict[str, Any], out: list[Any]) -> None:
         if "error" in chunk or chunk.get("object") == "error":
             out.append(_upstream_error(chunk))
-            self._stopped = True
+            self._stop()
             return
         choices = chunk.get("choices")
         if choices is None:
@@ -169,7 +177,7 @@ class ChatDecoder(Stage):
             self._started = True
             out.append(ResponseStart(_text(chunk.get("id")), _text(chunk.get("model"))))
         if len(choices) > 1 or (choices and _index(choices[0]) != 0):
-            self._stopped = True
+            self._stop()
             out.append(
                 ErrorEvent(
                     "invalid_upstream_response",
@@ -230,6 +238,8 @@ class ChatDecoder(Stage):
         part = self._next_part
         self._next_part += 1
         self._open, self._open_kind = part, kind
+        if kind == _TEXT:
+            self._text_part = part
         out.append(TextStart(part) if kind == _TEXT else ReasoningStart(part))
         return part
 
@@ -243,6 +253,7 @@ class ChatDecoder(Stage):
             out.append(ReasoningEnd(part, self._signature))
             self._signature = None
         self._open = None
+        self._text_part = None
         self._open_kind = _TEXT
 
     def _text(self, text: str, out: list[Any]) -> None:
@@ -362,14 +373,14 @@ class ChatDecoder(Stage):
                 )
             )
             return
-        self._stopped = True
+        self._stop()
         self.emit(self._finish)
 
     def close(self) -> None:
         if self._stopped:
             return
         if self._finish is not None:
-            self._stopped = True
+            self._stop()
             self.emit(self._finish)  # a finished stream whose [DONE] never came
             return
         what = "before its first chunk" if not self._started else "before a 'finish_reason'"

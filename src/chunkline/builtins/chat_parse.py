@@ -47,14 +47,14 @@ class ChatSSEParser(_Framer):
             if len(frame) > limit:
                 self._too_large()
                 return
-            # The shape every server sends, one "data: JSON" line, takes the short way.
-            if frame[:6] == b"data: " and b"\n" not in frame:
-                payload = frame[6:]
+            # The shape every server sends, one "data: {JSON}" line, takes the short way (a frame
+            # with more lines than that fails to parse here and takes the full way).
+            if frame[:7] == b"data: {":
                 try:
-                    chunk = loads(payload)
+                    chunk = loads(frame[6:])
                 except orjson.JSONDecodeError:
                     chunk = None
-                if type(chunk) is dict:
+                if chunk.__class__ is dict:
                     emit(chunk)
                     if conversion.finished:
                         return
