@@ -67,7 +67,7 @@ def ccproxy_adapter(reads: list[bytes]) -> Callable[[], list[bytes]]:
 class _Upstream(BaseHTTPRequestHandler):
     body = b""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
@@ -181,7 +181,10 @@ def main(argv: list[str] | None = None) -> None:
 
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("ccproxy-api", "litellm"))
     print(f"chunkline {chunkline.__version__} against {versions}")
-    print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()} {platform.release()}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{platform.system()} {platform.release()}"
+    )
     print(f"openai-chat -> anthropic-messages: {n} chunks, {len(data):,} bytes; best of {args.repeat}\n")
 
     route = chunkline.Pipeline(source="openai-chat", target="anthropic-messages")
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{seconds / ours:12.2f}"
         )
     print(
-        "\nchunkline x = that converter's time / chunkline's (issue 13's targets: ccproxy >= 3, LiteLLM >= 5)."
+        "\nchunkline x = that converter's time / chunkline's (issue 13: ccproxy >= 3, LiteLLM >= 5)."
         "\n[a] OpenAIChatToAnthropicStreamAdapter.run over the chunk dicts (split and parsed here), one"
         "\n    asyncio.run; each event written as an SSE frame with model_dump_json."
         "\n[b] litellm.anthropic.messages.acreate(model='openai/...', stream=True) with"
@@ -211,6 +214,25 @@ def main(argv: list[str] | None = None) -> None:
     for label, fn, checked in rows:
         if checked:
             print(f"  {label.split(' [')[0]}: {check(fn(), chunks)}")
+
+    # A stream cut before its first chunk (the upstream answered 200 and closed the body): a
+    # client must see a fault, never a clean message_stop.
+    _Upstream.body = b""
+    cut = [
+        ("chunkline", run_pipeline(route, [])),
+        ("ccproxy-api 0.2.10", ccproxy_adapter([])),
+        ("LiteLLM", litellm_messages(url)),
+    ]
+    print("\na stream cut before its first chunk:")
+    for label, fn in cut:
+        try:
+            blob = b"".join(p if isinstance(p, bytes) else str(p).encode() for p in fn())
+            ending = "event: error (a fault)" if b"event: error" in blob else "nothing"
+            if b"message_stop" in blob:
+                ending = "message_stop (a clean end: WRONG)"
+        except Exception as exc:  # a peer that raises reports the fault its own way
+            ending = f"raised {type(exc).__name__}"
+        print(f"  {label}: {ending}")
     server.shutdown()
 
 
