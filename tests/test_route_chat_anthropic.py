@@ -197,3 +197,14 @@ def test_the_route_is_named_and_its_options_checked() -> None:
     assert route().stage_names[-2:] == ("anthropic_encode", "serialize")
     with pytest.raises(Exception, match="stop_sequences"):
         route(stop_sequences=[1])
+
+
+def test_upstream_keep_alives_become_pings() -> None:
+    """OpenRouter's ': OPENROUTER PROCESSING' comments: before anything is known, a comment; after the
+    role chunk, Anthropic's own ping event (which the anthropic SDK skips); with ping="drop", none."""
+    path = next(p for p in SINGLE_CHOICE if "openrouter" in p.name)
+    out = convert(load_chat_sse(path))
+    assert out.startswith(b": ping\n\n: ping\n\nevent: message_start\n")
+    assert [name for name, _ in frames(out)][1:6] == ["ping"] * 5
+    quiet = convert(load_chat_sse(path), ping="drop")
+    assert b"ping" not in quiet and quiet.startswith(b"event: message_start\n")

@@ -135,7 +135,7 @@ class AnthropicEncoder(Stage):
     )
 
     handles = (*_CONTENT, ResponseStart, UsageUpdate, Finish, ErrorEvent, Ping, Done)
-    emits = (Chunk,)
+    emits = (Chunk, Ping)
 
     def __init__(self, options: Options) -> None:
         self._id: str | None = options.get("response_id")
@@ -200,8 +200,11 @@ class AnthropicEncoder(Stage):
             self._queue.clear()
             self._send(error_payload(item), "error")
         elif cls is Ping and self._ping:
-            # Anthropic clients skip pings wherever they come, even before message_start.
-            self._send(b'{"type":"ping"}', "ping")
+            self._start()
+            if self._started:
+                self._send(b'{"type":"ping"}', "ping")
+            else:
+                self.emit(item)  # before anything is known: the serializer's comment keeps the line open
         # Done: nothing follows message_stop (or an error) on the wire.
 
     def _merge(self, usage: UsageUpdate) -> None:

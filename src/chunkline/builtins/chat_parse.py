@@ -6,6 +6,7 @@ from typing import Any, Final
 
 import orjson
 
+from ..events import Ping
 from ..hookspecs import hookimpl
 from ..stage import Options, Stage, StageSpec
 from .parse import INPUT_FORMAT, MAX_EVENT_BYTES, JsonLinesParser, _Framer
@@ -30,13 +31,14 @@ _DONE = b"[DONE]"
 
 class ChatSSEParser(_Framer):
     """Server-sent events as OpenAI-compatible servers send them: ``data:`` lines without event
-    names (a name, where a server adds one, is ignored), comments (``: keep-alive``), CR, LF or
-    CRLF line breaks, and the ``[DONE]`` sentinel, which becomes `STREAM_DONE`."""
+    names (a name, where a server adds one, is ignored), CR, LF or CRLF line breaks, and the
+    ``[DONE]`` sentinel, which becomes `STREAM_DONE`. A frame of comments only (a keep-alive)
+    becomes a `Ping`."""
 
     __slots__ = ()
 
     separator = b"\n\n"
-    emits = (dict, StreamDone, *_Framer.emits)
+    emits = (dict, StreamDone, Ping, *_Framer.emits)
 
     def _frames(self, frames: list[bytes]) -> None:
         conversion = self.conversion
@@ -66,15 +68,23 @@ class ChatSSEParser(_Framer):
 
     def _lines(self, frame: bytes, at_close: bool = False) -> None:
         data: list[bytes] = []
+        comment = False
         for line in frame.split(b"\n"):
-            if not line or line[:1] == b":":
-                continue  # blank, or a comment
+            if not line:
+                continue
+            if line[:1] == b":":
+                comment = True
+                continue
             field, colon, value = line.partition(b":")
             if colon and value[:1] == b" ":
                 value = value[1:]
             if field == b"data":
                 data.append(value)
         if not data:
+            if comment:
+                # A server's keep-alive (": keep-alive", OpenRouter's ": OPENROUTER PROCESSING"):
+                # passed on, so the client's connection stays alive through the silence too.
+                self.emit(Ping())
             return
         payload = data[0] if len(data) == 1 else b"\n".join(data)
         if payload.strip() == _DONE:
