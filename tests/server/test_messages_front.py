@@ -230,3 +230,17 @@ def test_keys_never_reach_logs_or_bodies(
     assert "[redacted]" in "".join(bodies)
     for key in (CLIENT_KEY, SERVER_KEY, OPENAI_KEY):
         assert key not in text
+
+
+def test_pings_during_upstream_silence(chat_upstream: FakeOpenAIChat) -> None:
+    settings = Settings(
+        upstream=f"{chat_upstream.url}/v1", upstream_format="openai-chat", ping_interval=0.1, idle_timeout=0.6
+    )
+    server = ServerThread(settings).start()
+    try:
+        body = post(server, {"model": "stall", "max_tokens": 5, "messages": HELLO, "stream": True}).content
+    finally:
+        server.stop()
+    start = body.index(b"event: message_start")
+    assert body.count(b'event: ping\ndata: {"type":"ping"}', start) >= 3
+    assert body.rstrip().endswith(b"}") and b"event: error" in body  # then the idle timeout, in-band

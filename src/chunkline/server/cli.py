@@ -41,6 +41,7 @@ Settings also come from environment variables (a flag wins over its variable):
   OPENAI_API_KEY                  the openai-chat upstream key (required with CHUNKLINE_API_KEYS)
   CHUNKLINE_MODEL_MAP             PATTERN=MODEL,... upstream models for clients' model names
                                   (openai-chat; * and ? wildcards; unmatched names pass through)
+  CHUNKLINE_PING_INTERVAL         openai-chat: seconds of upstream silence before a ping (0: never)
 
 Examples:
   chunkline serve

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ logger = logging.getLogger("chunkline.server")
 
 SOURCE, TARGET = "openai-chat", "anthropic-messages"
 _IN_BAND_ERROR = b"event: error\n"
+_PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 # HTTP status -> the Anthropic error type its API sends with it.
 _ERROR_TYPES = {
@@ -141,11 +143,35 @@ class MessagesExchange(ChatExchange):
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         key = self._api_key.encode()
-        async for data in outputs:
-            if data.startswith(_IN_BAND_ERROR):
-                data = data.replace(key, REDACTED.encode())
-                logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip())
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        interval = self._messages_state.settings.ping_interval
+        lock = anyio.Lock()
+        sent = False
+        quiet_since = anyio.current_time()
+
+        async def write(data: bytes) -> None:
+            nonlocal sent, quiet_since
+            async with lock:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                sent = sent or data.startswith(b"event: ")
+                quiet_since = anyio.current_time()
+
+        async def keep_alive() -> None:
+            # During upstream silence: a comment until the stream has begun, then Anthropic's own
+            # ping event (which Anthropic clients skip), so proxies keep the connection open.
+            while True:
+                await anyio.sleep(max(0.0, quiet_since + interval - anyio.current_time()))
+                if anyio.current_time() - quiet_since >= interval:
+                    await write(_PING if sent else b": ping\n\n")
+
+        async with anyio.create_task_group() as group:
+            if interval > 0:
+                group.start_soon(keep_alive)
+            async for data in outputs:
+                if data.startswith(_IN_BAND_ERROR):
+                    data = data.replace(key, REDACTED.encode())
+                    logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip())
+                await write(data)
+            group.cancel_scope.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 

@@ -91,6 +91,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _interval(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"must be a number of seconds (0 for never), not {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be a number of seconds from 0 (never), not {text!r}")
+    return value
+
+
 def _url(text: str) -> str:
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -201,6 +211,8 @@ class Settings:
     openai_api_key: Secret | None = None
     #: ``pattern=model`` pairs choosing upstream models for clients' model names (openai-chat).
     model_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: With openai-chat: seconds of upstream silence after which a stream gets a ping (0: never).
+    ping_interval: float = 0.0
 
     def __post_init__(self) -> None:
         # Values given in code meet the same rules as the environment's, and take the same form
@@ -311,6 +323,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "upstream_format": ("CHUNKLINE_UPSTREAM_FORMAT", _choice("anthropic", "openai-chat")),
         "openai_api_key": ("OPENAI_API_KEY", _secret),
         "model_map": ("CHUNKLINE_MODEL_MAP", _aliases),
+        "ping_interval": ("CHUNKLINE_PING_INTERVAL", _interval),
     }
 )
 
