@@ -225,7 +225,7 @@ class AnthropicEncoder(Stage):
         self._started = True
         message_id = self._id or (start.id if start.id.startswith("msg_") else f"msg_{start.id}")
         usage = self._usage
-        message = {
+        message: dict[str, Any] = {
             "id": message_id,
             "type": "message",
             "role": "assistant",

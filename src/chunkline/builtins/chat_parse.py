@@ -6,7 +6,7 @@ from typing import Any, Final
 
 import orjson
 
-from ..events import Ping
+from ..events import ErrorEvent, Ping
 from ..hookspecs import hookimpl
 from ..stage import Options, Stage, StageSpec
 from .parse import INPUT_FORMAT, MAX_EVENT_BYTES, JsonLinesParser, _Framer
@@ -38,7 +38,7 @@ class ChatSSEParser(_Framer):
     __slots__ = ()
 
     separator = b"\n\n"
-    emits = (dict, StreamDone, Ping, *_Framer.emits)
+    emits = (dict, StreamDone, Ping, ErrorEvent)
 
     def _frames(self, frames: list[bytes]) -> None:
         conversion = self.conversion
@@ -107,7 +107,7 @@ class ChatJsonLinesParser(JsonLinesParser):
 
     __slots__ = ()
 
-    emits = (dict, StreamDone, *_Framer.emits)
+    emits = (dict, StreamDone, ErrorEvent)
 
     def _event(self, payload: bytes, name: bytes | None, at_close: bool = False) -> None:
         if payload.strip() == _DONE:

@@ -36,7 +36,7 @@ class _Framer(Stage):
     __slots__ = ("_buf", "_cr", "_limit", "_pending_limit", "_started")
 
     handles = _INPUT_TYPES
-    emits = (dict, ErrorEvent)
+    emits: ClassVar[tuple[type, ...] | None] = (dict, ErrorEvent)
     separator: ClassVar[bytes] = b"\n"
 
     def __init__(self, options: Options) -> None:

@@ -269,8 +269,8 @@ def _reasoning_effort(thinking: Any, output_config: Any) -> str | None:
                     return effort
         return "high"
     if kind == "adaptive":
-        effort = output_config.get("effort") if isinstance(output_config, dict) else None
-        if effort in ("low", "medium", "high"):
-            return str(effort)
-        return "high" if effort == "max" else "medium"
+        wanted = output_config.get("effort") if isinstance(output_config, dict) else None
+        if wanted in ("low", "medium", "high"):
+            return str(wanted)
+        return "high" if wanted == "max" else "medium"
     return None
