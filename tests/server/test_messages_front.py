@@ -244,3 +244,17 @@ def test_pings_during_upstream_silence(chat_upstream: FakeOpenAIChat) -> None:
     start = body.index(b"event: message_start")
     assert body.count(b'event: ping\ndata: {"type":"ping"}', start) >= 3
     assert body.rstrip().endswith(b"}") and b"event: error" in body  # then the idle timeout, in-band
+
+
+def test_the_request_size_limit_holds(chat_upstream: FakeOpenAIChat) -> None:
+    settings = Settings(
+        upstream=f"{chat_upstream.url}/v1", upstream_format="openai-chat", max_request_bytes=4096
+    )
+    server = ServerThread(settings).start()
+    try:
+        big = [{"role": "user", "content": "x" * 5000}]
+        response = post(server, {"model": "echo", "max_tokens": 5, "messages": big})
+    finally:
+        server.stop()
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
