@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -21,36 +20,25 @@ from ..events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    UsageUpdate,
 )
 from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import DecoderSpec, Option, Options, Stage, StageSpec
+from .chat_fields import (
+    CHAT_FINISH_REASONS,
+    Malformed,
+    choice_index,
+    string,
+    text_of,
+    upstream_error,
+    usage_update,
+)
 from .chat_parse import StreamDone
 
-__all__ = ["CHAT_FINISH_REASONS", "ChatDecoder", "register_formats", "register_stages"]
+__all__ = ["ChatDecoder", "register_formats", "register_stages"]
 
-CHAT_FINISH_REASONS = MappingProxyType(
-    {
-        "stop": "stop",
-        "eos": "stop",
-        "length": "length",
-        "max_tokens": "length",
-        "tool_calls": "tool_calls",
-        "function_call": "tool_calls",
-        "content_filter": "content_filter",
-        "error": "error",
-    }
-)
-"""Chat finish reasons (OpenAI's, and the few other words compatible servers use) -> neutral
-reasons. Others finish as ``stop``; the upstream's word stays in ``Finish.raw_reason``."""
 
-_MAX_COUNT = 2**53
 _TEXT, _REASONING = 0, 1
-
-
-class _Malformed(Exception):
-    pass
 
 
 class ChatDecoder(Stage):
@@ -140,7 +128,7 @@ class ChatDecoder(Stage):
         out: list[Any] = []
         try:
             self._chunk(item, out)
-        except _Malformed as exc:
+        except Malformed as exc:
             out.append(self._fail("invalid_upstream_response", f"invalid upstream stream: {exc}"))
         except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
             out.append(
@@ -162,21 +150,21 @@ class ChatDecoder(Stage):
 
     def _chunk(self, chunk: dict[str, Any], out: list[Any]) -> None:
         if "error" in chunk or chunk.get("object") == "error":
-            out.append(_upstream_error(chunk))
+            out.append(upstream_error(chunk))
             self._stop()
             return
         choices = chunk.get("choices")
         if choices is None:
             choices = []
         if type(choices) is not list:
-            raise _Malformed(f"'choices' must be an array, not {describe(choices)}")
+            raise Malformed(f"'choices' must be an array, not {describe(choices)}")
         usage = chunk.get("usage")
         if not self._started:
             if not choices and usage is None:
                 return  # an Azure prompt_filter_results chunk, or another preamble
             self._started = True
-            out.append(ResponseStart(_text(chunk.get("id")), _text(chunk.get("model"))))
-        if len(choices) > 1 or (choices and _index(choices[0]) != 0):
+            out.append(ResponseStart(text_of(chunk.get("id")), text_of(chunk.get("model"))))
+        if len(choices) > 1 or (choices and choice_index(choices[0]) != 0):
             self._stop()
             out.append(
                 ErrorEvent(
@@ -189,18 +177,18 @@ class ChatDecoder(Stage):
         if choices:
             choice = choices[0]
             if type(choice) is not dict:
-                raise _Malformed(f"a choice must be an object, not {describe(choice)}")
+                raise Malformed(f"a choice must be an object, not {describe(choice)}")
             if self._finish is None:
                 delta = choice.get("delta")
                 if delta is not None:
                     if type(delta) is not dict:
-                        raise _Malformed(f"'delta' must be an object, not {describe(delta)}")
+                        raise Malformed(f"'delta' must be an object, not {describe(delta)}")
                     self._delta(delta, out)
                 reason = choice.get("finish_reason")
                 if reason is not None:
                     self._finished(choice, reason, out)
         if usage is not None:
-            update = _usage(usage)
+            update = usage_update(usage)
             if update is not None:
                 out.append(update)
 
@@ -212,21 +200,21 @@ class ChatDecoder(Stage):
         if details:
             self._reasoning_details(details, reasoning, out)
         elif reasoning:
-            self._reasoning(_str(reasoning, "reasoning"), out)
+            self._reasoning(string(reasoning, "reasoning"), out)
         content = delta.get("content")
         if content:
             if type(content) is list:
                 self._content_parts(content, out)
             else:
-                self._text(_str(content, "content"), out)
+                self._text(string(content, "content"), out)
         refusal = delta.get("refusal")
         if refusal:
             self._refused = True
-            self._text(_str(refusal, "refusal"), out)
+            self._text(string(refusal, "refusal"), out)
         calls = delta.get("tool_calls")
         if calls:
             if type(calls) is not list:
-                raise _Malformed(f"'tool_calls' must be an array, not {describe(calls)}")
+                raise Malformed(f"'tool_calls' must be an array, not {describe(calls)}")
             for call in calls:
                 self._tool_call(call, out)
 
@@ -267,28 +255,28 @@ class ChatDecoder(Stage):
         list of text parts) are reasoning, ``text`` parts are text."""
         for part in parts:
             if type(part) is not dict:
-                raise _Malformed(f"a content part must be an object, not {describe(part)}")
+                raise Malformed(f"a content part must be an object, not {describe(part)}")
             kind = part.get("type")
             if kind == "text" and part.get("text"):
-                self._text(_str(part["text"], "text"), out)
+                self._text(string(part["text"], "text"), out)
             elif kind == "thinking":
                 inner = part.get("thinking")
                 pieces = inner if type(inner) is list else [{"text": inner}]
                 for piece in pieces:
                     text = piece.get("text") if type(piece) is dict else None
                     if text:
-                        self._reasoning(_str(text, "thinking"), out)
+                        self._reasoning(string(text, "thinking"), out)
 
     def _reasoning_details(self, details: Any, reasoning: Any, out: list[Any]) -> None:
         """OpenRouter's ``reasoning_details``: text (often repeated in ``reasoning``), the
         signature that proves it, and encrypted reasoning (a redacted reasoning part)."""
         if type(details) is not list:
-            raise _Malformed(f"'reasoning_details' must be an array, not {describe(details)}")
+            raise Malformed(f"'reasoning_details' must be an array, not {describe(details)}")
         if reasoning:
-            self._reasoning(_str(reasoning, "reasoning"), out)
+            self._reasoning(string(reasoning, "reasoning"), out)
         for detail in details:
             if type(detail) is not dict:
-                raise _Malformed(f"a reasoning detail must be an object, not {describe(detail)}")
+                raise Malformed(f"a reasoning detail must be an object, not {describe(detail)}")
             kind = detail.get("type")
             if kind == "reasoning.encrypted":
                 data = detail.get("data")
@@ -310,23 +298,23 @@ class ChatDecoder(Stage):
 
     def _tool_call(self, call: Any, out: list[Any]) -> None:
         if type(call) is not dict:
-            raise _Malformed(f"a tool call must be an object, not {describe(call)}")
+            raise Malformed(f"a tool call must be an object, not {describe(call)}")
         index = call.get("index")
         call_id = call.get("id")
         function = call.get("function") or {}
         if type(function) is not dict:
-            raise _Malformed(f"a tool call's 'function' must be an object, not {describe(function)}")
+            raise Malformed(f"a tool call's 'function' must be an object, not {describe(function)}")
         name = function.get("name")
         if index is None:
             # Some servers (Gemini's, older Ollama) leave out the index: a call with an id is a
             # new one, anything else continues the last call.
             index = max(self._calls, default=-1) + (1 if call_id or name else 0)
         if type(index) is not int or index < 0:
-            raise _Malformed(f"a tool call's 'index' must be a whole number, not {describe(index)}")
+            raise Malformed(f"a tool call's 'index' must be a whole number, not {describe(index)}")
         part = self._calls.get(index)
         if part is None:
             if not name:
-                raise _Malformed(
+                raise Malformed(
                     f"a tool-call fragment for index {index}, a call that never started "
                     "(no id and function name came first)"
                 )
@@ -338,15 +326,15 @@ class ChatDecoder(Stage):
             self._tools_sent = True
             if not call_id or type(call_id) is not str:
                 call_id = f"call_{part}"
-            out.append(ToolCallStart(part, call_id, _str(name, "name")))
+            out.append(ToolCallStart(part, call_id, string(name, "name")))
         arguments = function.get("arguments")
         if arguments:
             if type(arguments) is dict:  # a whole call as an object (some servers do that)
                 arguments = orjson.dumps(arguments).decode()
-            out.append(ToolCallDelta(part, _str(arguments, "arguments")))
+            out.append(ToolCallDelta(part, string(arguments, "arguments")))
 
     def _finished(self, choice: dict[str, Any], reason: Any, out: list[Any]) -> None:
-        raw = _str(reason, "finish_reason")
+        raw = string(reason, "finish_reason")
         neutral = CHAT_FINISH_REASONS.get(raw, "stop")
         if neutral == "stop" and self._tools_sent:
             neutral = "tool_calls"  # some servers say "stop" after tool calls
@@ -390,73 +378,6 @@ class ChatDecoder(Stage):
                 f"the upstream stream ended {what}: the response is incomplete",
             )
         )
-
-
-def _upstream_error(chunk: dict[str, Any]) -> ErrorEvent:
-    error = chunk.get("error", chunk)
-    message = code = None
-    if isinstance(error, dict):
-        message = error.get("message")
-        for key in ("code", "type"):
-            value = error.get(key)
-            if isinstance(value, str) and value:
-                code = value
-                break
-    elif isinstance(error, str):
-        message = error
-    if not isinstance(message, str) or not message:
-        message = f"the upstream reported an error it did not describe: {describe(chunk, 300)}"
-    return ErrorEvent("upstream_error", message, code or "upstream_error")
-
-
-def _index(choice: Any) -> Any:
-    return choice.get("index", 0) if type(choice) is dict else 0
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _str(value: Any, what: str) -> str:
-    if type(value) is not str:
-        raise _Malformed(f"{what!r} must be a string, not {describe(value)}")
-    return value
-
-
-def _count(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if type(value) is not int or not 0 <= value <= _MAX_COUNT:
-        raise _Malformed(f"usage {what!r} must be a whole number from 0 to 2**53, not {describe(value)}")
-    return value
-
-
-def _usage(usage: Any) -> UsageUpdate | None:
-    """Chat usage in neutral terms: the uncached part of the prompt, cache reads (OpenAI's
-    ``cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``), completion and reasoning."""
-    if type(usage) is not dict:
-        raise _Malformed(f"'usage' must be an object, not {describe(usage)}")
-    prompt = _count(usage.get("prompt_tokens"), "prompt_tokens")
-    completion = _count(usage.get("completion_tokens"), "completion_tokens")
-    cached = None
-    details = usage.get("prompt_tokens_details")
-    if type(details) is dict:
-        cached = _count(details.get("cached_tokens"), "cached_tokens")
-    if cached is None:
-        cached = _count(usage.get("prompt_cache_hit_tokens"), "prompt_cache_hit_tokens")
-    reasoning = None
-    details = usage.get("completion_tokens_details")
-    if type(details) is dict:
-        reasoning = _count(details.get("reasoning_tokens"), "reasoning_tokens")
-    if prompt is None and completion is None:
-        return None
-    uncached = None if prompt is None else max(prompt - (cached or 0), 0)
-    return UsageUpdate(
-        input_tokens=uncached,
-        output_tokens=completion,
-        cache_read_tokens=cached,
-        reasoning_tokens=reasoning,
-    )
 
 
 def _stop_sequences(value: Any, registry: Registry) -> Any:
