@@ -257,7 +257,8 @@ def chat_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -
 @st.composite
 def chat_streams(draw: Callable[..., Any]) -> bytes:
     """A well-formed chat stream as some server might send it: reasoning, text and tool calls
-    (argument fragments possibly interleaved across calls), a finish with or without the last
+    (streamed, or whole in one chunk, the first maybe inside the role chunk; argument fragments
+    possibly interleaved across calls; text after them), a finish with or without the last
     content, usage on its own chunk, on the finish chunk or absent, and [DONE] or not."""
     chunks: list[dict[str, Any]] = []
     role: dict[str, Any] = {"role": "assistant"}
@@ -270,26 +271,20 @@ def chat_streams(draw: Callable[..., Any]) -> bytes:
     for piece in draw(st.lists(_texts, max_size=4)):
         chunks.append(chat_chunk({"content": piece}))
     calls = draw(st.integers(0, 3))
+    whole = draw(st.booleans())  # each call in one chunk, id, name and arguments together
     fragments: list[tuple[int, str]] = []
     for index in range(calls):
         args = json.dumps({"k": draw(_texts), "n": index})
         cuts = sorted(draw(st.lists(st.integers(0, len(args)), max_size=3)))
         parts = [args[a:b] for a, b in zip([0, *cuts], [*cuts, len(args)], strict=True)]
-        chunks.append(
-            chat_chunk(
-                {
-                    "tool_calls": [
-                        {
-                            "index": index,
-                            "id": f"call_{index}",
-                            "type": "function",
-                            "function": {"name": f"t{index}", "arguments": ""},
-                        }
-                    ]
-                }
-            )
-        )
-        fragments += [(index, p) for p in parts if p]
+        function = {"name": f"t{index}", "arguments": args if whole else ""}
+        call = {"index": index, "id": f"call_{index}", "type": "function", "function": function}
+        if index == 0 and len(chunks) == 1 and draw(st.booleans()):
+            chunks[0]["choices"][0]["delta"]["tool_calls"] = [call]  # inside the role chunk
+        else:
+            chunks.append(chat_chunk({"tool_calls": [call]}))
+        if not whole:
+            fragments += [(index, p) for p in parts if p]
     if draw(st.booleans()):
         # Interleave the calls' fragments, each call's own fragments still in order.
         order = [index for index, _ in draw(st.permutations(fragments))]
@@ -299,6 +294,8 @@ def chat_streams(draw: Callable[..., Any]) -> bytes:
         fragments = [(index, originals[index].pop(0)) for index in order]
     for index, piece in fragments:
         chunks.append(chat_chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+    if calls and draw(st.booleans()):
+        chunks.append(chat_chunk({"content": draw(_texts)}))  # text after the calls
     finish = draw(
         st.sampled_from(["stop", "length", "content_filter"] if not calls else ["tool_calls", "stop"])
     )
