@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chat_route import (
+    anthropic_client,
     anthropic_events,
     anthropic_final,
     chat_chunk,
@@ -208,3 +209,35 @@ def test_upstream_keep_alives_become_pings() -> None:
     assert [name for name, _ in frames(out)][1:6] == ["ping"] * 5
     quiet = convert(load_chat_sse(path), ping="drop")
     assert b"ping" not in quiet and quiet.startswith(b"event: message_start\n")
+
+
+def test_reasoning_details_text_signature_and_encrypted() -> None:
+    """OpenRouter's reasoning_details: text (also in `reasoning`, not doubled), the signature that
+    proves it (a signature_delta on the same thinking block), encrypted reasoning (redacted_thinking)."""
+    text_detail = {"type": "reasoning.text", "text": "step one", "signature": None, "index": 0}
+    signed = {"type": "reasoning.text", "text": "", "signature": "sig-123", "index": 0}
+    encrypted = {"type": "reasoning.encrypted", "data": "opaque==", "index": 1}
+    sse = chat_sse(
+        [
+            chat_chunk({"role": "assistant", "reasoning": "step one", "reasoning_details": [text_detail]}),
+            chat_chunk({"reasoning_details": [signed]}),
+            chat_chunk({"reasoning_details": [encrypted]}),
+            chat_chunk({"content": "answer"}),
+            chat_chunk({}, "stop"),
+        ]
+    )
+    with anthropic_client_for(convert(sse)) as stream:
+        message = stream.get_final_message()
+    kinds = [(b.type, getattr(b, "thinking", None), getattr(b, "signature", None)) for b in message.content]
+    assert kinds == [
+        ("thinking", "step one", "sig-123"),
+        ("redacted_thinking", None, None),
+        ("text", None, None),
+    ]
+    assert message.content[1].data == "opaque=="
+    assert message.content[2].text == "answer"
+
+
+def anthropic_client_for(body: bytes) -> Any:
+    messages = [{"role": "user", "content": "x"}]
+    return anthropic_client(body).messages.stream(model="m", max_tokens=10, messages=messages)
