@@ -50,14 +50,26 @@ bench-server: $(VENV)/.installed-dev
 # bring their own dependencies, so they get a venv of their own and .venv never sees them.
 PEERS_VENV := .venv-peers
 
-bench-peers: $(PEERS_VENV)/.installed
+bench-peers: $(PEERS_VENV)/.installed $(PEERS_CHAT_VENV)/.installed
 	$(PEERS_VENV)/bin/python benchmarks/peers.py
+	$(PEERS_CHAT_VENV)/bin/python benchmarks/peers_chat.py
 
 $(PEERS_VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		'ccproxy-api==0.1.2' 'litellm==1.110.2' orjson -e .
+	@touch $@
+
+# The other direction (OpenAI chat -> Anthropic Messages) is compared with ccproxy-api 0.2.10, whose
+# adapter for it does not exist in 0.1.2: a venv of its own.
+PEERS_CHAT_VENV := .venv-peers-chat
+
+$(PEERS_CHAT_VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
+	test -x $(PEERS_CHAT_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_CHAT_VENV)
+	$(PEERS_CHAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		'ccproxy-api==0.2.10' 'litellm==1.110.2' orjson -e .
 	@touch $@
 
 fmt: $(VENV)/.installed-dev
@@ -83,7 +95,7 @@ clean:
 	find . \( -path ./$(VENV) -o -path ./$(PEERS_VENV) \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(PEERS_VENV)
+	rm -rf $(VENV) $(PEERS_VENV) $(PEERS_CHAT_VENV)
 
 # Fuzz the whole pipeline for FUZZ_SECONDS with atheris (installed into .venv on first use; where it
 # cannot be, the harness falls back to pure-Python mutation). Seeds: the recordings, written into

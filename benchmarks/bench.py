@@ -19,7 +19,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stream import anthropic_events, sse_bytes
+from stream import anthropic_events, chat_chunks, chat_sse_bytes, sse_bytes
 
 import chunkline
 
@@ -46,6 +46,65 @@ def floor(reads: list[bytes]) -> list[bytes]:
                 delta = event["delta"]
                 text = delta.get("text") or delta.get("thinking") or delta.get("partial_json") or ""
                 out.append(head + dumps(text) + tail)
+    return out
+
+
+def chat_floor(reads: list[bytes]) -> list[bytes]:
+    """The fastest OpenAI chat -> Anthropic Messages converter one could hand-write with no
+    stages: per chunk, find the frame, ``orjson.loads`` it, and write a precomputed frame around
+    ``orjson.dumps`` of the delta's text (a block start where the kind changes, the stop at the
+    end); no checks, no usage, no interleaving."""
+    loads, dumps = orjson.loads, orjson.dumps
+    out: list[bytes] = [b'event: message_start\ndata: {"type":"message_start","message":{}}\n\n']
+    pending = b""
+    index = -1
+    kind = None
+    heads = {
+        "text": b'"delta":{"type":"text_delta","text":',
+        "thinking": b'"delta":{"type":"thinking_delta","thinking":',
+        "tool": b'"delta":{"type":"input_json_delta","partial_json":',
+    }
+    head = b""
+    for read in reads:
+        frames = (pending + read).split(b"\n\n")
+        pending = frames.pop()
+        for frame in frames:
+            payload = frame[6:]
+            if payload == b"[DONE]":
+                continue
+            chunk = loads(payload)
+            choices = chunk["choices"]
+            if not choices:
+                continue
+            delta = choices[0]["delta"]
+            text = delta.get("content")
+            now = "text"
+            if not text:
+                text, now = delta.get("reasoning_content"), "thinking"
+            if not text and "tool_calls" in delta:
+                call = delta["tool_calls"][0]
+                text, now = call["function"].get("arguments"), "tool"
+                if "id" in call:
+                    kind = None  # a new call: a new block
+            if not text:
+                continue
+            if now != kind:
+                if kind is not None:
+                    out.append(
+                        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
+                        % index
+                    )
+                index += 1
+                kind = now
+                out.append(
+                    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d}\n\n' % index
+                )
+                head = (
+                    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,' % index
+                    + heads[now]
+                )
+            out.append(head + dumps(text) + b"}}\n\n")
+    out.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
     return out
 
 
@@ -141,6 +200,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'conversion':40} {'events/s':>12} {'us/event':>9} {'vs floor':>9}")
     for label, seconds in rows:
         print(f"{label:40} {n / seconds:12,.0f} {seconds / n * 1e6:9.2f} {floor_s / seconds:9.2f}")
+
+    # The other direction: an OpenAI-compatible stream to the Anthropic Messages stream, against
+    # its own floor (issue 13's target: at least 0.50).
+    chunks = chat_chunks(events)
+    chat_data = chat_sse_bytes(chunks)
+    chat_reads = [chat_data[i : i + READ_SIZE] for i in range(0, len(chat_data), READ_SIZE)]
+    m = len(chunks)
+    chat_floor_s = best_seconds(lambda: chat_floor(chat_reads), args.repeat)
+    to_anthropic = chunkline.Pipeline(source="openai-chat", target="anthropic-messages")
+    chat_rows = [
+        ("floor (hand-written, no stages)", chat_floor_s),
+        (
+            "chunkline openai-chat -> anthropic",
+            best_seconds(run_pipeline(to_anthropic, chat_reads), args.repeat),
+        ),
+    ]
+    print(f"\nopenai-chat -> anthropic-messages: {m} chunks, {len(chat_data):,} bytes")
+    print(f"{'conversion':40} {'chunks/s':>12} {'us/chunk':>9} {'vs floor':>9}")
+    for label, seconds in chat_rows:
+        print(f"{label:40} {m / seconds:12,.0f} {seconds / m * 1e6:9.2f} {chat_floor_s / seconds:9.2f}")
 
     print()
     build_ms = per_call_us(lambda: chunkline.Pipeline(), 20) / 1000

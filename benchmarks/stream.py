@@ -6,7 +6,7 @@ import random
 
 import orjson
 
-__all__ = ["anthropic_events", "sse_bytes"]
+__all__ = ["anthropic_events", "chat_chunks", "chat_sse_bytes", "sse_bytes"]
 
 _WORDS = [
     "the",
@@ -193,3 +193,48 @@ def anthropic_events(seed: int = 7, text_deltas: int = 1000, tool_calls: int = 4
 def sse_bytes(events: list[dict]) -> bytes:
     """The events framed as Anthropic sends them: ``event: TYPE\\ndata: JSON\\n\\n``."""
     return b"".join(b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events)
+
+
+def chat_chunks(events: list[dict] | None = None) -> list[dict]:
+    """The same answer as an OpenAI-compatible server streams it (vLLM's shape): a role chunk,
+    ``reasoning_content`` deltas, content deltas, tool calls by index (id and name first, then
+    argument fragments), the finish, and usage on a chunk of its own."""
+    events = anthropic_events() if events is None else events
+    start = events[0]["message"]
+    envelope = {"id": "chatcmpl-" + start["id"][4:], "object": "chat.completion.chunk", "created": 1}
+    envelope["model"] = start["model"]
+
+    def chunk(delta: dict, finish: str | None = None) -> dict:
+        return {
+            **envelope,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    calls = 0
+    for event in events:
+        if event["type"] == "content_block_start" and event["content_block"]["type"] == "tool_use":
+            block = event["content_block"]
+            function = {"name": block["name"], "arguments": ""}
+            call = {"index": calls, "id": block["id"], "type": "function", "function": function}
+            chunks.append(chunk({"tool_calls": [call]}))
+            calls += 1
+        elif event["type"] == "content_block_delta":
+            delta = event["delta"]
+            if delta["type"] == "text_delta":
+                chunks.append(chunk({"content": delta["text"]}))
+            elif delta["type"] == "thinking_delta":
+                chunks.append(chunk({"reasoning_content": delta["thinking"]}))
+            elif delta["type"] == "input_json_delta":
+                fragment = {"index": calls - 1, "function": {"arguments": delta["partial_json"]}}
+                chunks.append(chunk({"tool_calls": [fragment]}))
+    chunks.append(chunk({}, "tool_calls" if calls else "stop"))
+    usage = {"prompt_tokens": 2867, "completion_tokens": 2311, "total_tokens": 5178}
+    usage["prompt_tokens_details"] = {"cached_tokens": 1024}
+    chunks.append({**envelope, "choices": [], "usage": usage})
+    return chunks
+
+
+def chat_sse_bytes(chunks: list[dict]) -> bytes:
+    """The chunks framed as OpenAI-compatible servers send them: ``data: JSON\n\n``, then ``[DONE]``."""
+    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"

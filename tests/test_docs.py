@@ -80,8 +80,15 @@ def test_hook_spec_examples_run() -> None:
 
 
 def builtin_options() -> list[tuple[str, str, Any]]:
-    pipeline = chunkline.Pipeline(load_entrypoints=False)
-    return [(name, stage, default) for name, stage, default, _, _ in pipeline.describe_options()]
+    """Every option of every route between the built-in formats, once per (name, stage)."""
+    registry = chunkline.Pipeline(load_entrypoints=False).registry
+    rows: dict[tuple[str, str], Any] = {}
+    for source in registry.decoders:
+        for target in registry.encoders:
+            pipeline = chunkline.Pipeline(load_entrypoints=False, source=source, target=target)
+            for name, stage, default, _, _ in pipeline.describe_options():
+                rows.setdefault((name, stage), default)
+    return [(name, stage, default) for (name, stage), default in rows.items()]
 
 
 def option_sections() -> dict[str, str]:

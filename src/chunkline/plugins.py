@@ -39,6 +39,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "chunkline.builtins.usage",
     "chunkline.builtins.envelope",
     "chunkline.builtins.serialize",
+    "chunkline.builtins.chat_parse",
+    "chunkline.builtins.chat_decode",
+    "chunkline.builtins.anthropic_encode",
 )
 
 

@@ -12,7 +12,15 @@ from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import Option, Options, Stage, StageSpec, positive_int
 
-__all__ = ["JsonLinesParser", "SSEParser", "count_values", "register_stages"]
+__all__ = [
+    "INPUT_FORMAT",
+    "MAX_EVENT_BYTES",
+    "MAX_EVENT_VALUES",
+    "JsonLinesParser",
+    "SSEParser",
+    "count_values",
+    "register_stages",
+]
 
 _BOM = b"\xef\xbb\xbf"
 _DEFAULT_LIMIT = 8 * 1024 * 1024
@@ -48,7 +56,7 @@ class _Framer(Stage):
     __slots__ = ("_buf", "_cr", "_limit", "_max_values", "_pending_limit", "_started")
 
     handles = _INPUT_TYPES
-    emits = (dict, ErrorEvent)
+    emits: ClassVar[tuple[type, ...] | None] = (dict, ErrorEvent)
     separator: ClassVar[bytes] = b"\n"
 
     def __init__(self, options: Options) -> None:
@@ -275,6 +283,33 @@ def _make_parser(options: Options) -> Stage:
     return SSEParser(options)
 
 
+INPUT_FORMAT = Option.choice(
+    "input_format",
+    "sse",
+    ("sse", "jsonl"),
+    "How the upstream bytes are framed: server-sent events, or one JSON event per line.",
+)
+"""The parse option that says how upstream bytes are framed (shared by every parser stage)."""
+
+MAX_EVENT_BYTES = Option(
+    "max_event_bytes",
+    _DEFAULT_LIMIT,
+    "The longest upstream line or event, in bytes; longer input ends the stream with a limit_exceeded error.",
+    _limit,
+    allowed="an int >= 1024",
+)
+"""The parse option that bounds one upstream frame (shared by every parser stage)."""
+MAX_EVENT_VALUES = Option(
+    "max_event_values",
+    _DEFAULT_MAX_VALUES,
+    "The most JSON values one upstream event may hold (counted, before parsing, as "
+    "its , : [ and { bytes); more ends the stream with a limit_exceeded error.",
+    positive_int,
+    allowed="an int >= 1",
+)
+"""The parse option that bounds the JSON values of one upstream event (shared by every parser stage)."""
+
+
 @hookimpl
 def register_stages(register: Any) -> None:
     register(
@@ -282,28 +317,9 @@ def register_stages(register: Any) -> None:
             "parse",
             _make_parser,
             options=(
-                Option.choice(
-                    "input_format",
-                    "sse",
-                    ("sse", "jsonl"),
-                    "How the upstream bytes are framed: server-sent events, or one JSON event per line.",
-                ),
-                Option(
-                    "max_event_bytes",
-                    _DEFAULT_LIMIT,
-                    "The longest upstream line or event, in bytes; longer input ends the stream "
-                    "with a limit_exceeded error.",
-                    _limit,
-                    allowed="an int >= 1024",
-                ),
-                Option(
-                    "max_event_values",
-                    _DEFAULT_MAX_VALUES,
-                    "The most JSON values one upstream event may hold (counted, before parsing, as "
-                    "its , : [ and { bytes); more ends the stream with a limit_exceeded error.",
-                    positive_int,
-                    allowed="an int >= 1",
-                ),
+                INPUT_FORMAT,
+                MAX_EVENT_BYTES,
+                MAX_EVENT_VALUES,
             ),
             description="Raw upstream bytes to Anthropic event dicts (SSE or JSON lines).",
         )

@@ -110,7 +110,12 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """The server as an ASGI app (settings from the environment when not given)."""
-    state = ServerState(settings if settings is not None else Settings.from_env())
+    settings = settings if settings is not None else Settings.from_env()
+    if settings.upstream_format == "openai-chat":
+        from .messages_front import create_messages_app  # Anthropic clients, a chat upstream
+
+        return create_messages_app(settings)
+    state = ServerState(settings)
 
     async def chat_completions(request: Request) -> Response:
         # The key first: a client without one never gets its body read.

@@ -26,7 +26,7 @@ class Authenticator:
         # Digests of the allowed keys: comparing digests takes the same time whatever the key's
         # length, and the plain keys are not kept in yet another place.
         self._digests = tuple(_digest(key.reveal()) for key in settings.api_keys)
-        self._upstream_key = settings.anthropic_api_key
+        self._upstream_key = settings.upstream_api_key
 
     def upstream_key(self, headers: Mapping[str, str]) -> str:
         """The key for the upstream, or `APIError` 401 for a missing or wrong client key."""

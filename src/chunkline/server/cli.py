@@ -43,11 +43,19 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_SHUTDOWN_TIMEOUT      seconds open streams get to finish on shutdown (30)
   CHUNKLINE_KEEP_ALIVE_TIMEOUT    seconds an idle client connection stays open (75)
   CHUNKLINE_ACCESS_LOG            true (default) or false
+  CHUNKLINE_UPSTREAM_FORMAT       anthropic (default) or openai-chat: serve Anthropic clients
+                                  (POST /v1/messages) from an OpenAI-compatible upstream
+  OPENAI_API_KEY                  the openai-chat upstream key (required with CHUNKLINE_API_KEYS)
+  CHUNKLINE_MODEL_MAP             PATTERN=MODEL,... upstream models for clients' model names
+                                  (openai-chat; * and ? wildcards; unmatched names pass through)
+  CHUNKLINE_PING_INTERVAL         openai-chat: seconds of upstream silence before a ping (0: never)
 
 Examples:
   chunkline serve
   CHUNKLINE_API_KEYS=sk-team-1 ANTHROPIC_API_KEY=sk-ant-... chunkline serve --host 0.0.0.0 --workers 4
   chunkline serve --upstream http://127.0.0.1:9000 --port 8081
+  chunkline serve --upstream-format openai-chat --upstream http://127.0.0.1:8000/v1 \
+      --model-map 'claude-*=qwen3-coder'     # Claude Code: ANTHROPIC_BASE_URL=http://127.0.0.1:8080
 
 Clients point the openai SDK at it: OpenAI(base_url="http://127.0.0.1:8080/v1", api_key=KEY).
 """
@@ -71,6 +79,19 @@ def add_serve_command(commands: Any) -> None:
     )
     serve.add_argument("--workers", metavar="N", help="worker processes (default 1)")
     serve.add_argument(
+        "--upstream-format",
+        dest="upstream_format",
+        metavar="FORMAT",
+        help="the upstream's API: anthropic (default) or openai-chat (serve the Anthropic Messages API "
+        "from an OpenAI-compatible upstream whose URL ends in /v1)",
+    )
+    serve.add_argument(
+        "--model-map",
+        dest="model_map",
+        metavar="MAP",
+        help="with openai-chat: PATTERN=MODEL,... e.g. 'claude-*=gpt-4.1,claude-3-5-haiku*=gpt-4.1-mini'",
+    )
+    serve.add_argument(
         "--log-level", dest="log_level", metavar="LEVEL", help="critical, error, warning, info, debug"
     )
     serve.set_defaults(run=run_server)
@@ -78,7 +99,7 @@ def add_serve_command(commands: Any) -> None:
 
 def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in ("host", "port", "upstream", "workers", "log_level"):
+    for name in ("host", "port", "upstream", "workers", "log_level", "upstream_format", "model_map"):
         text = getattr(args, name)
         if text is None:
             continue

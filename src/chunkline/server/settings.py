@@ -13,6 +13,7 @@ from ..builtins.thinking import THINKING_MODES
 from ..errors import ConfigError
 
 __all__ = [
+    "DEFAULT_OPENAI_UPSTREAM",
     "DEFAULT_REASONING_BUDGETS",
     "ENVIRONMENT",
     "Secret",
@@ -29,6 +30,9 @@ _MIN_BUDGET = 1024
 # A client that takes longer than this to send its request headers or body holds a connection
 # (a file descriptor) for nothing: the read deadlines may be shortened, never made longer.
 _MAX_READ_TIMEOUT = 15.0
+DEFAULT_UPSTREAM: Final = "https://api.anthropic.com"
+#: The upstream of ``upstream_format="openai-chat"`` when none is given.
+DEFAULT_OPENAI_UPSTREAM: Final = "https://api.openai.com/v1"
 
 
 class SettingsError(ConfigError):
@@ -87,6 +91,16 @@ def _seconds(text: str) -> float:
         raise ValueError(f"must be a number of seconds, not {text!r}") from None
     if not 0 < value < float("inf"):
         raise ValueError(f"must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"must be a number of seconds (0 for never), not {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be a number of seconds from 0 (never), not {text!r}")
     return value
 
 
@@ -179,7 +193,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    upstream: str = "https://api.anthropic.com"
+    upstream: str = DEFAULT_UPSTREAM
     workers: int = 1
     #: Keys clients must send (``Authorization: Bearer``); empty: clients' keys pass through.
     api_keys: tuple[Secret, ...] = ()
@@ -223,6 +237,15 @@ class Settings:
     keep_alive_timeout: float = 75.0
     log_level: str = "info"
     access_log: bool = True
+    #: The upstream's API: ``anthropic`` (serve OpenAI clients) or ``openai-chat`` (serve
+    #: Anthropic clients from an OpenAI-compatible upstream; see docs/server.md).
+    upstream_format: str = "anthropic"
+    #: The key sent to an ``openai-chat`` upstream when ``api_keys`` is set.
+    openai_api_key: Secret | None = None
+    #: ``pattern=model`` pairs choosing upstream models for clients' model names (openai-chat).
+    model_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: With openai-chat: seconds of upstream silence after which a stream gets a ping (0: never).
+    ping_interval: float = 0.0
 
     def __post_init__(self) -> None:
         # Values given in code meet the same rules as the environment's, and take the same form
@@ -236,11 +259,24 @@ class Settings:
                 except ValueError as exc:
                     raise SettingsError(f"Settings.{name} ({variable}) {exc}") from None
                 object.__setattr__(self, name, value)  # frozen: this is its one assignment
-        if self.api_keys and self.anthropic_api_key is None:
+        if self.upstream_format == "openai-chat":
+            if self.upstream == DEFAULT_UPSTREAM:
+                object.__setattr__(self, "upstream", DEFAULT_OPENAI_UPSTREAM)
+            if self.api_keys and self.openai_api_key is None:
+                raise SettingsError(
+                    "CHUNKLINE_API_KEYS is set, so clients use the server's keys and the upstream key must "
+                    "come from OPENAI_API_KEY (CHUNKLINE_UPSTREAM_FORMAT=openai-chat), which is not set"
+                )
+        elif self.api_keys and self.anthropic_api_key is None:
             raise SettingsError(
                 "CHUNKLINE_API_KEYS is set, so clients use the server's keys and the upstream key must "
                 "come from ANTHROPIC_API_KEY, which is not set"
             )
+
+    @property
+    def upstream_api_key(self) -> Secret | None:
+        """The server's own key for the upstream (used when ``api_keys`` is set)."""
+        return self.openai_api_key if self.upstream_format == "openai-chat" else self.anthropic_api_key
 
     @property
     def auth_mode(self) -> str:
@@ -323,6 +359,10 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "keep_alive_timeout": ("CHUNKLINE_KEEP_ALIVE_TIMEOUT", _seconds),
         "log_level": ("CHUNKLINE_LOG_LEVEL", _choice("critical", "error", "warning", "info", "debug")),
         "access_log": ("CHUNKLINE_ACCESS_LOG", _boolean),
+        "upstream_format": ("CHUNKLINE_UPSTREAM_FORMAT", _choice("anthropic", "openai-chat")),
+        "openai_api_key": ("OPENAI_API_KEY", _secret),
+        "model_map": ("CHUNKLINE_MODEL_MAP", _aliases),
+        "ping_interval": ("CHUNKLINE_PING_INTERVAL", _interval),
     }
 )
 

@@ -53,6 +53,10 @@ class ResponseTooLarge(LimitExceeded):
 class Upstream:
     """Sends Messages requests to the upstream over pooled ``httpx.AsyncClient`` connections."""
 
+    #: Where `open_stream` posts, relative to the upstream base URL (a subclass for another API
+    #: format changes it and `_headers`).
+    stream_path = "/v1/messages"
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         # httpcore's pool walks all its connections (and, for each idle one, all of them again)
@@ -115,7 +119,7 @@ class Upstream:
             ) from None
         client = next(self._turn)
         request = client.build_request(
-            "POST", "/v1/messages", content=content, headers=self._headers(api_key, beta)
+            "POST", self.stream_path, content=content, headers=self._headers(api_key, beta)
         )
         response = await self._send(client, request, api_key)
         try:

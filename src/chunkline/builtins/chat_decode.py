@@ -1,0 +1,423 @@
+"""The chat_decode stage: OpenAI-compatible chat.completion.chunk dicts in, neutral events out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import describe
+from ..events import (
+    ErrorEvent,
+    Finish,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseStart,
+    TextDelta,
+    TextEnd,
+    TextStart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from ..hookspecs import hookimpl
+from ..registry import Registry
+from ..stage import DecoderSpec, Option, Options, Stage, StageSpec
+from .chat_fields import (
+    CHAT_FINISH_REASONS,
+    Malformed,
+    choice_index,
+    string,
+    text_of,
+    upstream_error,
+    usage_update,
+)
+from .chat_parse import StreamDone
+
+__all__ = ["ChatDecoder", "register_formats", "register_stages"]
+
+
+_TEXT, _REASONING = 0, 1
+
+
+class ChatDecoder(Stage):
+    """Turns chat chunks into neutral events: text, reasoning (``reasoning_content``,
+    ``reasoning`` or ``reasoning_details``), tool calls by ``index``, usage (on any chunk) and
+    one `Finish` once the stream is complete (``[DONE]``, or the input ending after a
+    ``finish_reason``). Faults end the stream with an `ErrorEvent`: an error object, more than
+    one choice, a tool-call fragment for a call that never started, a stream that ends before
+    its ``finish_reason``."""
+
+    __slots__ = (
+        "_calls",
+        "_finish",
+        "_next_part",
+        "_open",
+        "_open_kind",
+        "_order",
+        "_raw_stop",
+        "_refused",
+        "_send_text",
+        "_signature",
+        "_started",
+        "_stop_sequences",
+        "_stopped",
+        "_text_part",
+        "_tools_sent",
+    )
+
+    handles = (dict, StreamDone, ErrorEvent)
+
+    def __init__(self, options: Options) -> None:
+        self._started = False
+        self._stopped = False
+        self._next_part = 0
+        # The open text or reasoning part (at most one at a time) and its kind.
+        self._open: int | None = None
+        self._open_kind = _TEXT
+        # The open text part while nothing else is pending (the fast path's condition).
+        self._text_part: int | None = None
+        self._send_text: Any = None
+        self._signature: str | None = None
+        # Tool-call index -> part id, for calls started and not yet ended; and every part still
+        # open in the order it opened (closed in that order at the finish).
+        self._calls: dict[int, int] = {}
+        self._order: list[int] = []
+        self._tools_sent = False
+        self._refused = False
+        self._finish: Finish | None = None
+        self._raw_stop: Any = None
+        sequences = options.get("stop_sequences")
+        self._stop_sequences: frozenset[str] | None = frozenset(sequences) if sequences else None
+
+    def connected(self) -> None:
+        self._send_text = self.text_route()
+
+    def feed(self, item: Any) -> None:
+        # The fast path: mid-text, a chunk with one choice whose delta holds only content (most
+        # chunks). Plain lookups and class checks, no try: anything unexpected falls through to
+        # the full path, which finds and reports it.
+        part = self._text_part
+        if part is not None and item.__class__ is dict and item.get("usage") is None:
+            choices = item.get("choices")
+            if choices.__class__ is list and len(choices) == 1:
+                choice = choices[0]
+                if (
+                    choice.__class__ is dict
+                    and choice.get("finish_reason") is None
+                    and choice.get("index", 0) == 0
+                ):
+                    delta = choice.get("delta")
+                    if delta.__class__ is dict and len(delta) == 1:
+                        text = delta.get("content")
+                        if text.__class__ is str:
+                            if text:
+                                self._send_text(part, text)
+                            return
+        if self._stopped:
+            return
+        cls = item.__class__
+        if cls is not dict:
+            if cls is StreamDone:
+                self._done()
+            else:
+                self._stop()
+                self.emit(item)
+            return
+        out: list[Any] = []
+        try:
+            self._chunk(item, out)
+        except Malformed as exc:
+            out.append(self._fail("invalid_upstream_response", f"invalid upstream stream: {exc}"))
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+            out.append(
+                self._fail(
+                    "invalid_upstream_response",
+                    f"invalid upstream stream: a malformed chunk ({type(exc).__name__}): {describe(item)}",
+                )
+            )
+        for event in out:
+            self.emit(event)
+
+    def _stop(self) -> None:
+        self._stopped = True
+        self._text_part = None
+
+    def _fail(self, type_: str, message: str, code: str | None = None) -> ErrorEvent:
+        self._stop()
+        return ErrorEvent(type_, message, code)
+
+    def _chunk(self, chunk: dict[str, Any], out: list[Any]) -> None:
+        if "error" in chunk or chunk.get("object") == "error":
+            out.append(upstream_error(chunk))
+            self._stop()
+            return
+        choices = chunk.get("choices")
+        if choices is None:
+            choices = []
+        if type(choices) is not list:
+            raise Malformed(f"'choices' must be an array, not {describe(choices)}")
+        usage = chunk.get("usage")
+        if not self._started:
+            if not choices and usage is None:
+                return  # an Azure prompt_filter_results chunk, or another preamble
+            self._started = True
+            out.append(ResponseStart(text_of(chunk.get("id")), text_of(chunk.get("model"))))
+        if len(choices) > 1 or (choices and choice_index(choices[0]) != 0):
+            self._stop()
+            out.append(
+                ErrorEvent(
+                    "invalid_upstream_response",
+                    "the upstream sent more than one choice (was n > 1 requested?); an Anthropic "
+                    "message has exactly one",
+                )
+            )
+            return
+        if choices:
+            choice = choices[0]
+            if type(choice) is not dict:
+                raise Malformed(f"a choice must be an object, not {describe(choice)}")
+            if self._finish is None:
+                delta = choice.get("delta")
+                if delta is not None:
+                    if type(delta) is not dict:
+                        raise Malformed(f"'delta' must be an object, not {describe(delta)}")
+                    self._delta(delta, out)
+                reason = choice.get("finish_reason")
+                if reason is not None:
+                    self._finished(choice, reason, out)
+        if usage is not None:
+            update = usage_update(usage)
+            if update is not None:
+                out.append(update)
+
+    def _delta(self, delta: dict[str, Any], out: list[Any]) -> None:
+        reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            reasoning = delta.get("reasoning")
+        details = delta.get("reasoning_details")
+        if details:
+            self._reasoning_details(details, reasoning, out)
+        elif reasoning:
+            self._reasoning(string(reasoning, "reasoning"), out)
+        content = delta.get("content")
+        if content:
+            if type(content) is list:
+                self._content_parts(content, out)
+            else:
+                self._text(string(content, "content"), out)
+        refusal = delta.get("refusal")
+        if refusal:
+            self._refused = True
+            self._text(string(refusal, "refusal"), out)
+        calls = delta.get("tool_calls")
+        if calls:
+            if type(calls) is not list:
+                raise Malformed(f"'tool_calls' must be an array, not {describe(calls)}")
+            for call in calls:
+                self._tool_call(call, out)
+
+    def _open_part(self, kind: int, out: list[Any]) -> int:
+        if self._open is not None:
+            if self._open_kind == kind:
+                return self._open
+            self._close_open(out)
+        part = self._next_part
+        self._next_part += 1
+        self._open, self._open_kind = part, kind
+        if kind == _TEXT:
+            self._text_part = part
+        out.append(TextStart(part) if kind == _TEXT else ReasoningStart(part))
+        return part
+
+    def _close_open(self, out: list[Any]) -> None:
+        part = self._open
+        if part is None:
+            return
+        if self._open_kind == _TEXT:
+            out.append(TextEnd(part))
+        else:
+            out.append(ReasoningEnd(part, self._signature))
+            self._signature = None
+        self._open = None
+        self._text_part = None
+        self._open_kind = _TEXT
+
+    def _text(self, text: str, out: list[Any]) -> None:
+        out.append(TextDelta(self._open_part(_TEXT, out), text))
+
+    def _reasoning(self, text: str, out: list[Any]) -> None:
+        out.append(ReasoningDelta(self._open_part(_REASONING, out), text))
+
+    def _content_parts(self, parts: list[Any], out: list[Any]) -> None:
+        """Mistral's ``content`` as a list of parts: ``thinking`` parts (their ``thinking`` a
+        list of text parts) are reasoning, ``text`` parts are text."""
+        for part in parts:
+            if type(part) is not dict:
+                raise Malformed(f"a content part must be an object, not {describe(part)}")
+            kind = part.get("type")
+            if kind == "text" and part.get("text"):
+                self._text(string(part["text"], "text"), out)
+            elif kind == "thinking":
+                inner = part.get("thinking")
+                pieces = inner if type(inner) is list else [{"text": inner}]
+                for piece in pieces:
+                    text = piece.get("text") if type(piece) is dict else None
+                    if text:
+                        self._reasoning(string(text, "thinking"), out)
+
+    def _reasoning_details(self, details: Any, reasoning: Any, out: list[Any]) -> None:
+        """OpenRouter's ``reasoning_details``: text (often repeated in ``reasoning``), the
+        signature that proves it, and encrypted reasoning (a redacted reasoning part)."""
+        if type(details) is not list:
+            raise Malformed(f"'reasoning_details' must be an array, not {describe(details)}")
+        if reasoning:
+            self._reasoning(string(reasoning, "reasoning"), out)
+        for detail in details:
+            if type(detail) is not dict:
+                raise Malformed(f"a reasoning detail must be an object, not {describe(detail)}")
+            kind = detail.get("type")
+            if kind == "reasoning.encrypted":
+                data = detail.get("data")
+                if isinstance(data, str) and data:
+                    self._close_open(out)
+                    part = self._next_part
+                    self._next_part += 1
+                    out.append(ReasoningStart(part, redacted=data))
+                    out.append(ReasoningEnd(part))
+                continue
+            text = detail.get("text") if kind == "reasoning.text" else detail.get("summary")
+            if not reasoning and isinstance(text, str) and text:
+                self._reasoning(text, out)
+            signature = detail.get("signature")
+            if isinstance(signature, str) and signature:
+                if self._open is None or self._open_kind != _REASONING:
+                    self._open_part(_REASONING, out)
+                self._signature = signature
+
+    def _tool_call(self, call: Any, out: list[Any]) -> None:
+        if type(call) is not dict:
+            raise Malformed(f"a tool call must be an object, not {describe(call)}")
+        index = call.get("index")
+        call_id = call.get("id")
+        function = call.get("function") or {}
+        if type(function) is not dict:
+            raise Malformed(f"a tool call's 'function' must be an object, not {describe(function)}")
+        name = function.get("name")
+        if index is None:
+            # Some servers (Gemini's, older Ollama) leave out the index: a call with an id is a
+            # new one, anything else continues the last call.
+            index = max(self._calls, default=-1) + (1 if call_id or name else 0)
+        if type(index) is not int or index < 0:
+            raise Malformed(f"a tool call's 'index' must be a whole number, not {describe(index)}")
+        part = self._calls.get(index)
+        if part is None:
+            if not name:
+                raise Malformed(
+                    f"a tool-call fragment for index {index}, a call that never started "
+                    "(no id and function name came first)"
+                )
+            self._close_open(out)
+            part = self._next_part
+            self._next_part += 1
+            self._calls[index] = part
+            self._order.append(part)
+            self._tools_sent = True
+            if not call_id or type(call_id) is not str:
+                call_id = f"call_{part}"
+            out.append(ToolCallStart(part, call_id, string(name, "name")))
+        arguments = function.get("arguments")
+        if arguments:
+            if type(arguments) is dict:  # a whole call as an object (some servers do that)
+                arguments = orjson.dumps(arguments).decode()
+            out.append(ToolCallDelta(part, string(arguments, "arguments")))
+
+    def _finished(self, choice: dict[str, Any], reason: Any, out: list[Any]) -> None:
+        raw = string(reason, "finish_reason")
+        neutral = CHAT_FINISH_REASONS.get(raw, "stop")
+        if neutral == "stop" and self._tools_sent:
+            neutral = "tool_calls"  # some servers say "stop" after tool calls
+        elif neutral == "stop" and self._refused:
+            neutral = "content_filter"
+        sequence = None
+        matched = choice.get("stop_reason")  # vLLM names the stop string that matched
+        known = self._stop_sequences
+        if neutral == "stop" and isinstance(matched, str) and matched and (known is None or matched in known):
+            sequence = matched
+        self._close_open(out)
+        for part in self._order:
+            out.append(ToolCallEnd(part))
+        self._order.clear()
+        self._finish = Finish(neutral, raw, sequence)
+
+    def _done(self) -> None:
+        if self._finish is None:
+            what = "before the first chunk" if not self._started else "before a 'finish_reason'"
+            self.emit(
+                self._fail(
+                    "upstream_truncated",
+                    f"the upstream sent [DONE] {what}: the response is incomplete",
+                )
+            )
+            return
+        self._stop()
+        self.emit(self._finish)
+
+    def close(self) -> None:
+        if self._stopped:
+            return
+        if self._finish is not None:
+            self._stop()
+            self.emit(self._finish)  # a finished stream whose [DONE] never came
+            return
+        what = "before its first chunk" if not self._started else "before a 'finish_reason'"
+        self.emit(
+            self._fail(
+                "upstream_truncated",
+                f"the upstream stream ended {what}: the response is incomplete",
+            )
+        )
+
+
+def _stop_sequences(value: Any, registry: Registry) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(s, str) and s for s in value):
+        raise ValueError(f"must be a list of non-empty strings or None, not {value!r}")
+    return tuple(value)
+
+
+@hookimpl
+def register_stages(register: Any) -> None:
+    register(
+        StageSpec(
+            "chat_decode",
+            ChatDecoder,
+            options=(
+                Option(
+                    "stop_sequences",
+                    None,
+                    "The request's stop sequences; a finish the upstream says one of them caused "
+                    "(vLLM's 'stop_reason') reports it as the stop sequence.",
+                    _stop_sequences,
+                    allowed="a list of non-empty strings, or None",
+                    per_conversion=True,
+                ),
+            ),
+            description="OpenAI-compatible chat chunk dicts to neutral events; checks the protocol.",
+        )
+    )
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    register(
+        DecoderSpec(
+            "openai-chat",
+            ("chat_parse", "chat_decode"),
+            description="An OpenAI-compatible Chat Completions stream (vLLM, Ollama, DeepSeek, OpenRouter).",
+        )
+    )

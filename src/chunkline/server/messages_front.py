@@ -1,0 +1,270 @@
+"""``chunkline serve --upstream-format openai-chat``: the Messages API for an OpenAI-compatible upstream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Scope, Send
+
+from .._version import __version__
+from ..errors import StreamError
+from ..events import Chunk
+from ..pipeline import Pipeline
+from .anthropic_message import MessageBuilder
+from .anthropic_request import ChatRequest, translate_messages_request
+from .app import ServerState, _read_json
+from .errors import REDACTED, APIError, redact, stream_error_status
+from .proxy import ChatExchange, _closing, _respond
+from .settings import Settings
+from .upstream import Upstream, capped, passed_headers
+
+__all__ = ["ChatUpstream", "MessagesExchange", "anthropic_error_response", "create_messages_app"]
+
+logger = logging.getLogger("chunkline.server")
+
+SOURCE, TARGET = "openai-chat", "anthropic-messages"
+_IN_BAND_ERROR = b"event: error\n"
+_PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+# HTTP status -> the Anthropic error type its API sends with it.
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+# Characters per token for the count_tokens estimate (English text and JSON average about 4).
+_CHARS_PER_TOKEN = 4
+
+
+class ChatUpstream(Upstream):
+    """The upstream client for an OpenAI-compatible API: ``POST {base}/chat/completions`` with
+    the key as a bearer token."""
+
+    stream_path = "/chat/completions"
+
+    def _headers(self, api_key: str, beta: str | None) -> dict[str, str]:
+        return {
+            "authorization": f"Bearer {api_key}",
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            "accept-encoding": "identity",
+            "user-agent": f"chunkline/{__version__}",
+        }
+
+
+class MessagesState(ServerState):
+    """The shared state of the Messages front: the route's pipelines and the chat upstream."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.messages_pipeline = Pipeline(source=SOURCE, target=TARGET)
+        # A non-streaming answer: the same stages without the framing; faults raise.
+        stages = [name for name in self.messages_pipeline.stage_names if name != "serialize"]
+        self.message_events_pipeline = Pipeline(stages, source=SOURCE, target=TARGET, on_error="raise")
+
+    def upstream(self) -> Upstream:
+        if self._upstream is None:
+            self._upstream = ChatUpstream(self.settings)
+        return self._upstream
+
+
+def anthropic_error_response(error: APIError) -> Response:
+    """An `APIError` as an Anthropic client expects it: the status, and
+    ``{"type": "error", "error": {"type", "message"}}``."""
+    kind = _ERROR_TYPES.get(error.status, "api_error")
+    body = {"type": "error", "error": {"type": kind, "message": error.message}}
+    return Response(
+        orjson.dumps(body), status_code=error.status, headers=error.headers, media_type="application/json"
+    )
+
+
+class MessagesExchange(ChatExchange):
+    """One Messages request through the chat upstream. The disconnect watch, the upstream
+    connection's care and the key's redaction are `ChatExchange`'s; what differs is the
+    pipeline (openai-chat in, anthropic-messages out) and the answer's shape."""
+
+    def __init__(self, state: MessagesState, request: ChatRequest, api_key: str) -> None:
+        super().__init__(state, None, api_key, None)  # type: ignore[arg-type]
+        self._messages_state = state
+        self._chat = request
+
+    async def _exchange(self, scope: Scope, send: Send) -> None:
+        state = self._messages_state
+        try:
+            response = await state.upstream().open_stream(self._chat.body, self._api_key, None)
+        except APIError as error:
+            if error.status >= 500:
+                logger.warning("upstream request failed: %s %s", error.status, error.message)
+            await _respond(anthropic_error_response(error), scope, send)
+            return
+        settings = state.settings
+        if self._chat.stream:
+            pipeline, answer = state.messages_pipeline, self._stream
+        else:
+            pipeline, answer = state.message_events_pipeline, self._complete
+        raw = response.aiter_bytes()
+        complete = False
+        # Clients see the model they asked for; the upstream's own name is in the logs.
+        overrides: dict[str, Any] = {"model": self._chat.model}
+        if self._chat.stop_sequences:
+            overrides["stop_sequences"] = list(self._chat.stop_sequences)
+        try:
+            outputs = pipeline.transform(
+                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
+            )
+            async with _closing(outputs):
+                complete = await answer(response, outputs, scope, send)
+        finally:
+            await Upstream.finish(response, raw, drain=complete)
+
+    async def _stream(
+        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+    ) -> bool:
+        headers = [
+            (k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed_headers(response)}.items()
+        ]
+        headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        key = self._api_key.encode()
+        interval = self._messages_state.settings.ping_interval
+        lock = anyio.Lock()
+        sent = False
+        quiet_since = anyio.current_time()
+
+        async def write(data: bytes) -> None:
+            nonlocal sent, quiet_since
+            async with lock:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                sent = sent or data.startswith(b"event: ")
+                quiet_since = anyio.current_time()
+
+        async def keep_alive() -> None:
+            # During upstream silence: a comment until the stream has begun, then Anthropic's own
+            # ping event (which Anthropic clients skip), so proxies keep the connection open.
+            while True:
+                await anyio.sleep(max(0.0, quiet_since + interval - anyio.current_time()))
+                if anyio.current_time() - quiet_since >= interval:
+                    await write(_PING if sent else b": ping\n\n")
+
+        async with anyio.create_task_group() as group:
+            if interval > 0:
+                group.start_soon(keep_alive)
+            async for data in outputs:
+                if data.startswith(_IN_BAND_ERROR):
+                    data = data.replace(key, REDACTED.encode())
+                    logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip())
+                await write(data)
+            group.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+
+    async def _complete(
+        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+    ) -> bool:
+        builder = MessageBuilder()
+        try:
+            async for item in outputs:
+                if isinstance(item, Chunk):
+                    builder.add(orjson.loads(item.payload))
+            body = orjson.dumps(builder.result())
+        except StreamError as fault:
+            status = stream_error_status(fault)
+            message = redact(fault.message, [self._api_key])
+            logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
+            await _respond(anthropic_error_response(APIError(status, message)), scope, send)
+            return False
+        answer = Response(body, headers=passed_headers(response), media_type="application/json")
+        await _respond(answer, scope, send)
+        return True
+
+
+def estimate_tokens(request: Any) -> int:
+    """A rough input token count for ``count_tokens``: the JSON of the system prompt, messages and
+    tools, at about four characters a token. An estimate: the upstream's tokenizer decides."""
+    if not isinstance(request, dict):
+        return 0
+    parts = [request.get(name) for name in ("system", "messages", "tools")]
+    text = orjson.dumps([p for p in parts if p is not None])
+    return max(1, len(text.decode("utf-8", "replace")) // _CHARS_PER_TOKEN)
+
+
+def create_messages_app(settings: Settings) -> Starlette:
+    """The server for ``upstream_format="openai-chat"``: POST /v1/messages (streaming and not),
+    POST /v1/messages/count_tokens and GET /healthz."""
+    state = MessagesState(settings)
+
+    async def messages(request: Request) -> Response:
+        api_key = state.auth.upstream_key(request.headers)
+        body = await _read_json(request, settings.max_request_bytes)
+        translated = translate_messages_request(body, settings.model_map)
+        return MessagesExchange(state, translated, api_key)
+
+    async def count_tokens(request: Request) -> Response:
+        state.auth.upstream_key(request.headers)
+        body = await _read_json(request, settings.max_request_bytes)
+        return Response(orjson.dumps({"input_tokens": estimate_tokens(body)}), media_type="application/json")
+
+    async def healthz(request: Request) -> Response:
+        return Response(orjson.dumps({"status": "ok", "version": __version__}), media_type="application/json")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logger.info(
+            "chunkline %s serving the Anthropic Messages API; upstream (openai-chat) %s; auth: %s",
+            __version__,
+            settings.upstream,
+            "the server's keys" if settings.auth_mode == "keys" else "clients' keys passed through",
+        )
+        state.upstream()
+        try:
+            yield
+        finally:
+            await state.aclose()
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, APIError)
+        return anthropic_error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            message = f"Unknown request URL: {request.method} {request.url.path}."
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed for {request.url.path}."
+        else:
+            message = exc.detail
+        return anthropic_error_response(APIError(exc.status_code, message, headers=exc.headers))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        logger.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+        return anthropic_error_response(APIError(500, "The server had an error processing your request."))
+
+    routes = [
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={APIError: api_error, HTTPException: http_error, Exception: server_error},
+    )
+    app.state.chunkline = state
+    return app
