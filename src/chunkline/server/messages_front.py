@@ -21,13 +21,16 @@ from .._version import __version__
 from ..errors import StreamError
 from ..events import Chunk
 from ..pipeline import Pipeline
+from ..stage import StageSpec
 from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
-from .app import ServerState, _read_json
-from .errors import REDACTED, APIError, redact, stream_error_status
+from .app import ServerState
+from .bodies import read_json
+from .errors import APIError, stream_error_status
 from .proxy import ChatExchange, _closing, _respond
+from .scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
 from .settings import Settings
-from .upstream import Upstream, capped, passed_headers
+from .upstream import Upstream, capped
 
 __all__ = ["ChatUpstream", "MessagesExchange", "anthropic_error_response", "create_messages_app"]
 
@@ -74,10 +77,14 @@ class MessagesState(ServerState):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.messages_pipeline = Pipeline(source=SOURCE, target=TARGET)
+        route = Pipeline(source=SOURCE, target=TARGET)
+        # The key redaction runs on the neutral events, before the encoder writes any of them.
+        at = route.stage_names.index(route.registry.encoder(TARGET).stages[0])
+        stages: list[str | StageSpec] = [*route.stage_names[:at], REDACT_STAGE, *route.stage_names[at:]]
+        self.messages_pipeline = Pipeline(stages, source=SOURCE, target=TARGET)
         # A non-streaming answer: the same stages without the framing; faults raise.
-        stages = [name for name in self.messages_pipeline.stage_names if name != "serialize"]
-        self.message_events_pipeline = Pipeline(stages, source=SOURCE, target=TARGET, on_error="raise")
+        unframed = [name for name in stages if name != "serialize"]
+        self.message_events_pipeline = Pipeline(unframed, source=SOURCE, target=TARGET, on_error="raise")
 
     def upstream(self) -> Upstream:
         if self._upstream is None:
@@ -122,7 +129,7 @@ class MessagesExchange(ChatExchange):
         raw = response.aiter_bytes()
         complete = False
         # Clients see the model they asked for; the upstream's own name is in the logs.
-        overrides: dict[str, Any] = {"model": self._chat.model}
+        overrides: dict[str, Any] = {"model": self._chat.model, SECRETS_OPTION: (self._api_key,)}
         if self._chat.stop_sequences:
             overrides["stop_sequences"] = list(self._chat.stop_sequences)
         try:
@@ -138,11 +145,11 @@ class MessagesExchange(ChatExchange):
         self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         headers = [
-            (k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed_headers(response)}.items()
+            (k.encode(), v.encode())
+            for k, v in {**_STREAM_HEADERS, **passed_headers(response.headers, [self._api_key])}.items()
         ]
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        key = self._api_key.encode()
         interval = self._messages_state.settings.ping_interval
         lock = anyio.Lock()
         sent = False
@@ -168,7 +175,7 @@ class MessagesExchange(ChatExchange):
                 group.start_soon(keep_alive)
             async for data in outputs:
                 if data.startswith(_IN_BAND_ERROR):
-                    data = data.replace(key, REDACTED.encode())
+                    # Its key is already redacted by value in the events (scrub.RedactStage).
                     logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip())
                 await write(data)
             group.cancel_scope.cancel()
@@ -186,11 +193,12 @@ class MessagesExchange(ChatExchange):
             body = orjson.dumps(builder.result())
         except StreamError as fault:
             status = stream_error_status(fault)
-            message = redact(fault.message, [self._api_key])
+            message = redact_value(fault.message, [self._api_key])
             logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
             await _respond(anthropic_error_response(APIError(status, message)), scope, send)
             return False
-        answer = Response(body, headers=passed_headers(response), media_type="application/json")
+        passed = passed_headers(response.headers, [self._api_key])
+        answer = Response(body, headers=passed, media_type="application/json")
         await _respond(answer, scope, send)
         return True
 
@@ -212,13 +220,13 @@ def create_messages_app(settings: Settings) -> Starlette:
 
     async def messages(request: Request) -> Response:
         api_key = state.auth.upstream_key(request.headers)
-        body = await _read_json(request, settings.max_request_bytes)
+        body = await read_json(request, settings)
         translated = translate_messages_request(body, settings.model_map)
         return MessagesExchange(state, translated, api_key)
 
     async def count_tokens(request: Request) -> Response:
         state.auth.upstream_key(request.headers)
-        body = await _read_json(request, settings.max_request_bytes)
+        body = await read_json(request, settings)
         return Response(orjson.dumps({"input_tokens": estimate_tokens(body)}), media_type="application/json")
 
     async def healthz(request: Request) -> Response:
