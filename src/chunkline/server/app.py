@@ -21,6 +21,7 @@ from .auth import Authenticator
 from .completion import event_stages
 from .errors import APIError, InvalidRequest
 from .proxy import ChatExchange, error_response
+from .responses import ResponsesExchange, ResponsesPipelines, translate_responses_request
 from .settings import Settings
 from .translate import translate_request
 from .upstream import Upstream
@@ -52,6 +53,7 @@ class ServerState:
             usage="final",
             on_error="raise",
         )
+        self.responses_pipelines = ResponsesPipelines(settings.thinking)
         self._upstream: Upstream | None = None
 
     def stream_pipeline(self, include_usage: bool) -> Pipeline:
@@ -138,6 +140,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         translated = translate_request(body, state.settings)
         return ChatExchange(state, translated, api_key, request.headers.get("anthropic-beta"))
 
+    async def responses(request: Request) -> Response:
+        api_key = state.auth.upstream_key(request.headers)
+        body = await _read_json(request, state.settings.max_request_bytes)
+        translated = translate_responses_request(body, state.settings)
+        return ResponsesExchange(state, translated, api_key, request.headers.get("anthropic-beta"))
+
     async def list_models(request: Request) -> Response:
         api_key = state.auth.upstream_key(request.headers)
         return _json({"object": "list", "data": await state.model_list(api_key)})
@@ -191,6 +199,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

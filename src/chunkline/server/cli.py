@@ -31,6 +31,8 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_REASONING_BUDGETS     EFFORT=TOKENS,... thinking budgets per reasoning_effort
   CHUNKLINE_THINKING              reasoning_content (default), reasoning, tags or drop
   CHUNKLINE_TEMPERATURE_ABOVE_1   reject (default: a 400) or clamp (to 1)
+  CHUNKLINE_HOSTED_TOOLS          drop (default: left out, with a warning) or reject (a 400): OpenAI's
+                                  hosted tools in a Responses request
   CHUNKLINE_MAX_REQUEST_BYTES     the largest request body (33554432)
   CHUNKLINE_UPSTREAM_MAX_CONNECTIONS   upstream connections open at once (1000)
   CHUNKLINE_SHUTDOWN_TIMEOUT      seconds open streams get to finish on shutdown (30)

@@ -182,6 +182,9 @@ class Settings:
     thinking: str = "reasoning_content"
     #: What a temperature above Claude's maximum of 1 does: ``reject`` (a 400) or ``clamp`` (to 1).
     temperature_above_1: str = "reject"
+    #: What OpenAI's hosted tools (web search, file search, ...) in a Responses request do:
+    #: ``drop`` (left out, with a warning header) or ``reject`` (a 400).
+    hosted_tools: str = "drop"
     max_request_bytes: int = 32 * 1024 * 1024
     upstream_max_connections: int = 1000
     shutdown_timeout: float = 30.0
@@ -278,6 +281,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "reasoning_budgets": ("CHUNKLINE_REASONING_BUDGETS", _budgets),
         "thinking": ("CHUNKLINE_THINKING", _choice(*THINKING_MODES)),
         "temperature_above_1": ("CHUNKLINE_TEMPERATURE_ABOVE_1", _choice("reject", "clamp")),
+        "hosted_tools": ("CHUNKLINE_HOSTED_TOOLS", _choice("drop", "reject")),
         "max_request_bytes": ("CHUNKLINE_MAX_REQUEST_BYTES", _positive_int),
         "upstream_max_connections": ("CHUNKLINE_UPSTREAM_MAX_CONNECTIONS", _positive_int),
         "shutdown_timeout": ("CHUNKLINE_SHUTDOWN_TIMEOUT", _seconds),
