@@ -24,6 +24,8 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
                            (``json-200:quote-key``: the JSON quotes the x-api-key across its 300th
                            character, where an error message quoting the body cuts it)
 ``replay-b64[:N]``         the last user message, base64-decoded, as the body (in N-byte writes)
+``agent:NAME:COMMAND``     a scripted agent: signed thinking and a call of tool NAME with
+                           ``{"cmd": COMMAND}``; once a tool result is back, text quoting it
 =========================  ==================================================================
 
 A request whose ``x-api-key`` is ``bad-key`` gets a 401, as Anthropic answers an unknown key.
@@ -43,7 +45,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h11
-from fake_bodies import ERROR_TYPES, MODELS, echo_events, last_user_text, recording_events, sse_event
+from fake_bodies import (
+    ERROR_TYPES,
+    MODELS,
+    agent_events,
+    echo_events,
+    last_user_text,
+    recording_events,
+    sse_event,
+)
 
 
 @dataclass
@@ -270,6 +280,7 @@ class FakeAnthropic:
             "linger": self._linger,
             "replay-b64": self._replay_b64,
             "json-200": self._json_200,
+            "agent": self._agent,
         }
         scenario = scenarios.get(name)
         if scenario is not None:
@@ -307,6 +318,9 @@ class FakeAnthropic:
             if pause:
                 await asyncio.sleep(pause)
         await out.end()
+
+    async def _agent(self, request: Received, out: _Exchange, arg: str) -> None:
+        await self._stream(out, agent_events(request.body, arg))
 
     async def _echo(self, request: Received, out: _Exchange, arg: str) -> None:
         slow = request.body["model"] == "echo-slow"
