@@ -20,13 +20,15 @@ _HEADS = {
     ),
     "thinking_delta": (
         "thinking",
-        b'event: response.reasoning_summary_text.delta\ndata: {"type":"response.reasoning_summary_text.delta",'
-        b'"item_id":"rs_x_0","output_index":0,"summary_index":0,"delta":',
+        b"event: response.reasoning_summary_text.delta\n"
+        b'data: {"type":"response.reasoning_summary_text.delta","item_id":"rs_x_0","output_index":0,'
+        b'"summary_index":0,"delta":',
     ),
     "input_json_delta": (
         "partial_json",
-        b'event: response.function_call_arguments.delta\ndata: {"type":"response.function_call_arguments.delta",'
-        b'"item_id":"fc_x_0","output_index":0,"delta":',
+        b"event: response.function_call_arguments.delta\n"
+        b'data: {"type":"response.function_call_arguments.delta","item_id":"fc_x_0",'
+        b'"output_index":0,"delta":',
     ),
 }
 
@@ -48,6 +50,12 @@ def responses_floor(reads: list[bytes]) -> list[bytes]:
                 head = heads.get(delta["type"])
                 if head is not None:
                     key, prefix = head
-                    out.append(prefix + dumps(delta[key]) + b',"sequence_number":' + str(sequence).encode() + b"}\n\n")
+                    out.append(
+                        prefix
+                        + dumps(delta[key])
+                        + b',"sequence_number":'
+                        + str(sequence).encode()
+                        + b"}\n\n"
+                    )
                     sequence += 1
     return out

@@ -59,7 +59,9 @@ def read(body: bytes) -> Reading:
     """
     strict = list(client(body).responses.create(model="m", input="hi", stream=True))
     terminals = [
-        e.type for e in strict if e.type in ("response.completed", "response.incomplete", "response.failed", "error")
+        e.type
+        for e in strict
+        if e.type in ("response.completed", "response.incomplete", "response.failed", "error")
     ]
     assert len(terminals) == 1, f"expected exactly one terminal event, got {terminals}"
     assert strict[-1].type == terminals[0], "the terminal event is not the last"
@@ -84,7 +86,9 @@ def check_frames(body: bytes) -> None:
         assert json.loads(data[6:])["type"] == event[7:].decode(), frame[:120]
 
 
-def expected_items(message: Any, *, reasoning_text: bool = False, encrypted: bool = False) -> list[dict[str, Any]]:
+def expected_items(
+    message: Any, *, reasoning_text: bool = False, encrypted: bool = False
+) -> list[dict[str, Any]]:
     """The output items a Responses client should end with, from the anthropic SDK's message:
     one message per text block, one reasoning item per thinking block, one function call per
     tool_use block; server tool blocks have no Responses counterpart and are left out."""
@@ -99,7 +103,9 @@ def expected_items(message: Any, *, reasoning_text: bool = False, encrypted: boo
                 item["block"] = block.to_dict()
             out.append(item)
         elif block.type == "tool_use":
-            out.append({"type": "function_call", "call_id": block.id, "name": block.name, "input": block.input})
+            out.append(
+                {"type": "function_call", "call_id": block.id, "name": block.name, "input": block.input}
+            )
     return out
 
 
@@ -119,7 +125,12 @@ def got_items(response: Any, *, reasoning_text: bool = False) -> list[dict[str, 
         elif item.type == "function_call":
             assert item.id != item.call_id
             out.append(
-                {"type": "function_call", "call_id": item.call_id, "name": item.name, "input": json.loads(item.arguments)}
+                {
+                    "type": "function_call",
+                    "call_id": item.call_id,
+                    "name": item.name,
+                    "input": json.loads(item.arguments),
+                }
             )
         else:
             raise AssertionError(f"unexpected output item {item.type}")
@@ -131,11 +142,13 @@ def expected_usage(message: Any) -> dict[str, int]:
     cache_read = usage.cache_read_input_tokens or 0
     cache_write = usage.cache_creation_input_tokens or 0
     prompt = usage.input_tokens + cache_read + cache_write
+    details = getattr(usage, "output_tokens_details", None)
     return {
         "input_tokens": prompt,
         "cached_tokens": cache_read,
         "cache_write_tokens": cache_write,
         "output_tokens": usage.output_tokens,
+        "reasoning_tokens": (details.thinking_tokens or 0) if details is not None else 0,
         "total_tokens": prompt + usage.output_tokens,
     }
 
@@ -147,14 +160,17 @@ def got_usage(response: Any) -> dict[str, int]:
         "cached_tokens": usage.input_tokens_details.cached_tokens,
         "cache_write_tokens": usage.input_tokens_details.cache_write_tokens,
         "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.output_tokens_details.reasoning_tokens,
         "total_tokens": usage.total_tokens,
     }
 
 
-def assert_same(reading: Reading, message: Any, *, reasoning_text: bool = False, encrypted: bool = False) -> None:
+def assert_same(
+    reading: Reading, message: Any, *, reasoning_text: bool = False, encrypted: bool = False
+) -> None:
     """The SDK's final response says what the anthropic SDK's message says."""
     final = reading.final
-    status, reason = STATUS[message.stop_reason]
+    status, reason = STATUS.get(message.stop_reason, ("completed", None))
     assert final.status == status, (final.status, message.stop_reason)
     assert reading.terminal == f"response.{status}"
     if reason is not None:
@@ -163,3 +179,14 @@ def assert_same(reading: Reading, message: Any, *, reasoning_text: bool = False,
     assert got_items(final, reasoning_text=reasoning_text) == expected
     assert got_usage(final) == expected_usage(message)
     assert final.model == message.model
+
+
+def read_events(events: list[Any]) -> Reading:
+    """A `Reading` of events already read strictly (a server's stream): exactly one terminal
+    event, last, whose response is the final one."""
+    terminals = [
+        e for e in events if e.type in ("response.completed", "response.incomplete", "response.failed")
+    ]
+    assert len(terminals) == 1 and events[-1] is terminals[0], [e.type for e in events]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    return Reading(events, terminals[0].response, terminals[0].type)

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-import responses_judge as judge
 
+import responses_judge as judge
 from chunkline.builtins.responses_encode import ResponsesEncoder
 from chunkline.builtins.responses_items import decode_reasoning
 from chunkline.events import (
@@ -28,7 +28,9 @@ from chunkline.events import (
     UsageUpdate,
 )
 
-USAGE = UsageUpdate(input_tokens=10, output_tokens=20, cache_read_tokens=3, cache_write_tokens=4, reasoning_tokens=5)
+USAGE = UsageUpdate(
+    input_tokens=10, output_tokens=20, cache_read_tokens=3, cache_write_tokens=4, reasoning_tokens=5
+)
 
 
 def encode(events: list[Any], **options: Any) -> bytes:
@@ -75,7 +77,9 @@ def answer(finish: str = "tool_calls") -> list[Any]:
 
 
 def test_a_whole_answer_reads_back() -> None:
-    body = encode(answer(), reasoning_encrypted_content=True, tool_namespaces={"ns__lookup": ("ns", "lookup")})
+    body = encode(
+        answer(), reasoning_encrypted_content=True, tool_namespaces={"ns__lookup": ("ns", "lookup")}
+    )
     judge.check_frames(body)
     reading = judge.read(body)
     final = reading.final
@@ -93,7 +97,12 @@ def test_a_whole_answer_reads_back() -> None:
     assert redacted.summary == []
     assert decode_reasoning(redacted.encrypted_content) == {"type": "redacted_thinking", "data": "opaque"}
     assert message.content[0].text == "Hello world"
-    assert (call.call_id, call.namespace, call.name, call.arguments) == ("toolu_1", "ns", "lookup", '{"q":"x"}')
+    assert (call.call_id, call.namespace, call.name, call.arguments) == (
+        "toolu_1",
+        "ns",
+        "lookup",
+        '{"q":"x"}',
+    )
     assert call.id != call.call_id
     usage = final.usage
     assert usage.input_tokens == 17 and usage.output_tokens == 20 and usage.total_tokens == 37
@@ -122,18 +131,23 @@ def test_reasoning_text_mode() -> None:
     assert "response.reasoning_text.delta" in [e.type for e in reading.events]
 
 
-@pytest.mark.parametrize(("reason", "why"), [("length", "max_output_tokens"), ("content_filter", "content_filter")])
+@pytest.mark.parametrize(
+    ("reason", "why"), [("length", "max_output_tokens"), ("content_filter", "content_filter")]
+)
 def test_short_answers_are_incomplete(reason: str, why: str) -> None:
     reading = judge.read(encode(answer(reason)))
     assert reading.terminal == "response.incomplete"
     assert reading.final.status == "incomplete" and reading.final.incomplete_details.reason == why
-    with pytest.raises(RuntimeError), judge.client(encode(answer(reason))).responses.stream(model="m", input="hi") as s:
+    with (
+        pytest.raises(RuntimeError),
+        judge.client(encode(answer(reason))).responses.stream(model="m", input="hi") as s,
+    ):
         s.get_final_response()  # openai-python #3538: only response.completed counts
 
 
 @pytest.mark.parametrize("cut", [0, 1, 4, 10, 14])
 def test_faults_fail_the_response(cut: int) -> None:
-    events = answer()[:cut] + [ErrorEvent("upstream_error", "Overloaded", code="overloaded_error"), Done()]
+    events = [*answer()[:cut], ErrorEvent("upstream_error", "Overloaded", code="overloaded_error"), Done()]
     # The encoder closes nothing itself: parts left open by a fault simply never finish.
     body = encode(events)
     judge.check_frames(body)

@@ -29,7 +29,15 @@ def _codex() -> Path:
         pytest.skip("node and npm are needed to install and run Codex CLI, and are not on PATH")
     NODE_DIR.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), f"@openai/codex@{CODEX_VERSION}"],
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(NODE_DIR),
+            f"@openai/codex@{CODEX_VERSION}",
+        ],
         check=True,
         capture_output=True,
         timeout=300,
