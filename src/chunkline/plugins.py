@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "chunkline.builtins.usage",
     "chunkline.builtins.envelope",
     "chunkline.builtins.serialize",
+    "chunkline.builtins.responses_encode",
 )
 
 

@@ -27,7 +27,7 @@ from ..events import (
 )
 from ..hookspecs import hookimpl
 from ..registry import Registry
-from ..stage import Option, Options, Stage, StageSpec
+from ..stage import EncoderSpec, Option, Options, Stage, StageSpec
 from .responses_items import encode_reasoning, error_code, usage_object
 
 __all__ = ["STAGE", "ResponsesEncoder", "register_formats", "register_stages"]
@@ -399,8 +399,6 @@ def register_stages(register: Callable[..., None]) -> None:
 
 @hookimpl
 def register_formats(register: Callable[..., None]) -> None:
-    from ..registry import EncoderSpec  # type: ignore[attr-defined]
-
     register(
         EncoderSpec(
             "openai-responses",
