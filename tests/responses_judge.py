@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jiter
 import openai
 
 from chunkline.builtins.responses_items import decode_reasoning
@@ -129,12 +130,21 @@ def got_items(response: Any, *, reasoning_text: bool = False) -> list[dict[str, 
                     "type": "function_call",
                     "call_id": item.call_id,
                     "name": item.name,
-                    "input": json.loads(item.arguments),
+                    "input": _input(item.arguments),
                 }
             )
         else:
             raise AssertionError(f"unexpected output item {item.type}")
     return out
+
+
+def _input(arguments: str) -> Any:
+    """The arguments as JSON; arguments cut short (Claude stopped at max_tokens mid-call) as the
+    anthropic SDK reads its partial JSON."""
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return jiter.from_json(arguments.encode(), partial_mode=True)
 
 
 def expected_usage(message: Any) -> dict[str, int]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import chunkline
 import harness
 import responses_judge as judge
-from strategies import CREATED, anthropic_streams, framed_streams, splits
+from strategies import CREATED, anthropic_streams, encode_sse, framed_streams, splits
 
-FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KINDS = ("text", "thinking", "redacted_thinking", "tool_use", "server_tool")
 
 
@@ -27,7 +27,7 @@ def pipeline(**options: Any) -> chunkline.Pipeline:
 def test_generated_streams_read_back_as_the_anthropic_sdk_reads_them(
     data: st.DataObject, stream: tuple[list[dict[str, Any]], bytes], encrypted: bool
 ) -> None:
-    _, sse = stream
+    events, sse = stream
     conversion = pipeline(reasoning_encrypted_content=encrypted).open()
     out: list[bytes] = []
     for piece in data.draw(splits(sse)):
@@ -36,4 +36,13 @@ def test_generated_streams_read_back_as_the_anthropic_sdk_reads_them(
     body = b"".join(out)
     assert body == b"".join(pipeline(reasoning_encrypted_content=encrypted).convert(sse))
     judge.check_frames(body)
-    judge.assert_same(judge.read(body), harness.anthropic_final_message(sse), encrypted=encrypted)
+    reading = judge.read(body)
+    try:
+        # The events mean the same however they are framed; the anthropic SDK reads them in the
+        # API's own framing (its SSE reader takes less than the SSE spec allows).
+        truth = harness.anthropic_final_message(encode_sse(events))
+    except AttributeError:
+        # anthropic's accumulator cannot read a message_delta whose usage is null (a model_dump()
+        # style stream); there is no ground truth to compare with, only the checks above.
+        reject()
+    judge.assert_same(reading, truth, encrypted=encrypted)
