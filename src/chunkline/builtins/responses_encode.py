@@ -34,6 +34,7 @@ __all__ = ["STAGE", "ResponsesEncoder", "register_formats", "register_stages"]
 
 STAGE = "responses_encode"
 PING = b": ping\n\n"
+_TAIL = b',"sequence_number":%d}\n\n'
 _dumps = orjson.dumps
 
 # Neutral finish reasons that end a response short of its end, and the Responses word for why.
@@ -102,12 +103,14 @@ class ResponsesEncoder(Stage):
         self._seq += 1
         self.emit(b"event: " + kind.encode() + b"\ndata: " + _dumps({"type": kind, **body}) + b"\n\n")
 
-    def _send_delta(self, item: _Item, text: str) -> None:
-        # The hot path: the bytes around a text delta are built once per item.
-        self.emit(
-            item.delta_head + _dumps(text) + b',"sequence_number":' + str(self._seq).encode() + b"}\n\n"
-        )
-        self._seq += 1
+    def feed_text(self, part: int, text: str) -> None:
+        """``feed(TextDelta(part, text))`` without the event (see Stage.text_route): the hot path,
+        with the bytes around a text delta built once per item."""
+        entry = self._items[part]
+        entry.parts.append(text)
+        seq = self._seq
+        self._seq = seq + 1
+        self.emit(entry.delta_head + _dumps(text) + _TAIL % seq)
 
     def _response(self, status: str, **fields: Any) -> dict[str, Any]:
         assert self._base is not None
@@ -121,9 +124,7 @@ class ResponsesEncoder(Stage):
             return
         cls = item.__class__
         if cls is TextDelta:
-            entry = self._items[item.part]
-            entry.parts.append(item.text)
-            self._send_delta(entry, item.text)
+            self.feed_text(item.part, item.text)
         elif cls is ToolCallDelta:
             entry = self._items[item.part]
             entry.parts.append(item.arguments)
