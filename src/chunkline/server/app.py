@@ -44,14 +44,11 @@ class ServerState:
             False: plain,
             True: Pipeline(thinking=settings.thinking, include_usage=True),
         }
-        # A non-streaming answer follows the same rules: the same stages up to the envelope, with
-        # usage on the finish and faults raised (they become HTTP errors; nothing was sent yet).
+        # A non-streaming answer follows the same rules: the same stages up to the envelope (the
+        # usage totals ride on the finish) and faults raised (they become HTTP errors; nothing
+        # was sent yet).
         self.events_pipeline = Pipeline(
-            event_stages(plain.stage_names),
-            thinking=settings.thinking,
-            include_usage=True,
-            usage="final",
-            on_error="raise",
+            event_stages(plain.stage_names), thinking=settings.thinking, on_error="raise"
         )
         self.responses_pipelines = ResponsesPipelines(settings.thinking)
         self._upstream: Upstream | None = None

@@ -279,7 +279,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "models": ("CHUNKLINE_MODELS", _names),
         "model_aliases": ("CHUNKLINE_MODEL_ALIASES", _aliases),
         "reasoning_budgets": ("CHUNKLINE_REASONING_BUDGETS", _budgets),
-        "thinking": ("CHUNKLINE_THINKING", _choice(*THINKING_MODES)),
+        "thinking": ("CHUNKLINE_THINKING", _choice("reasoning_content", "reasoning", *THINKING_MODES)),
         "temperature_above_1": ("CHUNKLINE_TEMPERATURE_ABOVE_1", _choice("reject", "clamp")),
         "hosted_tools": ("CHUNKLINE_HOSTED_TOOLS", _choice("drop", "reject")),
         "max_request_bytes": ("CHUNKLINE_MAX_REQUEST_BYTES", _positive_int),
