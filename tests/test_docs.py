@@ -80,8 +80,15 @@ def test_hook_spec_examples_run() -> None:
 
 
 def builtin_options() -> list[tuple[str, str, Any]]:
-    pipeline = chunkline.Pipeline(load_entrypoints=False)
-    return [(name, stage, default) for name, stage, default, _, _ in pipeline.describe_options()]
+    """Every option of the built-in stages on every built-in route, once per stage."""
+    registry = chunkline.Pipeline(load_entrypoints=False).registry
+    found: dict[tuple[str, str], Any] = {}
+    for source in sorted(registry.decoders):
+        for target in sorted(registry.encoders):
+            pipeline = chunkline.Pipeline(source=source, target=target, load_entrypoints=False)
+            for name, stage, default, _, _ in pipeline.describe_options():
+                found.setdefault((name, stage), default)
+    return [(name, stage, default) for (name, stage), default in found.items()]
 
 
 def option_sections() -> dict[str, str]:

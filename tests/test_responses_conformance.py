@@ -10,6 +10,7 @@ import pytest
 import chunkline
 import harness
 import responses_judge as judge
+from chunkline.cli import main
 from chunkline.testing import assert_split_invariant
 
 PATHS = {p.name: p for p in harness.fixture_paths()}
@@ -114,3 +115,15 @@ def test_nothing_at_all_fails_the_response() -> None:
     """RS12: a fault before message_start still opens the response."""
     reading = judge.read(convert(b""))
     assert [e.type for e in reading.events] == ["response.created", "response.in_progress", "response.failed"]
+
+
+def test_cli_converts_to_responses(capsys: pytest.CaptureFixture[str]) -> None:
+    """``chunkline convert --to openai-responses``: the same stream as the library's."""
+    path = PATHS["llm_thinking_then_tool_use.sse"]
+    assert (
+        main(["convert", str(path), "--to", "openai-responses", "--option", f"created={harness.CREATED}"])
+        == 0
+    )
+    out = capsys.readouterr().out.encode()
+    assert out == convert(sse_of(path.name))
+    judge.assert_same(judge.read(out), message_of(path.name))
