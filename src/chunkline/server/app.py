@@ -39,10 +39,12 @@ class ServerState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.auth = Authenticator(settings)
-        plain = Pipeline(thinking=settings.thinking)
+        # Thinking blocks go out whole with their signatures (delta.reasoning_details), so that a
+        # client sending them back keeps Claude thinking across tool calls.
+        plain = Pipeline(thinking=settings.thinking, reasoning_details=True)
         self._stream_pipelines = {
             False: plain,
-            True: Pipeline(thinking=settings.thinking, include_usage=True),
+            True: Pipeline(thinking=settings.thinking, include_usage=True, reasoning_details=True),
         }
         # A non-streaming answer follows the same rules: the same stages up to the envelope (the
         # usage totals ride on the finish) and faults raised (they become HTTP errors; nothing
