@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,7 +51,8 @@ def message_of(name: str) -> Any:
     ids=["summary", "encrypted", "reasoning_text"],
 )
 def test_recording_reads_back_as_the_anthropic_sdk_reads_it(name: str, options: dict[str, Any]) -> None:
-    """RS1-RS11, RS13."""
+    """RS1 framing, RS2 numbering, RS3 the opening, RS4, RS5, RS6 and RS7 the items, RS8 encrypted_content,
+    RS9 server tools left out, RS10 the terminal event, RS11 usage, RS13 the SDKs agree."""
     body = convert(sse_of(name), **options)
     judge.check_frames(body)
     reading = judge.read(body)
@@ -127,3 +130,16 @@ def test_cli_converts_to_responses(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.encode()
     assert out == convert(sse_of(path.name))
     judge.assert_same(judge.read(out), message_of(path.name))
+
+
+def test_every_rule_is_checked() -> None:
+    """Each rule of docs/responses-rules.md is named by a test that checks it."""
+    root = Path(__file__).parent
+    rules = re.findall(
+        r"^- \*\*(RS\d+)\*\*", (root.parent / "docs" / "responses-rules.md").read_text(), re.MULTILINE
+    )
+    assert len(rules) == 14
+    tests = "".join(
+        p.read_text() for p in [*root.glob("test_responses_*.py"), *root.glob("server/test_*.py")]
+    )
+    assert [rule for rule in rules if not re.search(rf"\b{rule}\b", tests)] == []

@@ -77,6 +77,7 @@ def answer(finish: str = "tool_calls") -> list[Any]:
 
 
 def test_a_whole_answer_reads_back() -> None:
+    """RS1, RS2, RS3, RS4, RS5, RS6, RS7, RS8 and RS11 on hand-built events."""
     body = encode(
         answer(), reasoning_encrypted_content=True, tool_namespaces={"ns__lookup": ("ns", "lookup")}
     )
@@ -125,6 +126,7 @@ def test_without_include_no_encrypted_content() -> None:
 
 
 def test_reasoning_text_mode() -> None:
+    """RS7: thinking as the reasoning item's content."""
     reading = judge.read(encode(answer(), thinking="reasoning_text"))
     thinking = reading.final.output[0]
     assert thinking.summary == [] and thinking.content[0].text == "Let me think."
@@ -135,6 +137,7 @@ def test_reasoning_text_mode() -> None:
     ("reason", "why"), [("length", "max_output_tokens"), ("content_filter", "content_filter")]
 )
 def test_short_answers_are_incomplete(reason: str, why: str) -> None:
+    """RS10."""
     reading = judge.read(encode(answer(reason)))
     assert reading.terminal == "response.incomplete"
     assert reading.final.status == "incomplete" and reading.final.incomplete_details.reason == why
@@ -147,6 +150,7 @@ def test_short_answers_are_incomplete(reason: str, why: str) -> None:
 
 @pytest.mark.parametrize("cut", [0, 1, 4, 10, 14])
 def test_faults_fail_the_response(cut: int) -> None:
+    """RS12, wherever the fault comes."""
     events = [*answer()[:cut], ErrorEvent("upstream_error", "Overloaded", code="overloaded_error"), Done()]
     # The encoder closes nothing itself: parts left open by a fault simply never finish.
     body = encode(events)
@@ -161,6 +165,7 @@ def test_faults_fail_the_response(cut: int) -> None:
 
 
 def test_interleaved_parts_keep_their_own_items() -> None:
+    """RS4."""
     events = [
         ResponseStart("msg_1", "m"),
         ToolCallStart(5, "a", "f"),

@@ -89,6 +89,7 @@ def _stream(proxy: ServerThread, **request: Any) -> tuple[list[dict[str, Any]], 
 def test_a_tool_turn_sent_back_keeps_the_signed_thinking(
     proxy: ServerThread, upstream: FakeAnthropic
 ) -> None:
+    """RS14: streamed whole in reasoning_details, sent back, given to Claude first."""
     model = "agent:get_weather:x"
     first = [user("weather?")]
     details, chunks = _stream(proxy, model=model, messages=first, tools=[WEATHER])
