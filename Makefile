@@ -50,9 +50,20 @@ bench-server: $(VENV)/.installed-dev
 # bring their own dependencies, so they get a venv of their own and .venv never sees them.
 PEERS_VENV := .venv-peers
 
-bench-peers: $(PEERS_VENV)/.installed $(PEERS_CHAT_VENV)/.installed
+# ccproxy-api 0.2.x dropped the 0.1.x adapter, so its Responses adapter gets a venv of its own.
+PEERS_RESPONSES_VENV := .venv-peers-responses
+
+bench-peers: $(PEERS_VENV)/.installed $(PEERS_CHAT_VENV)/.installed $(PEERS_RESPONSES_VENV)/.installed
 	$(PEERS_VENV)/bin/python benchmarks/peers.py
 	$(PEERS_CHAT_VENV)/bin/python benchmarks/peers_chat.py
+	$(PEERS_RESPONSES_VENV)/bin/python benchmarks/peers_responses.py
+
+$(PEERS_RESPONSES_VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
+	test -x $(PEERS_RESPONSES_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_RESPONSES_VENV)
+	$(PEERS_RESPONSES_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		'ccproxy-api==0.2.10' orjson -e .
+	@touch $@
 
 $(PEERS_VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
@@ -92,10 +103,10 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
-	find . \( -path ./$(VENV) -o -path ./$(PEERS_VENV) \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+	find . \( -path ./$(VENV) -o -path ./$(PEERS_VENV) -o -path ./$(PEERS_RESPONSES_VENV) \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(PEERS_VENV) $(PEERS_CHAT_VENV)
+	rm -rf $(VENV) $(PEERS_VENV) $(PEERS_CHAT_VENV) $(PEERS_RESPONSES_VENV)
 
 # Fuzz the whole pipeline for FUZZ_SECONDS with atheris (installed into .venv on first use; where it
 # cannot be, the harness falls back to pure-Python mutation). Seeds: the recordings, written into

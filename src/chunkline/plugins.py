@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "chunkline.builtins.chat_parse",
     "chunkline.builtins.chat_decode",
     "chunkline.builtins.anthropic_encode",
+    "chunkline.builtins.responses_encode",
 )
 
 

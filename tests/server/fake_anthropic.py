@@ -26,6 +26,8 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
 ``replay-b64[:N]``         the last user message, base64-decoded, as the body (in N-byte writes)
 ``script:NAME``            whatever the coroutine ``fake.scripts[NAME](request, out)`` does
                            (a test's own misbehaving upstream)
+``agent:NAME:COMMAND``     a scripted agent: signed thinking and a call of tool NAME with
+                           ``{"cmd": COMMAND}``; once a tool result is back, text quoting it
 =========================  ==================================================================
 
 A request whose ``x-api-key`` is ``bad-key`` gets a 401, as Anthropic answers an unknown key.
@@ -45,7 +47,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h11
-from fake_bodies import ERROR_TYPES, MODELS, echo_events, last_user_text, recording_events, sse_event
+from fake_bodies import (
+    ERROR_TYPES,
+    MODELS,
+    agent_events,
+    echo_events,
+    last_user_text,
+    recording_events,
+    sse_event,
+)
 
 
 @dataclass
@@ -279,6 +289,7 @@ class FakeAnthropic:
             "replay-b64": self._replay_b64,
             "json-200": self._json_200,
             "script": lambda request, out, arg: self.scripts[arg](request, out),
+            "agent": self._agent,
         }
         scenario = scenarios.get(name)
         if scenario is not None:
@@ -316,6 +327,9 @@ class FakeAnthropic:
             if pause:
                 await asyncio.sleep(pause)
         await out.end()
+
+    async def _agent(self, request: Received, out: _Exchange, arg: str) -> None:
+        await self._stream(out, agent_events(request.body, arg))
 
     async def _echo(self, request: Received, out: _Exchange, arg: str) -> None:
         slow = request.body["model"] == "echo-slow"

@@ -87,3 +87,66 @@ def last_user_text(body: Any) -> str:
             if texts:
                 return texts[-1]
     return "nothing"
+
+
+#: The thinking block the ``agent`` scenario signs, as a client must give it back.
+AGENT_THINKING = {"type": "thinking", "thinking": "I will run the command.", "signature": "EqQBsig-agent=="}
+
+
+def agent_events(body: Any, arg: str) -> list[bytes]:
+    """A scripted agent turn. Until the conversation holds a tool result: thinking (signed), then
+    a call of the tool ``NAME`` with ``{"cmd": COMMAND}`` (``arg`` is ``NAME:COMMAND``). After
+    one: a text answer that quotes the last tool result's last non-empty line."""
+    name, _, command = arg.partition(":")
+    results = [
+        block
+        for message in body.get("messages", [])
+        if message["role"] == "user" and isinstance(message["content"], list)
+        for block in message["content"]
+        if block.get("type") == "tool_result"
+    ]
+    usage = {"input_tokens": 12, "output_tokens": 1}
+    message = {
+        "id": "msg_agent",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-agent",
+        "content": [],
+    }
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": {**message, "stop_reason": None, "usage": usage}}
+    ]
+    if results:
+        content = results[-1].get("content", "")
+        if isinstance(content, list):
+            content = "\n".join(b.get("text", "") for b in content)
+        lines = [line.strip() for line in content.splitlines() if line.strip()]
+        text = f"The tool said: {lines[-1] if lines else 'nothing'}"
+        blocks = [({"type": "text", "text": ""}, [{"type": "text_delta", "text": text}])]
+        stop = "end_turn"
+    else:
+        thinking = [
+            {"type": "thinking_delta", "thinking": AGENT_THINKING["thinking"]},
+            {"type": "signature_delta", "signature": AGENT_THINKING["signature"]},
+        ]
+        call = {"type": "tool_use", "id": "toolu_agent_1", "name": name, "input": {}}
+        arguments = json.dumps({"cmd": command})
+        blocks = [
+            ({"type": "thinking", "thinking": "", "signature": ""}, thinking),
+            (call, [{"type": "input_json_delta", "partial_json": arguments[:5]},
+                    {"type": "input_json_delta", "partial_json": arguments[5:]}]),
+        ]  # fmt: skip
+        stop = "tool_use"
+    for index, (start, deltas) in enumerate(blocks):
+        events.append({"type": "content_block_start", "index": index, "content_block": start})
+        events += [{"type": "content_block_delta", "index": index, "delta": delta} for delta in deltas]
+        events.append({"type": "content_block_stop", "index": index})
+    events.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        }
+    )
+    events.append({"type": "message_stop"})
+    return [sse_event(e) for e in events]

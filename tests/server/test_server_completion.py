@@ -82,6 +82,16 @@ def test_the_completion_body(proxy: ServerThread) -> None:
                         }
                     ],
                     "reasoning_content": truth.thinking,
+                    # The thinking block whole, to send back (docs/responses-rules.md, RS14).
+                    "reasoning_details": [
+                        {
+                            "type": "reasoning.text",
+                            "text": truth.thinking,
+                            "signature": truth.signatures[0],
+                            "format": "anthropic-claude-v1",
+                            "index": 0,
+                        }
+                    ],
                 },
                 "logprobs": None,
                 "finish_reason": "tool_calls",

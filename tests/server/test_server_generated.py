@@ -43,7 +43,8 @@ def test_a_generated_stream_comes_out_as_the_pipeline_converts_it(
     _, sse = stream
     payload = _request(sse, piece, stream=True, stream_options={"include_usage": True})
     body = _post(proxy, payload).content
-    assert sse_events(body) == sse_events(harness.convert(sse, include_usage=True))
+    # The server sends thinking blocks back whole in reasoning_details (docs/responses-rules.md, RS14).
+    assert sse_events(body) == sse_events(harness.convert(sse, include_usage=True, reasoning_details=True))
 
 
 @SETTINGS

@@ -12,6 +12,8 @@ from ..events import (
     ErrorEvent,
     Finish,
     ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
     ResponseStart,
     TextDelta,
     ToolCallDelta,
@@ -27,6 +29,7 @@ __all__ = [
     "THINKING_FIELDS",
     "Envelope",
     "error_object",
+    "reasoning_detail",
     "register_formats",
     "register_stages",
     "usage_object",
@@ -43,6 +46,30 @@ FINISH_REASONS = {
     "content_filter": "content_filter",
     "pause": "length",
 }
+
+#: The ``format`` of a ``reasoning_details`` entry holding an Anthropic thinking block, in
+#: OpenRouter's convention.
+DETAIL_FORMAT = "anthropic-claude-v1"
+
+
+def reasoning_detail(
+    index: int, text: str, signature: str | None, redacted: str | None
+) -> dict[str, Any] | None:
+    """One ``reasoning_details`` entry (OpenRouter's convention) for a whole thinking block: its
+    text and signature, or a redacted block's data; ``None`` for thinking that carries no
+    signature (there is nothing a client could give back for Claude to verify)."""
+    if redacted is not None:
+        return {"type": "reasoning.encrypted", "data": redacted, "format": DETAIL_FORMAT, "index": index}
+    if signature is None:
+        return None
+    return {
+        "type": "reasoning.text",
+        "text": text,
+        "signature": signature,
+        "format": DETAIL_FORMAT,
+        "index": index,
+    }
+
 
 #: ``thinking`` option value -> the delta field reasoning goes to ("native" is DeepSeek's).
 THINKING_FIELDS = {
@@ -90,6 +117,8 @@ class Envelope(Stage):
         "_calls",
         "_content_head",
         "_created",
+        "_details",
+        "_details_on",
         "_envelope",
         "_field",
         "_head",
@@ -100,6 +129,7 @@ class Envelope(Stage):
         "_send",
         "_tail",
         "_tail_usage_null",
+        "_thinking",
         "_usage",
     )
 
@@ -107,6 +137,8 @@ class Envelope(Stage):
         ResponseStart,
         TextDelta,
         ReasoningDelta,
+        ReasoningStart,
+        ReasoningEnd,
         ToolCallStart,
         ToolCallDelta,
         Finish,
@@ -120,6 +152,11 @@ class Envelope(Stage):
         self._field = THINKING_FIELDS.get(options.get("thinking", "native"), "reasoning_content")
         self._usage: str | None = options["usage"] if options["include_usage"] else None
         self._calls: dict[int, int] | None = None  # part -> the client's tool-call index
+        # Each thinking block's text, held until its end, when it goes out whole with its
+        # signature in delta.reasoning_details (the client gives it back for the next turn).
+        self._thinking: dict[int, list[str]] = {}
+        self._details = 0
+        self._details_on: bool = options["reasoning_details"]
         usage_null = b',"usage":null' if self._usage else b""
         self._tail_usage_null = usage_null + b"}"
         self._envelope = b""
@@ -164,6 +201,19 @@ class Envelope(Stage):
             )
         elif cls is ReasoningDelta:
             self._delta({self._field: item.text})
+            held = self._thinking.get(item.part)
+            if held is not None:
+                held.append(item.text)
+        elif cls is ReasoningStart:
+            if self._details_on:
+                if item.redacted is None:
+                    self._thinking[item.part] = []
+                else:
+                    self._detail("", None, item.redacted)
+        elif cls is ReasoningEnd:
+            held = self._thinking.pop(item.part, None)
+            if held is not None:
+                self._detail("".join(held), item.signature, None)
         elif cls is ResponseStart:
             self._start(item)
         else:
@@ -200,6 +250,12 @@ class Envelope(Stage):
         self._content_head = self._head + b'{"content":'
         self._tail = b'},"logprobs":null,"finish_reason":null}]' + self._tail_usage_null + self._post
         self._send(self._head + b'{"role":"assistant","content":""' + self._tail)
+
+    def _detail(self, text: str, signature: str | None, redacted: str | None) -> None:
+        detail = reasoning_detail(self._details, text, signature, redacted)
+        if detail is not None:
+            self._details += 1
+            self._delta({"reasoning_details": [detail]})
 
     def _delta(self, delta: dict[str, Any]) -> None:
         self._send(self._head + _dumps(delta)[:-1] + self._tail)
@@ -241,6 +297,13 @@ def register_stages(register: Any) -> None:
                     False,
                     "Report token usage (as stream_options.include_usage asks): prompt = input + "
                     "cache read + cache creation tokens.",
+                ),
+                Option.boolean(
+                    "reasoning_details",
+                    False,
+                    "Send each thinking block whole, with its signature (or redacted thinking's data), "
+                    "in delta.reasoning_details as OpenRouter does, for the client to send back so "
+                    "that Claude keeps thinking across tool calls.",
                 ),
                 Option.choice(
                     "usage",

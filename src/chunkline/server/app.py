@@ -24,6 +24,7 @@ from .bodies import read_json
 from .completion import event_stages
 from .errors import APIError, redact
 from .proxy import ChatExchange, error_response
+from .responses import ResponsesExchange, ResponsesPipelines, translate_responses_request
 from .scrub import REDACT_STAGE
 from .settings import Settings
 from .translate import translate_request
@@ -42,18 +43,21 @@ class ServerState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.auth = Authenticator(settings)
-        plain = Pipeline(thinking=settings.thinking)
+        # Thinking blocks go out whole with their signatures (delta.reasoning_details), so that a
+        # client sending them back keeps Claude thinking across tool calls.
+        plain = Pipeline(thinking=settings.thinking, reasoning_details=True)
         # The key redaction runs on the typed events, before the envelope writes any of them.
         events: list[str | StageSpec] = [*event_stages(plain.stage_names), REDACT_STAGE]
         stages = [*events, *plain.stage_names[len(events) - 1 :]]
         self._stream_pipelines = {
-            False: Pipeline(stages, thinking=settings.thinking),
-            True: Pipeline(stages, thinking=settings.thinking, include_usage=True),
+            False: Pipeline(stages, thinking=settings.thinking, reasoning_details=True),
+            True: Pipeline(stages, thinking=settings.thinking, include_usage=True, reasoning_details=True),
         }
         # A non-streaming answer follows the same rules: the same stages up to the envelope (the
         # usage totals ride on the finish) and faults raised (they become HTTP errors; nothing
         # was sent yet).
         self.events_pipeline = Pipeline(events, thinking=settings.thinking, on_error="raise")
+        self.responses_pipelines = ResponsesPipelines(settings.thinking)
         self._upstream: Upstream | None = None
         #: The server's own keys, for scrubbing what it logs.
         self.settings_secrets = [
@@ -125,6 +129,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         translated = translate_request(body, state.settings)
         return ChatExchange(state, translated, api_key, beta)
 
+    async def responses(request: Request) -> Response:
+        api_key = state.auth.upstream_key(request.headers)
+        beta = beta_header(request.headers)
+        body = await read_json(request, state.settings)
+        translated = translate_responses_request(body, state.settings)
+        return ResponsesExchange(state, translated, api_key, beta)
+
     async def list_models(request: Request) -> Response:
         api_key = state.auth.upstream_key(request.headers)
         return _json({"object": "list", "data": await state.model_list(api_key)})
@@ -186,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -32,6 +32,8 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_REASONING_BUDGETS     EFFORT=TOKENS,... thinking budgets per reasoning_effort
   CHUNKLINE_THINKING              reasoning_content (default), reasoning, tags or drop
   CHUNKLINE_TEMPERATURE_ABOVE_1   reject (default: a 400) or clamp (to 1)
+  CHUNKLINE_HOSTED_TOOLS          drop (default: left out, with a warning) or reject (a 400): OpenAI's
+                                  hosted tools in a Responses request
   CHUNKLINE_MAX_REQUEST_BYTES     the largest request body (16777216)
   CHUNKLINE_MAX_REQUEST_VALUES    the most JSON values a request body may hold (500000)
   CHUNKLINE_MAX_RESPONSE_BYTES    upstream bytes a non-streaming answer may take (33554432)

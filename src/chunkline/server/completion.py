@@ -6,9 +6,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..builtins.envelope import FINISH_REASONS, THINKING_FIELDS, usage_object
+from ..builtins.envelope import FINISH_REASONS, THINKING_FIELDS, reasoning_detail, usage_object
 from ..errors import InternalStageError
-from ..events import Finish, ReasoningDelta, ResponseStart, TextDelta, ToolCallDelta, ToolCallStart
+from ..events import (
+    Finish,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
 
 __all__ = ["EVENT_STAGES_END", "CompletionBuilder", "event_stages"]
 
@@ -37,12 +46,18 @@ class CompletionBuilder:
     the same finish reason, usage, tool calls (0-based, arguments concatenated) and reasoning a
     streaming client would have accumulated."""
 
-    def __init__(self, thinking: str = "native", include_usage: bool = True) -> None:
+    def __init__(
+        self, thinking: str = "native", include_usage: bool = True, reasoning_details: bool = False
+    ) -> None:
         self._start: ResponseStart | None = None
         self._created = 0
         self._text: list[str] = []
         self._reasoning_field = THINKING_FIELDS.get(thinking, "reasoning_content")
         self._reasoning: list[str] = []
+        # Each thinking block's text (by part), and the finished blocks as reasoning_details.
+        self._thinking: dict[int, list[str]] = {}
+        self._details: list[dict[str, Any]] = []
+        self._details_on = reasoning_details
         self._include_usage = include_usage
         # Tool calls by part id, in the order they started (the client's 0-based order).
         self._calls: dict[int, _Call] = {}
@@ -54,6 +69,19 @@ class CompletionBuilder:
             self._text.append(item.text)
         elif cls is ReasoningDelta:
             self._reasoning.append(item.text)
+            held = self._thinking.get(item.part)
+            if held is not None:
+                held.append(item.text)
+        elif cls is ReasoningStart:
+            if self._details_on:
+                if item.redacted is None:
+                    self._thinking[item.part] = []
+                else:
+                    self._detail("", None, item.redacted)
+        elif cls is ReasoningEnd:
+            held = self._thinking.pop(item.part, None)
+            if held is not None:
+                self._detail("".join(held), item.signature, None)
         elif cls is ToolCallStart:
             self._calls[item.part] = _Call(item.id, item.name)
         elif cls is ToolCallDelta:
@@ -64,6 +92,11 @@ class CompletionBuilder:
         elif cls is Finish:
             self._finish = item
         # Part boundaries, usage updates, pings and the end carry nothing a completion holds.
+
+    def _detail(self, text: str, signature: str | None, redacted: str | None) -> None:
+        detail = reasoning_detail(len(self._details), text, signature, redacted)
+        if detail is not None:
+            self._details.append(detail)
 
     def result(self) -> dict[str, Any]:
         """The completion; the events must have ended with a finish."""
@@ -86,6 +119,8 @@ class CompletionBuilder:
             message["tool_calls"] = tool_calls
         if self._reasoning:
             message[self._reasoning_field] = "".join(self._reasoning)
+        if self._details:
+            message["reasoning_details"] = self._details
         body: dict[str, Any] = {
             "id": f"chatcmpl-{self._start.id}",
             "object": "chat.completion",

@@ -232,7 +232,7 @@ def _assistant(
     if message.get("audio") is not None:
         raise InvalidRequest(f"{where}.audio: Claude cannot be sent earlier audio answers", f"{where}.audio")
     content = message.get("content")
-    blocks: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = _reasoning_details(message.get("reasoning_details"), where)
     if isinstance(content, str):
         blocks += _text(content)
     elif isinstance(content, list):
@@ -259,6 +259,31 @@ def _assistant(
         block = _function_use(function_call, call_id, f"{where}.function_call")
         legacy_calls.append((block["name"], call_id))
         blocks.append(block)
+    return blocks
+
+
+def _reasoning_details(details: Any, where: str) -> list[dict[str, Any]]:
+    """OpenRouter's ``reasoning_details`` on an assistant message: Claude's thinking blocks as
+    chunkline streamed them, given back first and unchanged. A ``reasoning.text`` entry with a
+    signature is a thinking block, a ``reasoning.encrypted`` entry a redacted one; entries without
+    what Claude verifies (summaries, unsigned text) are left out."""
+    if details is None:
+        return []
+    if not isinstance(details, list):
+        raise InvalidRequest(f"{where}.reasoning_details must be an array", f"{where}.reasoning_details")
+    blocks: list[dict[str, Any]] = []
+    for j, entry in enumerate(details):
+        here = f"{where}.reasoning_details[{j}]"
+        if not isinstance(entry, dict):
+            raise InvalidRequest(f"{here} must be an object", here)
+        kind = entry.get("type")
+        if kind == "reasoning.text" and isinstance(entry.get("signature"), str) and entry["signature"]:
+            text = entry.get("text")
+            if not isinstance(text, str):
+                raise InvalidRequest(f"{here}.text must be a string", f"{here}.text")
+            blocks.append({"type": "thinking", "thinking": text, "signature": entry["signature"]})
+        elif kind == "reasoning.encrypted" and isinstance(entry.get("data"), str) and entry["data"]:
+            blocks.append({"type": "redacted_thinking", "data": entry["data"]})
     return blocks
 
 

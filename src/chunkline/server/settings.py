@@ -214,6 +214,9 @@ class Settings:
     thinking: str = "reasoning_content"
     #: What a temperature above Claude's maximum of 1 does: ``reject`` (a 400) or ``clamp`` (to 1).
     temperature_above_1: str = "reject"
+    #: What OpenAI's hosted tools (web search, file search, ...) in a Responses request do:
+    #: ``drop`` (left out, with a warning header) or ``reject`` (a 400).
+    hosted_tools: str = "drop"
     #: The largest request body. 16 MiB holds a 1M-token conversation's text (about 4 MiB) with
     #: two images at Anthropic's 5 MB limit each (6.7 MB apiece once base64-encoded).
     max_request_bytes: int = 16 * 1024 * 1024
@@ -347,6 +350,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "reasoning_budgets": ("CHUNKLINE_REASONING_BUDGETS", _budgets),
         "thinking": ("CHUNKLINE_THINKING", _choice("reasoning_content", "reasoning", *THINKING_MODES)),
         "temperature_above_1": ("CHUNKLINE_TEMPERATURE_ABOVE_1", _choice("reject", "clamp")),
+        "hosted_tools": ("CHUNKLINE_HOSTED_TOOLS", _choice("drop", "reject")),
         "max_request_bytes": ("CHUNKLINE_MAX_REQUEST_BYTES", _positive_int),
         "max_request_values": ("CHUNKLINE_MAX_REQUEST_VALUES", _positive_int),
         "max_response_bytes": ("CHUNKLINE_MAX_RESPONSE_BYTES", _positive_int),

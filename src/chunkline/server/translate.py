@@ -44,6 +44,7 @@ _UNSUPPORTED: Mapping[str, tuple[tuple[Any, ...], str]] = {
     "verbosity": ((None, "medium"), "Claude has no verbosity setting"),
 }
 _KNOWN = _HANDLED | _IGNORED | set(_UNSUPPORTED)
+_THINKING = ("thinking", "redacted_thinking")
 
 
 @final
@@ -152,11 +153,12 @@ def _thinking_budget(request: dict[str, Any], settings: Settings, turns: list[di
         raise InvalidRequest(
             f"'reasoning_effort' must be one of {allowed}, not {shown(effort)}", "reasoning_effort"
         )
-    # Continuing after a tool call while thinking needs that turn's signed thinking blocks, which
-    # an OpenAI client never has: Claude would refuse the request. So that request runs without
-    # thinking, as Anthropic's own error message advises.
+    # Continuing after a tool call while thinking needs that turn's signed thinking blocks first.
+    # A client that sent them back (reasoning_details) keeps thinking on; without them Claude would
+    # refuse the request, so it runs without thinking, as Anthropic's own error message advises.
     last_assistant = next((t for t in reversed(turns) if t["role"] == "assistant"), None)
-    if last_assistant is not None and any(b["type"] == "tool_use" for b in last_assistant["content"]):
+    content = last_assistant["content"] if last_assistant is not None else []
+    if any(b["type"] == "tool_use" for b in content) and content[0]["type"] not in _THINKING:
         return None
     return budget
 

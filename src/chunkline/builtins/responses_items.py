@@ -1,0 +1,81 @@
+"""The OpenAI Responses objects the encoder and the server share: usage, errors, reasoning blobs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+
+from ..events import UsageUpdate
+
+__all__ = [
+    "ENCRYPTED_PREFIX",
+    "decode_reasoning",
+    "encode_reasoning",
+    "error_code",
+    "usage_object",
+]
+
+#: Marks an ``encrypted_content`` that chunkline wrote: the Anthropic thinking block, whole.
+ENCRYPTED_PREFIX = "chunkline.v1."
+
+# The `code` of a Responses error is a closed list in the SDK's types; these are the nearest words.
+_CODES = {
+    "rate_limit_error": "rate_limit_exceeded",
+    "invalid_request_error": "invalid_prompt",
+    "request_too_large": "invalid_prompt",
+}
+
+
+def usage_object(usage: UsageUpdate) -> dict[str, Any]:
+    """The Responses ``usage``: the whole prompt (uncached input, cache reads and cache writes)
+    as ``input_tokens``, with the cached and cache-written parts in its details."""
+    prompt = usage.prompt_tokens
+    output = usage.output_tokens or 0
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens or 0,
+            "cache_write_tokens": usage.cache_write_tokens or 0,
+        },
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens or 0},
+        "total_tokens": prompt + output,
+    }
+
+
+def error_code(fault_code: str | None) -> str:
+    """The Responses error ``code`` for an upstream error type (``server_error`` for the rest)."""
+    return _CODES.get(fault_code or "", "server_error")
+
+
+def encode_reasoning(block: dict[str, Any]) -> str:
+    """An Anthropic ``thinking`` or ``redacted_thinking`` block as an ``encrypted_content``
+    string. It is not encrypted (the signature inside is Anthropic's proof), only packed, so that
+    the server can give Claude back the very block it sent."""
+    return ENCRYPTED_PREFIX + base64.urlsafe_b64encode(orjson.dumps(block)).decode()
+
+
+def decode_reasoning(value: str) -> dict[str, Any] | None:
+    """The Anthropic block an `encode_reasoning` string holds; ``None`` for anything else (an
+    OpenAI blob, say, or a damaged one)."""
+    if not value.startswith(ENCRYPTED_PREFIX):
+        return None
+    try:
+        block = orjson.loads(base64.urlsafe_b64decode(value[len(ENCRYPTED_PREFIX) :]))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(block, dict):
+        return None
+    kind = block.get("type")
+    if (
+        kind == "thinking"
+        and isinstance(block.get("thinking"), str)
+        and isinstance(block.get("signature"), str)
+    ):
+        return {"type": "thinking", "thinking": block["thinking"], "signature": block["signature"]}
+    if kind == "redacted_thinking" and isinstance(block.get("data"), str):
+        return {"type": "redacted_thinking", "data": block["data"]}
+    return None

@@ -1,0 +1,146 @@
+"""One ``POST /v1/responses`` through the proxy: the upstream request, then the events or the response."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+from starlette.responses import Response
+from starlette.types import Scope, Send
+
+from ...errors import StreamError
+from ...pipeline import Pipeline
+from ...stage import StageSpec
+from ..errors import APIError, stream_error_status
+from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond, error_response
+from ..scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
+from ..upstream import Upstream, capped
+from .request import ResponsesRequest
+
+if TYPE_CHECKING:
+    from ..app import ServerState
+
+__all__ = ["TARGET", "ResponsesExchange", "ResponsesPipelines", "final_response"]
+
+logger = logging.getLogger("chunkline.server")
+
+TARGET = "openai-responses"
+_FAILED = b"event: response.failed\n"
+
+
+def _thinking(mode: str) -> str:
+    # The server's thinking setting names the chat route's shapes; the Responses route keeps
+    # what means the same there (tags, drop) and otherwise gives reasoning items.
+    return mode if mode in ("tags", "drop") else "native"
+
+
+class ResponsesPipelines:
+    """The two pipelines of the Responses route, built once per process: one streams (faults
+    in-band, as ``response.failed``), one assembles a whole answer (faults raised, so they become
+    HTTP errors)."""
+
+    def __init__(self, thinking: str) -> None:
+        mode = _thinking(thinking)
+        route = Pipeline(target=TARGET, thinking=mode)
+        # The key redaction runs on the neutral events, before the encoder writes any of them.
+        at = route.stage_names.index(route.registry.encoder(TARGET).stages[0])
+        stages: list[str | StageSpec] = [*route.stage_names[:at], REDACT_STAGE, *route.stage_names[at:]]
+        self.stream = Pipeline(stages, target=TARGET, thinking=mode)
+        self.whole = Pipeline(stages, target=TARGET, thinking=mode, on_error="raise")
+
+
+def final_response(frames: list[bytes]) -> dict[str, Any]:
+    """The ``response`` object of a stream's terminal event (``response.completed`` or
+    ``response.incomplete``): the whole answer, output and usage included."""
+    last = b"".join(frames).rstrip(b"\n").rsplit(b"\n\n", 1)[-1]
+    data = last.split(b"\ndata: ", 1)[1]
+    response: dict[str, Any] = orjson.loads(data)["response"]
+    return response
+
+
+class ResponsesExchange(ChatExchange):
+    """The ASGI response for one Responses request, already authenticated and translated (the
+    disconnect handling is the chat route's)."""
+
+    def __init__(self, state: ServerState, request: ResponsesRequest, api_key: str, beta: str | None) -> None:
+        super().__init__(state, None, api_key, beta)  # type: ignore[arg-type]
+        self._responses = request
+
+    def _warnings(self) -> dict[str, str]:
+        dropped = self._responses.dropped
+        if not dropped:
+            return {}
+        text = f"hosted tools Claude cannot run were left out: {', '.join(dict.fromkeys(dropped))}"
+        return {"x-chunkline-warning": text}
+
+    async def _exchange(self, scope: Scope, send: Send) -> None:
+        request = self._responses
+        if request.dropped:
+            logger.warning("responses request: %s", self._warnings()["x-chunkline-warning"])
+        try:
+            upstream = self._state.upstream()
+            response = await upstream.open_stream(request.body, self._api_key, self._beta)
+        except APIError as error:
+            if error.status >= 500:
+                logger.warning("upstream request failed: %s %s", error.status, error.message)
+            await _respond(error_response(error), scope, send)
+            return
+        settings = self._state.settings
+        pipelines = self._state.responses_pipelines
+        pipeline, answer = (
+            (pipelines.stream, self._stream) if request.stream else (pipelines.whole, self._complete)
+        )
+        overrides: dict[str, Any] = {
+            "reasoning_encrypted_content": request.encrypted,
+            SECRETS_OPTION: (self._api_key,),
+        }
+        if request.namespaces:
+            overrides["tool_namespaces"] = request.namespaces
+        raw = response.aiter_bytes()
+        complete = False
+        try:
+            outputs = pipeline.transform(
+                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
+            )
+            async with _closing(outputs):
+                complete = await answer(response, outputs, scope, send)
+        finally:
+            await Upstream.finish(response, raw, drain=complete)
+
+    async def _stream(
+        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+    ) -> bool:
+        passed = passed_headers(response.headers, [self._api_key])
+        headers = {**_STREAM_HEADERS, **passed, **self._warnings()}
+        raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        raw_headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        async for data in outputs:
+            if data.startswith(_FAILED):
+                # Its key is already redacted by value in the events (scrub.RedactStage).
+                logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip()[:2000])
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+
+    async def _complete(
+        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+    ) -> bool:
+        frames: list[bytes] = []
+        try:
+            async for data in outputs:
+                frames.append(data)
+            body = orjson.dumps(final_response(frames))
+        except StreamError as fault:
+            status = stream_error_status(fault)
+            code, message = redact_value((fault.code or fault.type, fault.message), [self._api_key])
+            logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
+            error = APIError(status, message, type=fault.type, code=code)
+            await _respond(error_response(error), scope, send)
+            return False
+        headers = {**passed_headers(response.headers, [self._api_key]), **self._warnings()}
+        await _respond(Response(body, headers=headers, media_type="application/json"), scope, send)
+        return True
