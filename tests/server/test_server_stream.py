@@ -39,7 +39,10 @@ def test_the_stream_is_the_default_pipeline_over_the_upstream_body(
     assert response.headers["cache-control"] == "no-cache"
     assert response.headers["x-accel-buffering"] == "no"
     assert response.headers["x-request-id"] == "req_fake_1"
-    expected = harness.convert(harness.load_complete_sse(recording), include_usage=include_usage)
+    # The server sends thinking blocks whole in reasoning_details (docs/responses-rules.md, RS14).
+    expected = harness.convert(
+        harness.load_complete_sse(recording), include_usage=include_usage, reasoning_details=True
+    )
     assert sse_events(response.content) == sse_events(expected)
     assert response.content.endswith(b"data: [DONE]\n\n")
 

@@ -1,4 +1,4 @@
-"""The OpenAI Responses objects the encoder and the server share: usage, errors, reasoning blobs."""
+"""The openai-responses encoder's options, and what it shares with the server (usage, errors, blobs)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from typing import Any
 import orjson
 
 from ..events import UsageUpdate
+from ..registry import Registry
+from ..stage import Option
 
 __all__ = [
     "ENCRYPTED_PREFIX",
+    "OPTIONS",
     "decode_reasoning",
     "encode_reasoning",
     "error_code",
@@ -79,3 +82,69 @@ def decode_reasoning(value: str) -> dict[str, Any] | None:
     if kind == "redacted_thinking" and isinstance(block.get("data"), str):
         return {"type": "redacted_thinking", "data": block["data"]}
     return None
+
+
+def _created(value: Any, registry: Registry) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"must be a Unix time in whole seconds (an int) or None, not {value!r}")
+    return value
+
+
+def _boolean(value: Any, registry: Registry) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be True or False, not {value!r}")
+    return value
+
+
+def _namespaces(value: Any, registry: Registry) -> Any:
+    if value is None:
+        return None
+    ok = isinstance(value, dict) and all(
+        isinstance(k, str)
+        and isinstance(v, tuple | list)
+        and len(v) == 2
+        and all(isinstance(s, str) and s for s in v)
+        for k, v in value.items()
+    )
+    if not ok:
+        raise ValueError(
+            "must map each flattened tool name to a (namespace, name) pair of strings, or be None"
+        )
+    return {k: (v[0], v[1]) for k, v in value.items()}
+
+
+OPTIONS = (
+    Option.optional_string(
+        "model", "The model name clients see; by default the upstream's model.", per_conversion=True
+    ),
+    Option.optional_string(
+        "response_id",
+        "The response id clients see; by default 'resp_' + the upstream message id.",
+        per_conversion=True,
+    ),
+    Option(
+        "created",
+        None,
+        "The response's 'created_at' time (Unix seconds); by default the time the stream started.",
+        _created,
+        allowed="an int or None",
+        per_conversion=True,
+    ),
+    Option(
+        "reasoning_encrypted_content",
+        False,
+        "Put each thinking block's signature (and redacted thinking's data) in its reasoning item's "
+        "'encrypted_content', as a request's include: ['reasoning.encrypted_content'] asks.",
+        _boolean,
+        allowed="True or False",
+        per_conversion=True,
+    ),
+    Option(
+        "tool_namespaces",
+        None,
+        "Flattened tool names to map back to (namespace, name) on function_call items.",
+        _namespaces,
+        allowed="a dict of name -> (namespace, name), or None",
+        per_conversion=True,
+    ),
+)
