@@ -182,3 +182,9 @@ def test_bad_requests_name_the_field(request_body: Any, param: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         translate_messages_request(request_body, {})
     assert caught.value.param == param
+
+
+def test_reasoning_effort_can_be_left_out() -> None:
+    request = base(thinking={"type": "adaptive"})
+    assert "reasoning_effort" in translate_messages_request(request, {}).body
+    assert "reasoning_effort" not in translate_messages_request(request, {}, reasoning_effort=False).body

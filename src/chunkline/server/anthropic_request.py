@@ -46,9 +46,12 @@ def map_model(model: str, model_map: Mapping[str, str]) -> str:
     return best
 
 
-def translate_messages_request(request: Any, model_map: Mapping[str, str]) -> ChatRequest:
+def translate_messages_request(
+    request: Any, model_map: Mapping[str, str], *, reasoning_effort: bool = True
+) -> ChatRequest:
     """Translate one Anthropic Messages request; anything that cannot be read raises
-    `InvalidRequest` naming the field."""
+    `InvalidRequest` naming the field. ``reasoning_effort=False`` leaves ``thinking`` out (for
+    upstream models that refuse the field)."""
     if not isinstance(request, dict):
         raise InvalidRequest("the request body must be a JSON object", None)
     model = request.get("model")
@@ -98,7 +101,7 @@ def translate_messages_request(request: Any, model_map: Mapping[str, str]) -> Ch
     if choice is not None:
         _tool_choice(choice, body)
     effort = _reasoning_effort(request.get("thinking"), request.get("output_config"))
-    if effort is not None:
+    if effort is not None and reasoning_effort:
         body["reasoning_effort"] = effort
     metadata = request.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
