@@ -130,7 +130,7 @@ def test_replace_swaps_a_stage_in_place() -> None:
         (lambda s: s.insert_after("parse", "decode"), "stage 'decode' is already in the stage list"),
         (lambda s: s.replace("chunker", "finish"), "stage 'finish' is already in the stage list"),
         (lambda s: s.add("usage"), "stage 'usage' is already in the stage list"),
-        (lambda s: s.insert_after("parse", "zzz"), "unknown stage 'zzz'; registered stages: chunker, decode"),
+        (lambda s: s.insert_after("parse", "zzz"), "unknown stage 'zzz'; registered stages: .*chunker"),
         (lambda s: s.add("zzz"), "unknown stage 'zzz'; registered stages"),
         (
             lambda s: s.remove("tool_calls").add("tag"),

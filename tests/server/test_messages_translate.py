@@ -182,3 +182,26 @@ def test_bad_requests_name_the_field(request_body: Any, param: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         translate_messages_request(request_body, {})
     assert caught.value.param == param
+
+
+def test_reasoning_effort_can_be_left_out() -> None:
+    request = base(thinking={"type": "adaptive"})
+    assert "reasoning_effort" in translate_messages_request(request, {}).body
+    assert "reasoning_effort" not in translate_messages_request(request, {}, reasoning_effort=False).body
+    history = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "t", "signature": ""},
+                {"type": "text", "text": "a"},
+            ],
+        },
+        {"role": "user", "content": "more"},
+    ]
+    kept = translate_messages_request(base(messages=history), {}).body["messages"][1]
+    dropped = translate_messages_request(base(messages=history), {}, reasoning_effort=False).body["messages"][
+        1
+    ]
+    assert kept == {"role": "assistant", "content": "a", "reasoning_content": "t"}
+    assert dropped == {"role": "assistant", "content": "a"}

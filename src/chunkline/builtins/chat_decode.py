@@ -10,6 +10,7 @@ from ..errors import describe
 from ..events import (
     ErrorEvent,
     Finish,
+    Ping,
     ReasoningDelta,
     ReasoningEnd,
     ReasoningStart,
@@ -67,7 +68,7 @@ class ChatDecoder(Stage):
         "_tools_sent",
     )
 
-    handles = (dict, StreamDone, ErrorEvent)
+    handles = (dict, StreamDone, ErrorEvent, Ping)
 
     def __init__(self, options: Options) -> None:
         self._started = False
@@ -96,31 +97,36 @@ class ChatDecoder(Stage):
 
     def feed(self, item: Any) -> None:
         # The fast path: mid-text, a chunk with one choice whose delta holds only content (most
-        # chunks). Plain lookups and class checks, no try: anything unexpected falls through to
-        # the full path, which finds and reports it.
+        # chunks). Plain subscripts in one try (free when nothing raises); anything unexpected
+        # falls through to the full path, which finds and reports it. Sending happens outside
+        # the try, so a later stage's exception never passes for a malformed chunk.
         part = self._text_part
-        if part is not None and item.__class__ is dict and item.get("usage") is None:
-            choices = item.get("choices")
-            if choices.__class__ is list and len(choices) == 1:
-                choice = choices[0]
+        if part is not None:
+            text = None
+            try:
+                (choice,) = item["choices"]
+                delta = choice["delta"]
                 if (
-                    choice.__class__ is dict
-                    and choice.get("finish_reason") is None
+                    choice["finish_reason"] is None
+                    and len(delta) == 1
                     and choice.get("index", 0) == 0
+                    and item.get("usage") is None
                 ):
-                    delta = choice.get("delta")
-                    if delta.__class__ is dict and len(delta) == 1:
-                        text = delta.get("content")
-                        if text.__class__ is str:
-                            if text:
-                                self._send_text(part, text)
-                            return
+                    text = delta["content"]
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass
+            if text.__class__ is str:
+                if text:
+                    self._send_text(part, text)
+                return
         if self._stopped:
             return
         cls = item.__class__
         if cls is not dict:
             if cls is StreamDone:
                 self._done()
+            elif cls is Ping:
+                self.emit(item)  # an upstream keep-alive, for the encoder
             else:
                 self._stop()
                 self.emit(item)

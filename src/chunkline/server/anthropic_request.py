@@ -46,9 +46,13 @@ def map_model(model: str, model_map: Mapping[str, str]) -> str:
     return best
 
 
-def translate_messages_request(request: Any, model_map: Mapping[str, str]) -> ChatRequest:
+def translate_messages_request(
+    request: Any, model_map: Mapping[str, str], *, reasoning_effort: bool = True
+) -> ChatRequest:
     """Translate one Anthropic Messages request; anything that cannot be read raises
-    `InvalidRequest` naming the field."""
+    `InvalidRequest` naming the field. ``reasoning_effort=False`` leaves reasoning out: no
+    ``reasoning_effort`` for ``thinking``, no ``reasoning_content`` for earlier turns' thinking
+    (for upstream models that refuse those fields)."""
     if not isinstance(request, dict):
         raise InvalidRequest("the request body must be a JSON object", None)
     model = request.get("model")
@@ -69,7 +73,7 @@ def translate_messages_request(request: Any, model_map: Mapping[str, str]) -> Ch
         if text:
             out.append({"role": "system", "content": text})
     for position, message in enumerate(messages):
-        out += _message(message, f"messages[{position}]")
+        out += _message(message, f"messages[{position}]", reasoning_effort)
     body: dict[str, Any] = {
         "model": map_model(model, model_map),
         "messages": out,
@@ -98,7 +102,7 @@ def translate_messages_request(request: Any, model_map: Mapping[str, str]) -> Ch
     if choice is not None:
         _tool_choice(choice, body)
     effort = _reasoning_effort(request.get("thinking"), request.get("output_config"))
-    if effort is not None:
+    if effort is not None and reasoning_effort:
         body["reasoning_effort"] = effort
     metadata = request.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
@@ -134,7 +138,7 @@ def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _message(message: Any, where: str) -> list[dict[str, Any]]:
+def _message(message: Any, where: str, reasoning: bool) -> list[dict[str, Any]]:
     if not isinstance(message, dict):
         raise InvalidRequest(f"{where} must be an object", where)
     role = message.get("role")
@@ -148,11 +152,11 @@ def _message(message: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(content, list):
         raise InvalidRequest(f"{where}.content must be a string or an array", f"{where}.content")
     if role == "assistant":
-        return [_assistant(content, where)]
+        return [_assistant(content, where, reasoning)]
     return _user(content, where)
 
 
-def _assistant(blocks: list[Any], where: str) -> dict[str, Any]:
+def _assistant(blocks: list[Any], where: str, reasoning_back: bool) -> dict[str, Any]:
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -168,7 +172,7 @@ def _assistant(blocks: list[Any], where: str) -> dict[str, Any]:
             calls.append({"id": block.get("id"), "type": "function", "function": function})
         # redacted_thinking and server-tool blocks mean nothing to another model: left out.
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
-    if reasoning:
+    if reasoning and reasoning_back:
         message["reasoning_content"] = "".join(reasoning)
     if calls:
         message["tool_calls"] = calls

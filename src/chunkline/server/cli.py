@@ -51,6 +51,8 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_MODEL_MAP             PATTERN=MODEL,... upstream models for clients' model names
                                   (openai-chat; * and ? wildcards; unmatched names pass through)
   CHUNKLINE_PING_INTERVAL         openai-chat: seconds of upstream silence before a ping (0: never)
+  CHUNKLINE_REASONING_EFFORT      openai-chat: true (default) sends thinking as reasoning_effort;
+                                  false for upstream models that refuse it (gpt-4.1)
 
 Examples:
   chunkline serve

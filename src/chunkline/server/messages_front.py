@@ -221,7 +221,9 @@ def create_messages_app(settings: Settings) -> Starlette:
     async def messages(request: Request) -> Response:
         api_key = state.auth.upstream_key(request.headers)
         body = await read_json(request, settings)
-        translated = translate_messages_request(body, settings.model_map)
+        translated = translate_messages_request(
+            body, settings.model_map, reasoning_effort=settings.reasoning_effort
+        )
         return MessagesExchange(state, translated, api_key)
 
     async def count_tokens(request: Request) -> Response:

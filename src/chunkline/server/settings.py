@@ -249,6 +249,9 @@ class Settings:
     model_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: With openai-chat: seconds of upstream silence after which a stream gets a ping (0: never).
     ping_interval: float = 0.0
+    #: With openai-chat: send ``thinking`` upstream as ``reasoning_effort`` (models that do not
+    #: reason, such as gpt-4.1, refuse the field: turn it off for them).
+    reasoning_effort: bool = True
 
     def __post_init__(self) -> None:
         # Values given in code meet the same rules as the environment's, and take the same form
@@ -367,6 +370,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "openai_api_key": ("OPENAI_API_KEY", _secret),
         "model_map": ("CHUNKLINE_MODEL_MAP", _aliases),
         "ping_interval": ("CHUNKLINE_PING_INTERVAL", _interval),
+        "reasoning_effort": ("CHUNKLINE_REASONING_EFFORT", _boolean),
     }
 )
 
