@@ -33,6 +33,7 @@ BUILTIN_NAMES = [
     "chunkline.builtins.chat_parse",
     "chunkline.builtins.chat_decode",
     "chunkline.builtins.anthropic_encode",
+    "chunkline.builtins.responses_encode",
 ]
 
 GOOD_PLUGIN = """

@@ -80,7 +80,7 @@ JSON_LINES = StageSpec("serialize", lambda options: JsonLines(), description="JS
 
 # Every built-in stage: the default route's, then the other built-in formats' (each module is named
 # after its stage).
-BUILTIN_STAGES = (*DEFAULT_STAGES, "chat_parse", "chat_decode", "anthropic_encode")
+BUILTIN_STAGES = (*DEFAULT_STAGES, "chat_parse", "chat_decode", "anthropic_encode", "responses_encode")
 
 
 def test_builtin_stages_and_policies_are_registered_by_their_modules() -> None:
