@@ -69,15 +69,9 @@ def test_default_stages_takes_a_route() -> None:
 @pytest.mark.parametrize(
     ("route", "message"),
     [
-<<<<<<< HEAD
-        ({"source": "gemini"}, r"unknown format 'gemini'; formats: anthropic-messages, openai-chat"),
-        ({"target": "nope"}, r"unknown format 'nope'.*targets: (.*, )?openai-chat"),
-        ({"source": "openai-chat"}, r"no installed plugin reads 'openai-chat'.*sources: anthropic-messages"),
-=======
         ({"source": "gemini"}, r"unknown format 'gemini'; formats: anthropic-messages, .*plain-text"),
         ({"target": "nope"}, r"unknown format 'nope'.*targets: .*plain-text"),
         ({"source": "plain-text"}, r"no installed plugin reads 'plain-text'.*sources: anthropic-messages"),
->>>>>>> main
     ],
 )
 def test_an_unknown_format_or_missing_route_names_what_exists(route: dict[str, str], message: str) -> None:
