@@ -50,14 +50,11 @@ class ServerState:
             False: Pipeline(stages, thinking=settings.thinking),
             True: Pipeline(stages, thinking=settings.thinking, include_usage=True),
         }
-        # A non-streaming answer follows the same rules: the same stages up to the envelope, with
-        # usage on the finish and faults raised (they become HTTP errors; nothing was sent yet).
+        # A non-streaming answer follows the same rules: the same stages up to the envelope (the
+        # usage totals ride on the finish) and faults raised (they become HTTP errors; nothing
+        # was sent yet).
         self.events_pipeline = Pipeline(
-            events,
-            thinking=settings.thinking,
-            include_usage=True,
-            usage="final",
-            on_error="raise",
+            events, thinking=settings.thinking, on_error="raise"
         )
         self._upstream: Upstream | None = None
         #: The server's own keys, for scrubbing what it logs.

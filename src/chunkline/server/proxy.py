@@ -149,7 +149,7 @@ class ChatExchange(Response):
     ) -> bool:
         """Sends the ``chat.completion`` assembled from the typed events, or the fault as an HTTP
         error; True for the answer."""
-        builder = CompletionBuilder()
+        builder = CompletionBuilder(self._state.settings.thinking)
         try:
             async for item in outputs:
                 builder.add(item)
