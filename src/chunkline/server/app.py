@@ -53,9 +53,7 @@ class ServerState:
         # A non-streaming answer follows the same rules: the same stages up to the envelope (the
         # usage totals ride on the finish) and faults raised (they become HTTP errors; nothing
         # was sent yet).
-        self.events_pipeline = Pipeline(
-            events, thinking=settings.thinking, on_error="raise"
-        )
+        self.events_pipeline = Pipeline(events, thinking=settings.thinking, on_error="raise")
         self._upstream: Upstream | None = None
         #: The server's own keys, for scrubbing what it logs.
         self.settings_secrets = [
