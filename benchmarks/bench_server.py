@@ -39,9 +39,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from server_client import Connection, Result
-from server_procs import Process, start_fake_upstream, start_floor, start_litellm, start_server
+from server_procs import LITELLM_KEY, Process, start_fake_upstream, start_floor, start_litellm, start_server
 
 HEADERS = {"authorization": "Bearer sk-bench", "x-api-key": "sk-bench", "anthropic-version": "2023-06-01"}
+LITELLM_HEADERS = {**HEADERS, "authorization": f"Bearer {LITELLM_KEY}"}
 TARGETS = {"cpu_ms": "<= 3", "floor_ratio": "<= 4", "ttfb_p50": "<= 0.5", "ttfb_p99": "<= 2", "kib": "<= 16"}
 
 
@@ -62,12 +63,18 @@ class Target:
     """Where a streaming request goes, and how a complete answer from there looks."""
 
     def __init__(
-        self, name: str, process: Process, path: str, body: Callable[[str, int], dict[str, Any]]
+        self,
+        name: str,
+        process: Process,
+        path: str,
+        body: Callable[[str, int], dict[str, Any]],
+        headers: dict[str, str] = HEADERS,
     ) -> None:
         self.name = name
         self.process = process
         self.path = path
         self.body = body
+        self.headers = headers
 
     def connection(self) -> Connection:
         return Connection("127.0.0.1", self.process.port)
@@ -93,7 +100,7 @@ async def sequential(target: Target, model: str, count: int) -> list[float]:
     ttfbs = []
     try:
         for n in range(count):
-            result = await connection.request(target.path, target.body(model, n), HEADERS)
+            result = await connection.request(target.path, target.body(model, n), target.headers)
             target.check(result)
             ttfbs.append(result.ttfb)
     finally:
@@ -113,7 +120,9 @@ async def load(target: Target, model: str, clients: int, seconds: float) -> tupl
         try:
             n = 0
             while time.perf_counter() < deadline:
-                result = await connection.request(target.path, target.body(model, k * 1_000_000 + n), HEADERS)
+                result = await connection.request(
+                    target.path, target.body(model, k * 1_000_000 + n), target.headers
+                )
                 target.check(result)
                 streams += 1
                 n += 1
@@ -134,7 +143,7 @@ async def memory_per_stream(target: Target, held: int) -> float:
     try:
         await asyncio.gather(
             *(
-                c.open_stream(target.path, target.body("stall:3", n), HEADERS)
+                c.open_stream(target.path, target.body("stall:3", n), target.headers)
                 for n, c in enumerate(connections)
             )
         )
@@ -187,7 +196,7 @@ async def _run(args: argparse.Namespace, processes: list[Process]) -> None:
     targets = [
         Target("floor", floor, "/v1/messages", _messages_body),
         Target("chunkline", server, "/v1/chat/completions", _chat_body),
-        *(Target("litellm", peer, "/v1/chat/completions", _chat_body) for peer in peers),
+        *(Target("litellm", peer, "/v1/chat/completions", _chat_body, LITELLM_HEADERS) for peer in peers),
     ]
     _print_machine(args, peers)
     model = args.recording

@@ -102,6 +102,10 @@ def _wait_healthy(process: Process, path: str, seconds: float) -> Process:
     raise RuntimeError(f"{process.name} did not become healthy")
 
 
+#: The LiteLLM proxy's master key (it refuses to start without a strong one); clients send it.
+LITELLM_KEY = "sk-bench-" + "0123456789abcdef" * 4
+
+
 def start_litellm(litellm: str, upstream: str, models: list[str], workdir: Path) -> Process:
     """The LiteLLM proxy (one worker, no database, no callbacks), each of ``models`` routed as
     ``anthropic/MODEL`` to ``upstream``, so it sends the fake upstream the model name it knows."""
@@ -121,14 +125,15 @@ def start_litellm(litellm: str, upstream: str, models: list[str], workdir: Path)
     env = dict(
         os.environ, LITELLM_LOG="ERROR", LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False"
     )
-    for name in ("DATABASE_URL", "LITELLM_MASTER_KEY", "ANTHROPIC_API_KEY"):
+    env["LITELLM_MASTER_KEY"] = LITELLM_KEY
+    for name in ("DATABASE_URL", "ANTHROPIC_API_KEY"):
         env.pop(name, None)
     popen = subprocess.Popen(
         [litellm, "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
         env=env,
         cwd=workdir,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(workdir / "litellm.log").open("w"),
         text=True,
     )
     return _wait_healthy(Process("litellm proxy", popen, port), "/health/liveliness", 120)
