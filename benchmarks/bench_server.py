@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each load phase (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--sequential", type=int, default=100, help="one-at-a-time requests per round (100)")
-    parser.add_argument("--held", type=int, default=300, help="streams held open for the memory figure (300)")
+    parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
     parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
     parser.add_argument(
         "--peers",
@@ -183,7 +183,9 @@ def main() -> None:
         processes.append(start_server(fake.url))
         if args.peers:
             workdir = Path(tempfile.mkdtemp(prefix="chunkline-bench-"))
-            processes.append(start_litellm(args.peers, fake.url, [args.recording, "stall:3"], workdir))
+            processes.append(
+                start_litellm(os.path.abspath(args.peers), fake.url, [args.recording, "stall:3"], workdir)
+            )
         asyncio.run(_run(args, processes))
     finally:
         for process in reversed(processes):
