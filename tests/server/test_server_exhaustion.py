@@ -18,7 +18,7 @@ from fake_bodies import echo_events, sse_event
 from serverkit import CLIENT_KEY, ServerThread, user
 from test_server_cli import _serve, _stop, _wait_healthy
 
-from chunkline.server.settings import Settings
+from chunkline.server.settings import Settings, SettingsError
 
 DELTA = sse_event(
     {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "y" * 16384}}
@@ -274,6 +274,7 @@ def test_a_body_of_tiny_values_neither_blows_up_nor_stalls_the_server(upstream: 
         stop.set()
         for thread in threads:
             thread.join(30)
+        print(f"/healthz during the attack: p50 {statistics.median(latencies) * 1000:.0f} ms")
         assert statuses and set(statuses) == {413}
         assert statistics.median(latencies) < 0.2, latencies
     finally:
@@ -286,3 +287,22 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def test_a_quiet_upstream_past_the_stream_limit_is_a_504_for_a_whole_answer(upstream: FakeAnthropic) -> None:
+    # The upstream sends three events, then nothing (within the idle timeout): the hard limit
+    # (the stream limit and its one-second grace) answers for it.
+    for server in _server(upstream, stream_timeout=1.0, idle_timeout=30.0):
+        started = time.monotonic()
+        whole = server.post_chat({"model": "stall:3", "messages": user("quiet upstream")})
+        assert time.monotonic() - started < 5
+        assert whole.status_code == 504
+        assert "CHUNKLINE_STREAM_TIMEOUT" in whole.json()["error"]["message"]
+        assert upstream.find("quiet upstream").wait_ended(2)
+
+
+@pytest.mark.parametrize("name", ["header_timeout", "body_timeout"])
+def test_read_deadlines_are_at_most_15_seconds(name: str) -> None:
+    with pytest.raises(SettingsError, match="at most 15 seconds"):
+        Settings(**{name: 16.0})
+    assert getattr(Settings(**{name: 15.0}), name) == 15.0

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ..events import ErrorEvent, ResponseStart
+from ..events import ErrorEvent, Finish, ResponseStart, ToolCallStart
 from ..stage import Option, Options, Stage, StageSpec
 from .errors import REDACTED
 
@@ -128,12 +128,13 @@ class _Redactor:
 
 class RedactStage(Stage):
     """Replaces the request's key in the events that carry upstream text other than the answer
-    (an error's message and code; the response's id and model), before any of them is
-    serialized. The answer's text is the model's, which never saw the key, and is not touched."""
+    (an error's message and code; the response's id and model; a tool call's id and name; the
+    upstream's stop reason), before any of them is serialized. They come once per response (or
+    per call); the answer's text is the model's, which never saw the key, and is not touched."""
 
     __slots__ = ("_secrets",)
 
-    handles = (ErrorEvent, ResponseStart)
+    handles = (ErrorEvent, ResponseStart, ToolCallStart, Finish)
 
     def __init__(self, options: Options) -> None:
         self._secrets: tuple[str, ...] = options.get(SECRETS_OPTION, ())
