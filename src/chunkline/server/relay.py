@@ -1,4 +1,4 @@
-"""The streaming hot path: what each upstream read completes, converted and written to the client at once."""
+"""The streaming hot path: upstream chunks converted as they come, what one socket read brought sent in one write."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class _Watchdog:
     timer, when it fires, either cancels the wait for the upstream (nothing came for ``idle``
     seconds) or sets itself again for ``idle`` seconds after the last read. A cancel scope per
     read cost more than converting the event (about 13% of the server's CPU in `make
-    bench-server`). Time spent writing to the client does not count as the upstream's silence."""
+    bench-server`). Time spent waiting for the client to take what was sent does not count as
+    the upstream's silence."""
 
     __slots__ = ("fired", "idle", "last", "loop", "scope", "timer", "writing")
 
@@ -63,9 +64,10 @@ async def relay(
     idle_timeout: float,
     stream_timeout: float,
 ) -> None:
-    """Feed ``source`` (the upstream body) to ``conversion`` and send what each read completes
-    as one ASGI body message, as soon as that read is converted: no event waits for a later
-    read, and a read that completes ten events costs one write, not ten.
+    """Feed ``source`` (the upstream body) to ``conversion`` chunk by chunk and send the outputs
+    through a `_Writer`: what the chunks of one socket read complete leaves as one ASGI body
+    message as soon as they are converted, so no event waits for a later read, and a read that
+    completes ten events costs one write, not ten. The first output leaves inline.
 
     The same faults as `chunkline.aio.transform`, in-band and in the same words: a failed read
     (``upstream_error``, or the type of a `chunkline.StreamError` it raised), ``idle_timeout``
@@ -108,7 +110,9 @@ async def relay(
                             # The first event leaves from here, before the next read: the
                             # client's first byte waits for no other task.
                             first = False
+                            watchdog.writing = True
                             await _send(send, outputs)
+                            watchdog.writing = False
                         elif writer.put(outputs):
                             # The client takes less than the upstream sends: wait for it.
                             watchdog.writing = True
