@@ -1,4 +1,4 @@
-"""The streaming hot path: upstream chunks converted as they come, what one socket read brought sent in one write."""
+"""The streaming hot path: upstream chunks converted as they come; what one read brought goes in one write."""
 
 from __future__ import annotations
 
