@@ -3,6 +3,8 @@
 
 VENV := .venv
 BIN := $(VENV)/bin
+# The peers' own venv (make bench-peers, make bench-server PEERS=1).
+PEERS_VENV := .venv-peers
 
 # The first Python 3.11+ found on PATH; override with `make PYTHON=/path/to/python3.12 ...`.
 PYTHON ?= $(shell for p in python3 python3.11 python3.12 python3.13 python; do \
@@ -41,14 +43,15 @@ docs-serve: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench.py
 
-# The server under load: concurrent streaming clients against `chunkline serve` and a fake upstream
-# on loopback (streams/s, added time-to-first-byte, memory per open connection; one run).
-bench-server: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/bench_server.py
+# The server's cost per stream beside its floor (a bare asyncio relay) in front of a fake upstream on
+# loopback: CPU per stream, added time to first byte, memory per held stream; interleaved rounds,
+# medians. `make bench-server PEERS=1` runs the LiteLLM proxy (from .venv-peers) beside it.
+bench-server: $(VENV)/.installed-dev $(if $(PEERS),$(PEERS_VENV)/.installed)
+	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm)
 
-# Optional: the same stream through ccproxy-api 0.1.2 and LiteLLM, one run. The peers are heavy and
+# Optional: the same stream through ccproxy-api 0.1.2 and LiteLLM, one run (and LiteLLM's proxy for
+# `make bench-server PEERS=1`). The peers are heavy and
 # bring their own dependencies, so they get a venv of their own and .venv never sees them.
-PEERS_VENV := .venv-peers
 
 # ccproxy-api 0.2.x dropped the 0.1.x adapter, so its Responses adapter gets a venv of its own.
 PEERS_RESPONSES_VENV := .venv-peers-responses
@@ -65,11 +68,11 @@ $(PEERS_RESPONSES_VENV)/.installed: pyproject.toml
 		'ccproxy-api==0.2.10' orjson -e .
 	@touch $@
 
-$(PEERS_VENV)/.installed: pyproject.toml
+$(PEERS_VENV)/.installed: pyproject.toml benchmarks/litellm-proxy.txt
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		'ccproxy-api==0.1.2' 'litellm==1.110.2' orjson -e .
+		'ccproxy-api==0.1.2' -r benchmarks/litellm-proxy.txt orjson -e .
 	@touch $@
 
 # The other direction (OpenAI chat -> Anthropic Messages) is compared with ccproxy-api 0.2.10, whose

@@ -1,19 +1,23 @@
-"""The server under load: streaming clients against ``chunkline serve`` and the fake upstream, on loopback.
+"""The server's cost beside its floor (and, with ``--peers``, the LiteLLM proxy's), one run on loopback.
 
-Run with ``make bench-server`` (or ``python benchmarks/bench_server.py --help``). One run prints, in
-this order:
+Run with ``make bench-server`` (``make bench-server PEERS=1`` adds the LiteLLM proxy), or
+``python benchmarks/bench_server.py --help``. Every process serves the same fake Anthropic upstream
+(tests/server/fake_anthropic.py) replaying one recording; each is its own process, so its CPU time
+and RSS come from /proc:
 
-- memory per open connection: the server's RSS growth with K streams held open by an upstream
-  that stalls mid-stream, divided by K;
-- time to first byte, one request at a time, straight to the fake upstream and through the server:
-  the latency the proxy adds (p50, p99);
-- throughput (streams/s, events/s) with N clients streaming back to back from an upstream that
-  sends as fast as it can, and the CPU each process spent per stream;
-- time to first byte with N streams open at once from an upstream that sends at a model's pace
-  (an event every 50 ms), straight and through the server: the latency the proxy adds under load.
+- **floor**: floor_server.py, a bare asyncio relay of the upstream's bytes (no conversion, no
+  framework): what any proxy spends to move one stream over loopback;
+- **chunkline**: ``chunkline serve``, one worker;
+- **litellm** (``--peers``): the LiteLLM proxy, one worker, an ``anthropic/`` model per recording.
 
-The fake upstream (tests/server/fake_anthropic.py) and the server run in their own processes, so
-their RSS and CPU time come from /proc; the client is a lean raw-socket client in this process.
+The measures, taken in rounds (each target once per round, the order turning round by round, so
+no target gains from running later), reported as the median over rounds:
+
+- server CPU per stream: ``--clients`` clients streaming back to back for ``--seconds``;
+- added time to first byte, p50 and p99: ``--sequential`` requests one at a time, minus the same
+  percentiles straight to the fake upstream;
+- memory per held-open stream (once per target, before the rounds): RSS growth with ``--held``
+  streams open on an upstream that stalls mid-answer, divided by ``--held``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import asyncio
 import os
 import platform
 import resource
+import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -33,39 +39,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from server_client import Connection, Result
-from server_procs import Process, start_fake_upstream, start_server
+from server_procs import LITELLM_KEY, Process, start_fake_upstream, start_floor, start_litellm, start_server
 
 HEADERS = {"authorization": "Bearer sk-bench", "x-api-key": "sk-bench", "anthropic-version": "2023-06-01"}
+LITELLM_HEADERS = {**HEADERS, "authorization": f"Bearer {LITELLM_KEY}"}
+TARGETS = {"cpu_ms": "<= 3", "floor_ratio": "<= 4", "ttfb_p50": "<= 0.5", "ttfb_p99": "<= 2", "kib": "<= 16"}
 
 
-class Target:
-    """Where a streaming request goes: straight to the fake upstream, or through the server."""
-
-    def __init__(
-        self, name: str, process: Process, path: str, body: Callable[[str, int], dict[str, Any]]
-    ) -> None:
-        self.name = name
-        self.process = process
-        self.path = path
-        self.body = body
-
-    def connection(self) -> Connection:
-        return Connection("127.0.0.1", self.process.port)
-
-    def check(self, result: Result) -> int:
-        """The number of events in a complete, successful answer."""
-        if result.status != 200:
-            raise RuntimeError(f"{self.name}: HTTP {result.status}: {result.body[:200]!r}")
-        if self.name == "direct":
-            if b"event: message_stop" not in result.body:
-                raise RuntimeError("direct: the stream did not end with message_stop")
-            return result.body.count(b"\nevent: ") + 1
-        if not result.body.endswith(b"data: [DONE]\n\n") or b'"error"' in result.body[-400:]:
-            raise RuntimeError(f"proxy: the stream did not finish: {result.body[-200:]!r}")
-        return result.body.count(b"data: ")
-
-
-def _direct_body(model: str, n: int) -> dict[str, Any]:
+def _messages_body(model: str, n: int) -> dict[str, Any]:
     return {
         "model": model,
         "max_tokens": 1024,
@@ -74,8 +55,38 @@ def _direct_body(model: str, n: int) -> dict[str, Any]:
     }
 
 
-def _proxy_body(model: str, n: int) -> dict[str, Any]:
+def _chat_body(model: str, n: int) -> dict[str, Any]:
     return {"model": model, "stream": True, "messages": [{"role": "user", "content": f"#{n}"}]}
+
+
+class Target:
+    """Where a streaming request goes, and how a complete answer from there looks."""
+
+    def __init__(
+        self,
+        name: str,
+        process: Process,
+        path: str,
+        body: Callable[[str, int], dict[str, Any]],
+        headers: dict[str, str] = HEADERS,
+    ) -> None:
+        self.name = name
+        self.process = process
+        self.path = path
+        self.body = body
+        self.headers = headers
+
+    def connection(self) -> Connection:
+        return Connection("127.0.0.1", self.process.port)
+
+    def check(self, result: Result) -> None:
+        if result.status != 200:
+            raise RuntimeError(f"{self.name}: HTTP {result.status}: {result.body[:200]!r}")
+        if self.path == "/v1/messages":
+            if b"event: message_stop" not in result.body:
+                raise RuntimeError(f"{self.name}: the stream did not end with message_stop")
+        elif not result.body.rstrip().endswith(b"data: [DONE]") or b'"error"' in result.body[-400:]:
+            raise RuntimeError(f"{self.name}: the stream did not finish: {result.body[-200:]!r}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,7 +100,7 @@ async def sequential(target: Target, model: str, count: int) -> list[float]:
     ttfbs = []
     try:
         for n in range(count):
-            result = await connection.request(target.path, target.body(model, n), HEADERS)
+            result = await connection.request(target.path, target.body(model, n), target.headers)
             target.check(result)
             ttfbs.append(result.ttfb)
     finally:
@@ -97,122 +108,126 @@ async def sequential(target: Target, model: str, count: int) -> list[float]:
     return ttfbs
 
 
-async def load(
-    target: Target, model: str, clients: int, seconds: float, *, stagger: float = 0.0
-) -> dict[str, Any]:
-    """``clients`` concurrent clients, each streaming back to back on its own connection, for
-    ``seconds`` (no stream starts after that); with ``stagger``, client k starts
-    ``k / clients * stagger`` seconds late, so the streams do not all begin (and end) at the same
-    moment. Returns throughput, TTFB and CPU."""
-    ttfbs: list[float] = []
-    events = 0
+async def load(target: Target, model: str, clients: int, seconds: float) -> tuple[int, float]:
+    """``clients`` clients streaming back to back, each on its own connection, for ``seconds``
+    (no stream starts after that). Returns (streams, the target's CPU seconds)."""
     streams = 0
-    deadline = time.perf_counter() + max(seconds, stagger)
+    deadline = time.perf_counter() + seconds
 
     async def client(k: int) -> None:
-        nonlocal events, streams
-        await asyncio.sleep(k / clients * stagger)
+        nonlocal streams
         connection = target.connection()
         try:
             n = 0
             while time.perf_counter() < deadline:
-                result = await connection.request(target.path, target.body(model, k * 1_000_000 + n), HEADERS)
-                events += target.check(result)
-                ttfbs.append(result.ttfb)
+                result = await connection.request(
+                    target.path, target.body(model, k * 1_000_000 + n), target.headers
+                )
+                target.check(result)
                 streams += 1
                 n += 1
         finally:
             connection.close()
 
-    cpu_before = {p.name: p.cpu_seconds() for p in PROCESSES}
-    client_before = time.process_time()
-    started = time.perf_counter()
+    before = target.process.cpu_seconds()
     await asyncio.gather(*(client(k) for k in range(clients)))
-    elapsed = time.perf_counter() - started
-    cpu = {p.name: p.cpu_seconds() - cpu_before[p.name] for p in PROCESSES}
-    cpu["client"] = time.process_time() - client_before
-    return {
-        "streams": streams,
-        "elapsed": elapsed,
-        "streams_per_s": streams / elapsed,
-        "events_per_s": events / elapsed,
-        "ttfb_p50": percentile(ttfbs, 0.5),
-        "ttfb_p99": percentile(ttfbs, 0.99),
-        "cpu_ms_per_stream": {name: 1000 * seconds / streams for name, seconds in cpu.items()},
-    }
+    return streams, target.process.cpu_seconds() - before
 
 
-async def memory_per_connection(server: Process, held: int) -> tuple[int, int, float]:
-    """(RSS before, RSS with ``held`` streams open, bytes per stream). The upstream sends three
-    events of each answer, then stalls until the client leaves."""
-    target = Target("proxy", server, "/v1/chat/completions", _proxy_body)
+async def memory_per_stream(target: Target, held: int) -> float:
+    """Bytes of RSS per stream with ``held`` streams open; the upstream sends three events of
+    each answer, then stalls until the client leaves."""
     await asyncio.sleep(0.5)
-    before = server.rss_bytes()
+    before = target.process.rss_bytes()
     connections = [target.connection() for _ in range(held)]
     try:
         await asyncio.gather(
             *(
-                c.open_stream(target.path, _proxy_body("stall:3", n), HEADERS)
+                c.open_stream(target.path, target.body("stall:3", n), target.headers)
                 for n, c in enumerate(connections)
             )
         )
         await asyncio.sleep(0.5)
-        during = server.rss_bytes()
+        during = target.process.rss_bytes()
     finally:
         for connection in connections:
             connection.close()
-    return before, during, (during - before) / held
-
-
-PROCESSES: list[Process] = []
-
-
-def _label(target: Target) -> str:
-    return "fake upstream directly" if target.name == "direct" else "through chunkline serve"
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
+    return (during - before) / held
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clients", type=int, default=100, help="concurrent streaming clients (default 100)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="length of each load phase (default 6)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent streaming clients (default 50)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each load phase (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--sequential", type=int, default=100, help="one-at-a-time requests per round (100)")
+    parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
+    parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
     parser.add_argument(
-        "--pace", type=float, default=50.0, help="ms between upstream events in the paced phase (default 50)"
-    )
-    parser.add_argument("--sequential", type=int, default=200, help="one-at-a-time requests per path (200)")
-    parser.add_argument("--held", type=int, default=500, help="streams held open for the memory figure (500)")
-    parser.add_argument(
-        "--recording",
-        default="llm_long_text",
-        help="the recording each stream replays (default llm_long_text)",
+        "--peers",
+        metavar="LITELLM",
+        help="the litellm command (of .venv-peers) to run the LiteLLM proxy beside",
     )
     args = parser.parse_args()
-    # Every held stream costs the server two descriptors and this process one.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(
-        resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.held + 4 * args.clients + 256)), hard)
-    )
+    wanted = 4 * args.held + 4 * args.clients + 256
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted)), hard))
 
-    fake = start_fake_upstream()
-    PROCESSES.append(fake)
+    processes: list[Process] = []
     try:
-        server = start_server(fake.url)
-        PROCESSES.append(server)
-        asyncio.run(_run(args, fake, server))
+        fake = start_fake_upstream()
+        processes.append(fake)
+        processes.append(start_floor(fake.port))
+        processes.append(start_server(fake.url))
+        if args.peers:
+            workdir = Path(tempfile.mkdtemp(prefix="chunkline-bench-"))
+            processes.append(
+                start_litellm(os.path.abspath(args.peers), fake.url, [args.recording, "stall:3"], workdir)
+            )
+        asyncio.run(_run(args, processes))
     finally:
-        for process in reversed(PROCESSES):
+        for process in reversed(processes):
             process.stop()
 
 
-async def _run(args: argparse.Namespace, fake: Process, server: Process) -> None:
-    direct = Target("direct", fake, "/v1/messages", _direct_body)
-    proxy = Target("proxy", server, "/v1/chat/completions", _proxy_body)
+async def _run(args: argparse.Namespace, processes: list[Process]) -> None:
+    fake, floor, server, *peers = processes
+    direct = Target("direct", fake, "/v1/messages", _messages_body)
+    targets = [
+        Target("floor", floor, "/v1/messages", _messages_body),
+        Target("chunkline", server, "/v1/chat/completions", _chat_body),
+        *(Target("litellm", peer, "/v1/chat/completions", _chat_body, LITELLM_HEADERS) for peer in peers),
+    ]
+    _print_machine(args, peers)
     model = args.recording
+    for target in (direct, *targets):  # warm up: connections, pools, caches
+        await sequential(target, model, 10)
+
+    figures: dict[str, dict[str, list[float]]] = {t.name: {} for t in targets}
+    for target in targets:
+        figures[target.name]["kib"] = [await memory_per_stream(target, args.held) / 1024]
+    for round_number in range(args.rounds):
+        turn = round_number % len(targets)
+        for target in targets[turn:] + targets[:turn]:
+            started = time.perf_counter()
+            streams, cpu = await load(target, model, args.clients, args.seconds)
+            elapsed = time.perf_counter() - started
+            own = figures[target.name]
+            own.setdefault("cpu_ms", []).append(1000 * cpu / streams)
+            own.setdefault("streams_s", []).append(streams / elapsed)
+        base = await sequential(direct, model, args.sequential)
+        for target in targets[turn:] + targets[:turn]:
+            ttfb = await sequential(target, model, args.sequential)
+            for q, key in ((0.5, "ttfb_p50"), (0.99, "ttfb_p99")):
+                figures[target.name].setdefault(key, []).append(
+                    1000 * (percentile(ttfb, q) - percentile(base, q))
+                )
+    _print_table(figures, args)
+
+
+def _print_machine(args: argparse.Namespace, peers: list[Process]) -> None:
     versions = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("uvicorn", "starlette", "httpx", "h11")
     )
@@ -220,71 +235,55 @@ async def _run(args: argparse.Namespace, fake: Process, server: Process) -> None
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"chunkline serve benchmark: {python}, {versions}")
     print(f"uvicorn speedups installed: {', '.join(extras) or 'none (asyncio loop, h11 parser)'}")
+    if peers:
+        print(f"peer: the LiteLLM proxy ({args.peers}), one worker")
     print(f"machine: {_cpu()}, {_cores()} cores; Linux {platform.release()}")
-    events = await _event_count(direct, model)
-    print(f"each stream replays {model} ({events} upstream events)")
-    print()
-
-    for target in (direct, proxy):  # warm up: connections, pools, caches
-        await sequential(target, model, 20)
-
-    before, during, per = await memory_per_connection(server, args.held)
-    print(f"memory: {args.held} streams held open through the server (the upstream stalls mid-answer):")
-    rss = f"{before / 2**20:.1f} MiB -> {during / 2**20:.1f} MiB"
-    print(f"  server RSS {rss}: {per / 1024:.1f} KiB per open stream")
-    print()
-
-    direct_ttfb = await sequential(direct, model, args.sequential)
-    proxy_ttfb = await sequential(proxy, model, args.sequential)
-    print(f"time to first byte, one request at a time ({args.sequential} each), ms:")
-    print(f"  {'':28} {'p50':>8} {'p99':>8}")
-    for target, values in ((direct, direct_ttfb), (proxy, proxy_ttfb)):
-        print(f"  {_label(target):28} {_ms(percentile(values, 0.5)):>8} {_ms(percentile(values, 0.99)):>8}")
-    added50 = percentile(proxy_ttfb, 0.5) - percentile(direct_ttfb, 0.5)
-    added99 = percentile(proxy_ttfb, 0.99) - percentile(direct_ttfb, 0.99)
-    print(f"  {'added by the proxy':28} {_ms(added50):>8} {_ms(added99):>8}")
-    print()
-
-    phase = (
-        f"{args.clients} clients streaming back to back, the upstream as fast as it can, {args.seconds:g} s"
-    )
-    print(f"throughput: {phase}:")
-    print(f"  {'':28} {'streams/s':>10} {'events/s':>10}   CPU ms per stream")
-    for target in (direct, proxy):
-        result = await load(target, model, args.clients, args.seconds)
-        cpu = ", ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_ms_per_stream"].items() if ms >= 0.005)
-        print(
-            f"  {_label(target):28} {result['streams_per_s']:>10.0f} {result['events_per_s']:>10.0f}   {cpu}"
-        )
-    print()
-
-    paced = f"{model}~{args.pace:g}"
     print(
-        f"time to first byte with {args.clients} streams open at once, the upstream sending an event "
-        f"every {args.pace:g} ms, {args.seconds:g} s, ms:"
+        f"{args.rounds} interleaved rounds; each: {args.clients} clients streaming {args.recording} "
+        f"back to back for {args.seconds:g} s per target, then {args.sequential} sequential requests each; "
+        f"memory with {args.held} streams held open; medians over rounds"
     )
-    print(f"  {'':28} {'p50':>8} {'p99':>8} {'streams':>8} {'events/s':>9}")
-    results = {}
-    for target in (direct, proxy):
-        # Arrivals spread over one stream's length, as independent users' requests would be.
-        stagger = args.pace / 1000 * events
-        result = results[target.name] = await load(target, paced, args.clients, args.seconds, stagger=stagger)
-        print(
-            f"  {_label(target):28} {_ms(result['ttfb_p50']):>8} {_ms(result['ttfb_p99']):>8} "
-            f"{result['streams']:>8} {result['events_per_s']:>9.0f}"
-        )
-    added50 = results["proxy"]["ttfb_p50"] - results["direct"]["ttfb_p50"]
-    added99 = results["proxy"]["ttfb_p99"] - results["direct"]["ttfb_p99"]
-    print(f"  {'added by the proxy':28} {_ms(added50):>8} {_ms(added99):>8}")
     print()
 
 
-async def _event_count(direct: Target, model: str) -> int:
-    connection = direct.connection()
-    try:
-        return direct.check(await connection.request(direct.path, direct.body(model, 0), HEADERS))
-    finally:
-        connection.close()
+def _print_table(figures: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> None:
+    names = list(figures)
+    median = {
+        name: {key: statistics.median(values) for key, values in own.items()} for name, own in figures.items()
+    }
+    floor_cpu = median["floor"]["cpu_ms"]
+    for own in median.values():
+        own["floor_ratio"] = own["cpu_ms"] / floor_cpu
+    rows = [
+        ("server CPU per stream, ms", "cpu_ms", "{:.2f}"),
+        ("  ÷ the floor's", "floor_ratio", "{:.1f}"),
+        (f"streams/s ({args.clients} clients, one worker)", "streams_s", "{:.0f}"),
+        ("added TTFB p50, ms (sequential)", "ttfb_p50", "{:.2f}"),
+        ("added TTFB p99, ms (sequential)", "ttfb_p99", "{:.2f}"),
+        ("memory per held-open stream, KiB", "kib", "{:.1f}"),
+    ]
+    width = 42
+    print(f"{'measure':{width}}" + "".join(f"{name:>12}" for name in names) + f"{'target':>10}")
+    for label, key, form in rows:
+        cells = "".join(f"{form.format(median[name][key]):>12}" for name in names)
+        print(f"{label:{width}}{cells}{TARGETS.get(key, ''):>10}")
+    if "litellm" in median:
+        ratios = {
+            "CPU per stream": median["litellm"]["cpu_ms"] / median["chunkline"]["cpu_ms"],
+            "memory per stream": median["litellm"]["kib"] / max(median["chunkline"]["kib"], 0.1),
+        }
+        print()
+        for what, ratio in ratios.items():
+            target = "  (target >= 40x)" if what == "CPU per stream" else ""
+            print(f"LiteLLM ÷ chunkline, {what}: {ratio:.1f}x{target}")
+        added = median["litellm"]["ttfb_p50"] - median["chunkline"]["ttfb_p50"]
+        print(f"LiteLLM adds {added:.2f} ms more to the first byte (p50) than chunkline")
+    spread = {name: (min(figures[name]["cpu_ms"]), max(figures[name]["cpu_ms"])) for name in names}
+    print()
+    print(
+        "CPU per stream over the rounds (min-max, ms): "
+        + ", ".join(f"{n} {a:.2f}-{b:.2f}" for n, (a, b) in spread.items())
+    )
 
 
 def _installed(name: str) -> bool:

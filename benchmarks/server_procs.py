@@ -1,4 +1,4 @@
-"""The server benchmark's processes: the fake upstream and ``chunkline serve``, and their RSS and CPU time."""
+"""The server benchmark's processes (fake upstream, floor, chunkline, LiteLLM proxy) and their RSS and CPU."""
 
 from __future__ import annotations
 
@@ -64,12 +64,79 @@ def start_fake_upstream() -> Process:
         stdout=subprocess.PIPE,
         text=True,
     )
+    return Process("fake upstream", popen, _printed_port("the fake upstream", popen))
+
+
+def _printed_port(name: str, popen: subprocess.Popen[str]) -> int:
     assert popen.stdout is not None
     line = popen.stdout.readline()
     if not line.strip().isdigit():
         popen.kill()
-        raise RuntimeError(f"the fake upstream did not start: {line!r}")
-    return Process("fake upstream", popen, int(line))
+        raise RuntimeError(f"{name} did not start: {line!r}")
+    return int(line)
+
+
+def start_floor(upstream_port: int) -> Process:
+    """The floor (floor_server.py): a bare asyncio relay in front of the fake upstream."""
+    popen = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("floor_server.py")), str(upstream_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    return Process("floor", popen, _printed_port("the floor", popen))
+
+
+def _wait_healthy(process: Process, path: str, seconds: float) -> Process:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}")
+        try:
+            if httpx.get(f"{process.url}{path}", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.stop()
+    raise RuntimeError(f"{process.name} did not become healthy")
+
+
+#: The LiteLLM proxy's master key (it refuses to start without a strong one); clients send it.
+LITELLM_KEY = "sk-bench-" + "0123456789abcdef" * 4
+
+
+def start_litellm(litellm: str, upstream: str, models: list[str], workdir: Path) -> Process:
+    """The LiteLLM proxy (one worker, no database, no callbacks), each of ``models`` routed as
+    ``anthropic/MODEL`` to ``upstream``, so it sends the fake upstream the model name it knows."""
+    port = free_port()
+    lines = ["model_list:"]
+    for model in models:
+        lines += [
+            f'  - model_name: "{model}"',
+            "    litellm_params:",
+            f'      model: "anthropic/{model}"',
+            f'      api_base: "{upstream}"',
+            '      api_key: "sk-bench"',
+        ]
+    lines += ["litellm_settings:", "  drop_params: true", "  telemetry: false"]
+    config = workdir / "litellm.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    env = dict(
+        os.environ, LITELLM_LOG="ERROR", LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False"
+    )
+    env["LITELLM_MASTER_KEY"] = LITELLM_KEY
+    for name in ("DATABASE_URL", "ANTHROPIC_API_KEY"):
+        env.pop(name, None)
+    popen = subprocess.Popen(
+        [litellm, "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "litellm.log").open("w"),
+        text=True,
+    )
+    return _wait_healthy(Process("litellm proxy", popen, port), "/health/liveliness", 120)
 
 
 def start_server(upstream: str) -> Process:
@@ -86,15 +153,4 @@ def start_server(upstream: str) -> Process:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    process = Process("chunkline serve", popen, port)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            raise RuntimeError(f"chunkline serve exited with {popen.returncode}")
-        try:
-            if httpx.get(f"{process.url}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.stop()
-    raise RuntimeError("chunkline serve did not become healthy")
+    return _wait_healthy(Process("chunkline serve", popen, port), "/healthz", 30)

@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 from ..errors import StreamError
 from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
+from .relay import relay
 from .scrub import SECRETS_OPTION, passed_headers, redact_value
 from .translate import Translated
 from .upstream import Upstream, capped, counted
@@ -27,17 +28,16 @@ __all__ = ["ChatExchange", "error_response"]
 
 logger = logging.getLogger("chunkline.server")
 
-# How the serializer stage frames an in-band error event (R41): the one event worth a log line.
-_IN_BAND_ERROR = b'data: {"error":'
 # A stream still running this long after CHUNKLINE_STREAM_TIMEOUT is cut off whatever it waits for
 # (a client that reads nothing, an upstream that is quiet but within the idle timeout). Until then
 # the limit is met at the upstream's next chunk, with an in-band error the client can read.
 _HARD_LIMIT_GRACE = 1.0
-_STREAM_HEADERS = {
-    "cache-control": "no-cache",
+_STREAM_HEADERS = (
+    (b"cache-control", b"no-cache"),
     # nginx (and proxies that follow its convention) would otherwise buffer the stream.
-    "x-accel-buffering": "no",
-}
+    (b"x-accel-buffering", b"no"),
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+)
 
 
 def error_response(error: APIError) -> Response:
@@ -86,24 +86,19 @@ class ChatExchange(Response):
             await _respond(error_response(error), scope, send)
             return
         settings = self._state.settings
-        if self._request.stream:
-            pipeline, answer = self._state.stream_pipeline(self._request.include_usage), self._stream
-        else:
-            pipeline, answer = self._state.events_pipeline, self._complete
         raw = response.aiter_bytes()
-        source = capped(raw, settings.stream_timeout)
-        if not self._request.stream:
-            source = counted(source, settings.max_response_bytes)
         complete = False
         try:
             with anyio.move_on_after(settings.stream_timeout + _HARD_LIMIT_GRACE) as limit:
-                outputs = pipeline.transform(
-                    source,
-                    idle_timeout=settings.idle_timeout,
-                    **{SECRETS_OPTION: (self._api_key,)},
-                )
-                async with _closing(outputs):
-                    complete = await answer(response, outputs, scope, send)
+                if self._request.stream:
+                    complete = await self._stream(response, raw, send)
+                else:
+                    source = counted(capped(raw, settings.stream_timeout), settings.max_response_bytes)
+                    outputs = self._state.events_pipeline.transform(
+                        source, idle_timeout=settings.idle_timeout, **{SECRETS_OPTION: (self._api_key,)}
+                    )
+                    async with _closing(outputs):
+                        complete = await self._complete(response, outputs, scope, send)
         finally:
             # Closing the upstream response (unless the answer was whole) cancels the upstream
             # request and frees its pool connection, also when the time limit cut the answer off.
@@ -124,22 +119,18 @@ class ChatExchange(Response):
         if not self._started:
             await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
 
-    async def _stream(
-        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
-    ) -> bool:
+    async def _stream(self, response: httpx.Response, raw: AsyncIterator[bytes], send: Send) -> bool:
         """Sends the converted stream; True once the client has all of it."""
+        settings = self._state.settings
+        pipeline = self._state.stream_pipeline(self._request.include_usage)
+        conversion = pipeline.open(**{SECRETS_OPTION: (self._api_key,)})
         passed = passed_headers(response.headers, [self._api_key])
-        headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
-        headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in passed.items())]
         self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        # One body message per event: each is on the wire before the next is converted.
-        async for data in outputs:
-            if data.startswith(_IN_BAND_ERROR):
-                # The client reads the fault in-band (its key already redacted by value in the
-                # events, see scrub.RedactStage); the operator reads it here.
-                logger.warning("stream ended by a fault: %s", data[6:].decode(errors="replace").strip())
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await relay(
+            conversion, raw, send, idle_timeout=settings.idle_timeout, stream_timeout=settings.stream_timeout
+        )
         # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
