@@ -30,6 +30,7 @@ BUILTIN_NAMES = [
     "chunkline.builtins.usage",
     "chunkline.builtins.envelope",
     "chunkline.builtins.serialize",
+    "chunkline.builtins.responses_encode",
 ]
 
 GOOD_PLUGIN = """
@@ -287,7 +288,8 @@ def test_the_builtins_are_plugins_listed_in_order() -> None:
     ]
     registered = {i.name.rsplit(".", 1)[1]: (i.stages, i.policies) for i in pipe.plugins}
     assert registered.pop("policies") == ((), ("passthrough", "words", "chars", "sentences"))
-    assert registered == {name: ((name,), ()) for name in DEFAULT_STAGES}
+    # Every built-in module registers the stage of its name (the Responses encoder's is on its own route).
+    assert registered == {name: ((name,), ()) for name in (*DEFAULT_STAGES, "responses_encode")}
 
 
 @pytest.mark.parametrize("name", ["serialize", "chunkline.builtins.serialize"])

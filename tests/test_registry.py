@@ -72,6 +72,8 @@ class JsonLines(Stage):
             self.emit(json.dumps({"error": {"type": item.type, "message": item.message}}).encode() + b"\n")
 
 
+#: Every built-in stage: the default route's, and the openai-responses encoder's.
+BUILTIN_STAGES = (*DEFAULT_STAGES, "responses_encode")
 JSON_LINES = StageSpec("serialize", lambda options: JsonLines(), description="JSON lines.")
 
 
@@ -80,8 +82,8 @@ JSON_LINES = StageSpec("serialize", lambda options: JsonLines(), description="JS
 
 def test_builtin_stages_and_policies_are_registered_by_their_modules() -> None:
     registry = build().registry
-    assert set(registry.stages) == set(DEFAULT_STAGES)
-    for name in DEFAULT_STAGES:
+    assert set(registry.stages) == set(BUILTIN_STAGES)
+    for name in BUILTIN_STAGES:
         registration = registry.stages[name]
         assert registration.spec.name == name
         assert registration.plugin == f"chunkline.builtins.{name}"
@@ -103,7 +105,7 @@ def test_registration_order_is_the_order_plugins_were_added() -> None:
     registry = build(
         plugin("p1", lambda r: r(shout("one"))), plugin("p2", lambda r: r(shout("two")))
     ).registry
-    assert list(registry.stages) == [*DEFAULT_STAGES, "one", "two"]
+    assert list(registry.stages) == [*BUILTIN_STAGES, "one", "two"]
 
 
 # -- registering stages ------------------------------------------------------------------------
@@ -390,6 +392,6 @@ def test_a_stage_and_a_policy_may_share_a_name() -> None:
 def test_registry_collect_works_on_a_plugin_manager() -> None:
     pm, _ = chunkline.plugins.make_plugin_manager(load_entrypoints=False)
     registry = Registry.collect(pm)
-    assert set(registry.stages) == set(DEFAULT_STAGES)
+    assert set(registry.stages) == set(BUILTIN_STAGES)
     factory = registry.policy_factory("chars:4")
     assert factory().feed("abcdefghij") == ["abcd", "efgh"]
