@@ -182,6 +182,7 @@ ROUTE_TARGETS = {"openai-responses": 0.50}
 
 def route_rows(reads: list[bytes], n: int, repeat: int) -> None:
     """Each other route against its own floor: a stage-less hand-written converter for that pair."""
+    gc.collect()  # the rows before leave garbage behind; none of it is this route's to pay for
     print(f"{'route (its own floor)':40} {'events/s':>12} {'us/event':>9} {'vs floor':>9}")
     for target, floor_fn in (("openai-responses", responses_floor),):
         floor_s, route_s = interleaved_best(

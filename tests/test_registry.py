@@ -72,6 +72,8 @@ class JsonLines(Stage):
             self.emit(json.dumps({"error": {"type": item.type, "message": item.message}}).encode() + b"\n")
 
 
+#: Every built-in stage: the default route's, and the openai-responses encoder's.
+BUILTIN_STAGES = (*DEFAULT_STAGES, "responses_encode")
 JSON_LINES = StageSpec("serialize", lambda options: JsonLines(), description="JSON lines.")
 
 
