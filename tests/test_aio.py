@@ -35,8 +35,13 @@ def run(backend: str, main: Callable[[], Awaitable[Any]]) -> Any:
     return anyio.run(main, backend=backend)
 
 
+# Built once, at import: building a pipeline can take longer than the short windows some tests
+# cancel in (see test_cancellation.py).
+_PIPELINE = chunkline.Pipeline(created=CREATED)
+
+
 def pipeline(**options: Any) -> chunkline.Pipeline:
-    return chunkline.Pipeline(created=CREATED, **options)
+    return chunkline.Pipeline(created=CREATED, **options) if options else _PIPELINE
 
 
 class Source:

@@ -29,8 +29,13 @@ PIECES = [encode_sse([event]) for event in EVENTS]
 PROMPT = 1.0  # seconds: a cancelled consumer must be gone long before this
 
 
+# Built once, at import: building a pipeline (plugin discovery, and the first time the imports of
+# every built-in format) can take longer than the 50 ms windows these tests cancel in.
+_PIPELINE = chunkline.Pipeline(created=CREATED)
+
+
 def pipeline(**options: Any) -> chunkline.Pipeline:
-    return chunkline.Pipeline(created=CREATED, **options)
+    return chunkline.Pipeline(created=CREATED, **options) if options else _PIPELINE
 
 
 class Source:
