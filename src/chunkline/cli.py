@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,7 @@ from .errors import ConfigError, PluginError, StreamError
 from .listing import print_plugins, print_stages
 from .pipeline import Pipeline
 from .plugins import DISABLE_ENV
+from .stageflags import add_block_flag, add_stage_flags, edit_stages, parse_options
 from .stagelist import StageList, default_stages
 
 __all__ = ["main"]
@@ -130,33 +130,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="A,B,...",
         help="the stage list, comma-separated (default: the built-in stages and plugin stages)",
     )
-    option.add_argument(
-        "--add",
-        action="append",
-        default=[],
-        metavar="NAME[@STAGE]",
-        help="add a stage (an optional one such as a plugin's 'redact') at the place its plugin declared, "
-        "or right after STAGE (repeatable)",
-    )
-    option.add_argument(
-        "--remove", action="append", default=[], metavar="NAME", help="leave a stage out (repeatable)"
-    )
-    option.add_argument(
-        "--replace",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="run stage NEW where stage OLD was (repeatable)",
-    )
-    option.add_argument(
-        "--option",
-        dest="extra",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="any stage option, such as a plugin's; VALUE is read as JSON, or else as a string (repeatable)",
-    )
-    _add_block_flag(convert)
+    add_stage_flags(option)
+    add_block_flag(convert)
     convert.set_defaults(run=_convert)
 
     stages = commands.add_parser(
@@ -166,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         "options, and the chunking policies.",
     )
     stages.add_argument("--json", action="store_true", help="print JSON")
-    _add_block_flag(stages)
+    add_block_flag(stages)
     stages.set_defaults(run=_stages)
 
     plugins = commands.add_parser(
@@ -175,23 +150,13 @@ def _parser() -> argparse.ArgumentParser:
         description=f"List the loaded plugins: built-in and installed. {DISABLE_ENV}=A,B blocks plugins.",
     )
     plugins.add_argument("--json", action="store_true", help="print JSON")
-    _add_block_flag(plugins)
+    add_block_flag(plugins)
     plugins.set_defaults(run=_plugins)
 
     from .server.cli import add_serve_command  # the serve subcommand; imports no server dependency
 
     add_serve_command(commands)
     return parser
-
-
-def _add_block_flag(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--block",
-        action="append",
-        default=[],
-        metavar="PLUGIN",
-        help=f"do not load this plugin (as pytest's -p no:NAME; repeatable; {DISABLE_ENV} does the same)",
-    )
 
 
 # -- convert ---------------------------------------------------------------------------------------
@@ -212,17 +177,10 @@ _FLAG_OPTIONS = (
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The pipeline options the command line sets; anything not given keeps the stage's default."""
     options = {name: getattr(args, name) for name in _FLAG_OPTIONS if getattr(args, name) is not None}
-    for entry in args.extra:
-        name, sep, text = entry.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise _UsageError(f"--option takes NAME=VALUE, not {entry!r}")
+    for name, value in parse_options(args.extra).items():
         if name in options:
             raise _UsageError(f"option {name!r} is given twice")
-        try:
-            options[name] = json.loads(text)
-        except json.JSONDecodeError:
-            options[name] = text
+        options[name] = value
     return options
 
 
@@ -237,18 +195,7 @@ def _stage_list(args: argparse.Namespace) -> StageList | None:
         if not names:
             raise _UsageError("--stages needs at least one stage name")
         base = StageList(names, base.registry)
-    stages = base.remove(*args.remove)
-    for entry in args.replace:
-        old, sep, new = (part.strip() for part in entry.partition("="))
-        if not sep or not old or not new:
-            raise _UsageError(f"--replace takes OLD=NEW, not {entry!r}")
-        stages = stages.replace(old, new)
-    for entry in args.add:
-        name, sep, anchor = (part.strip() for part in entry.partition("@"))
-        if not name or (sep and not anchor):
-            raise _UsageError(f"--add takes NAME or NAME@STAGE, not {entry!r}")
-        stages = stages.insert_after(anchor, name) if sep else stages.add(name)
-    return stages
+    return edit_stages(base, add=args.add, remove=args.remove, replace=args.replace)
 
 
 def _build(args: argparse.Namespace) -> Pipeline:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -14,16 +14,23 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from .._version import __version__
 from ..pipeline import Pipeline
+from .accesslog import RequestObserver
 from .auth import Authenticator
-from .completion import event_stages
 from .errors import APIError, InvalidRequest
+from .observe import record_of
+from .pipelines import ServerPipelines
 from .proxy import ChatExchange, error_response
 from .settings import Settings
+from .shutdown import Shutdown
 from .translate import translate_request
 from .upstream import Upstream
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["ServerState", "app_from_env", "create_app"]
 
@@ -37,25 +44,23 @@ class ServerState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.auth = Authenticator(settings)
-        plain = Pipeline(thinking=settings.thinking)
-        self._stream_pipelines = {
-            False: plain,
-            True: Pipeline(thinking=settings.thinking, include_usage=True),
-        }
-        # A non-streaming answer follows the same rules: the same stages up to the envelope, with
-        # usage on the finish and faults raised (they become HTTP errors; nothing was sent yet).
-        self.events_pipeline = Pipeline(
-            event_stages(plain.stage_names),
-            thinking=settings.thinking,
-            include_usage=True,
-            usage="final",
-            on_error="raise",
-        )
         self._upstream: Upstream | None = None
+        self.auth = Authenticator(settings)
+        self.pipelines = ServerPipelines(settings)
+        self.events_pipeline = self.pipelines.events
+        self.shutdown = Shutdown(settings.shutdown_timeout)
+        self.metrics: Metrics | None = None
+        if settings.metrics:
+            from .metrics import Metrics
+
+            self.metrics = Metrics(self.pool_use, settings.upstream_max_connections)
 
     def stream_pipeline(self, include_usage: bool) -> Pipeline:
-        return self._stream_pipelines[include_usage]
+        return self.pipelines.stream(include_usage)
+
+    def pool_use(self) -> tuple[int, int]:
+        """Upstream connections (carrying a request, idle) now."""
+        return self._upstream.pool_use() if self._upstream is not None else (0, 0)
 
     def upstream(self) -> Upstream:
         if self._upstream is None:
@@ -135,6 +140,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The key first: a client without one never gets its body read.
         api_key = state.auth.upstream_key(request.headers)
         body = await _read_json(request, state.settings.max_request_bytes)
+        record = record_of(request.scope)
+        if record is not None and isinstance(body, dict):
+            model, stream = body.get("model"), body.get("stream")
+            record.client_model = model if isinstance(model, str) else None
+            record.stream = stream is True
         translated = translate_request(body, state.settings)
         return ChatExchange(state, translated, api_key, request.headers.get("anthropic-beta"))
 
@@ -151,7 +161,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         raise APIError(404, f"The model {wanted!r} does not exist", param="model", code="model_not_found")
 
     async def healthz(request: Request) -> Response:
-        return _json({"status": "ok", "version": __version__})
+        return _json({"status": "ok", "version": __version__, **state.pipelines.describe()})
+
+    async def metrics(request: Request) -> Response:
+        assert state.metrics is not None
+        from .metrics import CONTENT_TYPE
+
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -162,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "the server's keys" if state.settings.auth_mode == "keys" else "clients' keys passed through",
         )
         state.upstream()  # now rather than on the first request: building the pools takes a while
+        state.shutdown.install()
         try:
             yield
         finally:
@@ -169,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, APIError)
+        _note_fault(request, exc.type)
         return error_response(exc)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -180,11 +198,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         else:
             message = exc.detail
         error = APIError(exc.status_code, message, headers=exc.headers)
+        _note_fault(request, error.type)
         return error_response(error)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # The traceback goes to the log (uvicorn's handler logs it); the client gets no internals.
-        logger.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+        record = record_of(request.scope)
+        logger.error(
+            "unexpected error on %s %s: %r [request %s]",
+            request.method,
+            request.url.path,
+            exc,
+            record.id if record else "-",
+        )
+        _note_fault(request, "server_error")
         return error_response(
             APIError(500, "The server had an error processing your request.", type="server_error")
         )
@@ -195,13 +222,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    app = Starlette(
+    if state.metrics is not None:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
+    app = _App(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={APIError: api_error, HTTPException: http_error, Exception: server_error},
     )
     app.state.chunkline = state
     return app
+
+
+class _App(Starlette):
+    """Starlette with the request observer outside even its error middleware, so that a 500
+    also carries the x-request-id and is logged and counted."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        state: ServerState = self.state.chunkline
+        metrics = state.metrics
+        return RequestObserver(
+            super().build_middleware_stack(),
+            routes=self.routes,
+            log=state.settings.access_log,
+            finished=metrics.observe if metrics is not None else None,
+        )
+
+
+def _note_fault(request: Request, kind: str) -> None:
+    record = record_of(request.scope)
+    if record is not None:
+        record.fault = kind
 
 
 def app_from_env() -> Starlette:

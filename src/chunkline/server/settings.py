@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -11,6 +12,8 @@ from urllib.parse import urlsplit
 
 from ..builtins.thinking import THINKING_MODES
 from ..errors import ConfigError
+from ..plugins import DISABLE_ENV
+from ..stageflags import parse_add, parse_replace
 
 __all__ = [
     "DEFAULT_REASONING_BUDGETS",
@@ -18,6 +21,7 @@ __all__ = [
     "Secret",
     "Settings",
     "SettingsError",
+    "unparse",
 ]
 
 
@@ -134,6 +138,39 @@ def _budgets(text: str) -> Mapping[str, int]:
     return MappingProxyType(budgets)
 
 
+def _entries(parse: Callable[[str], Any], form: str) -> Callable[[str], tuple[str, ...]]:
+    """Comma-separated entries, each checked with the --flag's own parser."""
+
+    def entries(text: str) -> tuple[str, ...]:
+        names = _names(text)
+        for entry in names:
+            try:
+                parse(entry)
+            except ConfigError:
+                raise ValueError(
+                    f"must be {form} entries separated by commas; {entry!r} is not one"
+                ) from None
+        return names
+
+    return entries
+
+
+def _optional(text: str) -> str | None:
+    return text.strip() or None
+
+
+def _json_options(text: str) -> Mapping[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f'must be a JSON object of option names and values, such as {{"n": 3}}, not {text!r}'
+        )
+    return MappingProxyType(value)
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.strip().lower()
@@ -190,13 +227,25 @@ class Settings:
     keep_alive_timeout: float = 75.0
     log_level: str = "info"
     access_log: bool = True
+    #: ``text`` or ``json``: the form of the access line each request writes when it ends.
+    log_format: str = "text"
+    #: ``GET /metrics`` (Prometheus text); False: no metrics are kept.
+    metrics: bool = True
+    #: Stage-list edits and options, as ``chunkline convert`` takes them (--add NAME[@STAGE], ...).
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    chunking: str | None = None
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Plugins not to load (``--block``).
+    block: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Values given in code meet the same rules as the environment's, and take the same form
         # (choices lower-cased, budgets merged with the defaults): each goes through its
         # variable's parser.
         for name, (variable, parse) in ENVIRONMENT.items():
-            text = _unparse(getattr(self, name))
+            text = unparse(name, getattr(self, name))
             if text:
                 try:
                     value = parse(text)
@@ -215,12 +264,19 @@ class Settings:
         return "keys" if self.api_keys else "passthrough"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        file: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Settings:
         """Settings from environment variables (``os.environ`` by default); keyword arguments that
-        are not ``None`` (command-line flags, already parsed) take precedence. A bad value raises
-        `SettingsError` naming the variable."""
+        are not ``None`` (command-line flags, already parsed) take precedence, and ``file`` (a
+        configuration file's values, already parsed) comes last, before the defaults. A bad value
+        raises `SettingsError` naming the variable."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(file or {})
         for name, (variable, parse) in ENVIRONMENT.items():
             text = environ.get(variable)
             if text is None or not text.strip():
@@ -240,8 +296,15 @@ class Settings:
         build their own app from the environment). Holds the keys: never log it."""
         out: dict[str, str] = {}
         for name, (variable, _) in ENVIRONMENT.items():
-            out[variable] = _unparse(getattr(self, name))
+            out[variable] = unparse(name, getattr(self, name))
         return out
+
+
+def unparse(name: str, value: Any) -> str:
+    """A field's value as its variable's text (keys revealed: never log it)."""
+    if name == "options":
+        return json.dumps(dict(value)) if value else ""
+    return _unparse(value)
 
 
 def _unparse(value: Any) -> str:
@@ -284,6 +347,14 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "keep_alive_timeout": ("CHUNKLINE_KEEP_ALIVE_TIMEOUT", _seconds),
         "log_level": ("CHUNKLINE_LOG_LEVEL", _choice("critical", "error", "warning", "info", "debug")),
         "access_log": ("CHUNKLINE_ACCESS_LOG", _boolean),
+        "log_format": ("CHUNKLINE_LOG_FORMAT", _choice("text", "json")),
+        "metrics": ("CHUNKLINE_METRICS", _boolean),
+        "add": ("CHUNKLINE_ADD", _entries(parse_add, "NAME or NAME@STAGE")),
+        "remove": ("CHUNKLINE_REMOVE", _names),
+        "replace": ("CHUNKLINE_REPLACE", _entries(parse_replace, "OLD=NEW")),
+        "chunking": ("CHUNKLINE_CHUNKING", _optional),
+        "options": ("CHUNKLINE_OPTIONS", _json_options),
+        "block": (DISABLE_ENV, _names),
     }
 )
 

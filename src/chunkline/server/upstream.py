@@ -16,7 +16,15 @@ from ..errors import UpstreamTimeout
 from .errors import APIError, InvalidRequest, redact
 from .settings import Settings
 
-__all__ = ["ANTHROPIC_VERSION", "POOL_SHARDS", "StreamTimeLimit", "Upstream", "capped", "passed_headers"]
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "POOL_SHARDS",
+    "UPSTREAM_REQUEST_ID",
+    "StreamTimeLimit",
+    "Upstream",
+    "capped",
+    "passed_headers",
+]
 
 ANTHROPIC_VERSION = "2023-06-01"
 # How much of an upstream error body is read: enough for any error JSON, bounded for a bad upstream.
@@ -27,9 +35,12 @@ _ERROR_BODY_LIMIT = 64 * 1024
 # for a fault or a time limit) gets this long before its connection is closed.
 _DRAIN_SECONDS = 0.1
 _DRAIN_BYTES = 64 * 1024
-# Response headers worth passing to the client: the upstream's request id (the openai SDK reads
-# x-request-id) and, on errors, when to retry.
-_PASSED_HEADERS = {"request-id": "x-request-id", "retry-after": "retry-after"}
+#: The header that carries the upstream's own request id to the client (``x-request-id`` is
+#: chunkline's id of the request, which the upstream is sent too).
+UPSTREAM_REQUEST_ID = "anthropic-request-id"
+# Response headers worth passing to the client: the upstream's request id and, on errors, when
+# to retry.
+_PASSED_HEADERS = {"request-id": UPSTREAM_REQUEST_ID, "retry-after": "retry-after"}
 #: How many httpx pools the upstream requests are dealt over (see Upstream.__init__).
 POOL_SHARDS = 16
 
@@ -77,7 +88,20 @@ class Upstream:
         for client in self._clients:
             await client.aclose()
 
-    def _headers(self, api_key: str, beta: str | None) -> dict[str, str]:
+    def pool_use(self) -> tuple[int, int]:
+        """Connections open now: (carrying a request, idle). Read from httpcore's pools at scrape
+        time; 0 for a pool whose internals are not the ones known here."""
+        active = idle = 0
+        for client in self._clients:
+            pool = getattr(getattr(client, "_transport", None), "_pool", None)
+            for connection in getattr(pool, "connections", ()):
+                if connection.is_idle():
+                    idle += 1
+                elif not connection.is_closed():
+                    active += 1
+        return active, idle
+
+    def _headers(self, api_key: str, beta: str | None, request_id: str | None = None) -> dict[str, str]:
         headers = {
             "x-api-key": api_key,
             "anthropic-version": ANTHROPIC_VERSION,
@@ -89,9 +113,13 @@ class Upstream:
         }
         if beta:
             headers["anthropic-beta"] = beta
+        if request_id:
+            headers["x-request-id"] = request_id
         return headers
 
-    async def open_stream(self, body: dict[str, Any], api_key: str, beta: str | None) -> httpx.Response:
+    async def open_stream(
+        self, body: dict[str, Any], api_key: str, beta: str | None, *, request_id: str | None = None
+    ) -> httpx.Response:
         """POST ``/v1/messages`` and wait for a 2xx response's headers; its body is left to read.
         A failure before then raises `APIError`: a 400 for a body too deeply nested to send, the
         upstream's own status and message for a non-2xx answer, 502 for a connection that failed,
@@ -105,7 +133,7 @@ class Upstream:
             ) from None
         client = next(self._turn)
         request = client.build_request(
-            "POST", "/v1/messages", content=content, headers=self._headers(api_key, beta)
+            "POST", "/v1/messages", content=content, headers=self._headers(api_key, beta, request_id)
         )
         response = await self._send(client, request, api_key)
         try:

@@ -1,0 +1,107 @@
+"""What one request did (its record), and the stage that notes the upstream model, usage and finish."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..events import BlockStart, MessageDelta, MessageStart, UsageUpdate
+from ..stage import Option, Options, Stage, StageSpec
+
+__all__ = ["OBSERVE_STAGE", "SCOPE_KEY", "RequestRecord", "record_of"]
+
+#: Where a request's record is kept in its ASGI scope.
+SCOPE_KEY = "chunkline.record"
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request, filled in as it goes, read when it ends (the access line and the metrics).
+    Holds no key, prompt or answer text: only names, counts and times."""
+
+    id: str
+    started: float
+    route: str = "other"
+    method: str = ""
+    status: int = 0
+    client_model: str | None = None
+    upstream_model: str | None = None
+    upstream_request_id: str | None = None
+    stream: bool | None = None
+    #: Seconds from the request's arrival to the response's first bytes (its headers).
+    first_byte: float | None = None
+    #: Seconds from the request's arrival to the first content block of the answer.
+    first_token: float | None = None
+    duration: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    #: The upstream's stop reason (``end_turn``, ``tool_use``, ...) when the answer finished.
+    finish: str | None = None
+    #: The error type when the request or its stream ended in a fault.
+    fault: str | None = None
+    bytes_out: int = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def record_of(scope: Any) -> RequestRecord | None:
+    """The record the request observer put in a request's ASGI scope (None outside the server)."""
+    record = scope.get(SCOPE_KEY)
+    return record if isinstance(record, RequestRecord) else None
+
+
+class _Observer(Stage):
+    """Notes into the conversion's record what the metrics and the access line need. It handles
+    only a response's few non-text events (start, usage, the finish and each block's start), so
+    the deltas never reach it: the cost is per request, not per event."""
+
+    __slots__ = ("_record",)
+
+    handles = (MessageStart, UsageUpdate, MessageDelta, BlockStart)
+
+    def __init__(self, options: Options) -> None:
+        self._record: RequestRecord | None = options["observer"]
+
+    def feed(self, item: Any) -> None:
+        record = self._record
+        if record is not None:
+            cls = item.__class__
+            if cls is BlockStart:
+                if record.first_token is None:
+                    record.first_token = record.elapsed()
+            elif cls is UsageUpdate:
+                # The counts are cumulative: the latest value of each wins.
+                if item.input_tokens is not None:
+                    record.input_tokens = item.input_tokens
+                if item.output_tokens is not None:
+                    record.output_tokens = item.output_tokens
+                if item.cache_read_input_tokens is not None:
+                    record.cache_read_tokens = item.cache_read_input_tokens
+                if item.cache_creation_input_tokens is not None:
+                    record.cache_write_tokens = item.cache_creation_input_tokens
+            elif cls is MessageStart:
+                record.upstream_model = item.model
+            elif cls is MessageDelta and item.stop_reason is not None:
+                record.finish = item.stop_reason
+        self.emit(item)
+
+
+#: The server's own stage, put right after ``decode`` in the server's stage lists; each response
+#: hands it its record as the per-conversion option ``observer``.
+OBSERVE_STAGE = StageSpec(
+    "observe",
+    _Observer,
+    options=(
+        Option(
+            "observer",
+            None,
+            "the server's record of this request (set per response by the server)",
+            per_conversion=True,
+        ),
+    ),
+    description="notes the upstream's model, token counts and finish for the server's metrics and logs",
+)
