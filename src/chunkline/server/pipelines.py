@@ -25,8 +25,8 @@ class ServerPipelines:
 
     def __init__(self, settings: Settings) -> None:
         try:
-            entries = _stage_entries(settings)
-            options = _options(settings)
+            entries, declared = _stage_entries(settings)
+            options = _options(settings, declared)
             plain = Pipeline(entries, block=settings.block, **options)
             self._stream = {
                 False: plain,
@@ -45,6 +45,7 @@ class ServerPipelines:
         except ConfigError as exc:
             raise SettingsError(f"the server's stages or options (--add, --option ...): {exc}") from None
         self.plain = plain
+        self._given = options
 
     def stream(self, include_usage: bool) -> Pipeline:
         return self._stream[include_usage]
@@ -52,35 +53,48 @@ class ServerPipelines:
     def describe(self) -> dict[str, Any]:
         """The effective stage list and options of a streamed answer (for /healthz and --print-config)."""
         pipeline = self.plain
-        return {
-            "stages": list(pipeline.stage_names),
-            "options": {name: _plain(v) for name, v in pipeline.options.items() if name != "observer"},
-        }
+        # As given (a policy's name, not the factory it was checked into), else the default.
+        options = {name: default for name, _, default, _, _ in pipeline.describe_options()}
+        options.update(self._given)
+        options.pop("observer", None)
+        return {"stages": list(pipeline.stage_names), "options": {k: _plain(v) for k, v in options.items()}}
 
 
-def _stage_entries(settings: Settings) -> list[str | StageSpec]:
+def _stage_entries(settings: Settings) -> tuple[list[str | StageSpec], set[str]]:
+    """The stage list, and the names of the options its stages declare."""
     stages = edit_stages(
         add=settings.add, remove=settings.remove, replace=settings.replace, block=settings.block
     )
+    registry = stages.registry
+    declared = {
+        option.name
+        for name in stages
+        if registry is not None and name in registry.stages
+        for option in registry.stages[name].spec.options
+    }
     entries: list[str | StageSpec] = list(stages)
     # The server's own observer sees the decoded events before any plugin changes them.
     if "decode" in entries:
         entries.insert(entries.index("decode") + 1, OBSERVE_STAGE)
-    return entries
+    return entries, declared
 
 
 def _before_envelope(entries: list[str | StageSpec]) -> list[str | StageSpec]:
     return entries[: entries.index(EVENT_STAGES_END)] if EVENT_STAGES_END in entries else entries
 
 
-def _options(settings: Settings) -> dict[str, Any]:
+def _options(settings: Settings, declared: set[str]) -> dict[str, Any]:
     reserved = sorted(SERVER_OPTIONS & set(settings.options))
     if reserved:
         raise ConfigError(f"option {reserved[0]!r} is set by the server for each request, not by --option")
     for name in ("thinking", "chunking"):
         if name in settings.options:
             raise ConfigError(f"option {name!r}: set it with --{name} (CHUNKLINE_{name.upper()})")
-    options: dict[str, Any] = {"thinking": settings.thinking, **settings.options}
+    options: dict[str, Any] = dict(settings.options)
+    # The thinking mode always has a value; it is given only where a stage takes it (a stage
+    # list without the thinking stage is not an error).
+    if "thinking" in declared:
+        options["thinking"] = settings.thinking
     if settings.chunking is not None:
         options["chunking"] = settings.chunking
     return options
