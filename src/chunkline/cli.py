@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -11,6 +12,7 @@ from typing import IO, Any
 
 from . import __version__
 from .errors import ConfigError, PluginError, StreamError
+from .events import ErrorEvent
 from .listing import print_plugins, print_stages
 from .pipeline import Pipeline
 from .plugins import DISABLE_ENV
@@ -32,7 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            # The command's own usage, not the top-level one: `convert x --frobnicate`.
+            args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:
         # argparse has already printed its message; in-process callers want a code, not an exit.
         return exc.code if isinstance(exc.code, int) else 2
@@ -86,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("file", nargs="?", default="-", metavar="FILE", help="input file; '-' is stdin")
     convert.add_argument("-o", "--output", default="-", metavar="OUT", help="output file; '-' is stdout")
+    convert.add_argument(
+        "--exit-zero",
+        dest="exit_zero",
+        action="store_true",
+        help="exit 0 even when the stream ended in an in-band error (default: exit 1; the error "
+        "event is written either way)",
+    )
     option = convert.add_argument_group("pipeline options (see 'chunkline stages' for all of them)")
     option.add_argument(
         "--include-usage",
@@ -156,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     from .server.cli import add_serve_command  # the serve subcommand; imports no server dependency
 
     add_serve_command(commands)
+    for command in commands.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -215,7 +229,9 @@ def _convert(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as files:
         source = _open(files, args.file, "rb", sys.stdin.buffer)
         sink = _open(files, args.output, "wb", sys.stdout.buffer)
-        _pump(pipeline, source, sink)
+        error = _pump(pipeline, source, sink)
+    if error is not None and not args.exit_zero:
+        return _fail(f"the stream ended in an in-band error, written to the output: {error}", 1)
     return 0
 
 
@@ -229,18 +245,44 @@ def _open(files: contextlib.ExitStack, path: str, mode: str, standard: IO[bytes]
     return stream
 
 
-def _pump(pipeline: Pipeline, source: IO[bytes], sink: IO[bytes]) -> None:
+def _pump(pipeline: Pipeline, source: IO[bytes], sink: IO[bytes]) -> str | None:
+    """Convert ``source`` into ``sink``; the in-band error the stream ended in, if any."""
     conversion = pipeline.open()
     read = getattr(source, "read1", source.read)
+    last: list[Any] = []
     try:
         # Stop at [DONE]: an upstream (or `tail -f`) that stays open must not keep the output open (R5).
         while not conversion.finished and (data := read(READ_SIZE)):
-            _write(sink, conversion.feed(data))
-        _write(sink, conversion.close())
+            if out := conversion.feed(data):
+                _write(sink, out)
+                last = out
+        if out := conversion.close():
+            _write(sink, out)
+            last = out
     except StreamError as exc:
         # Send what was converted before the fault, as a client would have received it.
         _write(sink, exc.output)
         raise
+    # An error ends the stream, so it is in the last outputs (with the end marker after it).
+    return next((error for item in last if (error := _in_band_error(item)) is not None), None)
+
+
+# How the serializers write an error event (the Chat Completions shape; event-named formats).
+_ERROR_PREFIXES = (b'data: {"error":', b"event: error\n")
+
+
+def _in_band_error(item: Any) -> str | None:
+    """``type: message`` of an error item (an ErrorEvent, or one serialized), else None."""
+    if isinstance(item, ErrorEvent):
+        return f"{item.type}: {item.message}"
+    if not isinstance(item, bytes) or not item.startswith(_ERROR_PREFIXES):
+        return None
+    try:
+        body = json.loads(item[item.index(b"data: ") + 6 :])
+        error = body.get("error", body)
+        return f"{error.get('type')}: {error.get('message')}"
+    except (ValueError, AttributeError):
+        return "an error event"
 
 
 def _write(sink: IO[bytes], items: Iterable[Any]) -> None:

@@ -97,7 +97,16 @@ def _url(text: str) -> str:
         raise ValueError(f"must be an http:// or https:// URL, not {text!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"must be a base URL without a query or fragment, not {text!r}")
-    return text.strip().rstrip("/")
+    base = text.strip().rstrip("/")
+    # The server adds /v1/messages itself: a base URL copied from an SDK (".../v1") would
+    # otherwise be asked for /v1/v1/messages. A path that names an endpoint is refused.
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    if base.endswith(("/v1/messages", "/messages", "/v1/chat/completions")):
+        raise ValueError(
+            f"must be the API's base URL (such as https://api.anthropic.com), not an endpoint: {text!r}"
+        )
+    return base
 
 
 def _names(text: str) -> tuple[str, ...]:
