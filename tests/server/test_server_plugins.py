@@ -216,3 +216,39 @@ def test_the_config_file_keys_are_the_documented_settings() -> None:
     page = (Path(__file__).parents[2] / "docs" / "server.md").read_text()
     for key in ENVIRONMENT:
         assert f"`{key}`" in page, f"docs/server.md does not name the config key {key}"
+
+
+# -- the upstream URL --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "base"),
+    [
+        ("http://host/v1", "http://host"),
+        ("http://host/v1/", "http://host"),
+        ("https://gateway.example/anthropic/v1", "https://gateway.example/anthropic"),
+        ("https://api.anthropic.com", "https://api.anthropic.com"),
+    ],
+)
+def test_an_upstream_ending_in_v1_is_taken_as_its_base_url(given: str, base: str) -> None:
+    assert Settings(upstream=given).upstream == base
+
+
+def test_an_upstream_with_v1_serves(upstream: FakeAnthropic) -> None:
+    """Not /v1/v1/messages: the fake upstream answers only /v1/messages."""
+    server = ServerThread(Settings(upstream=f"{upstream.url}/v1/")).start()
+    try:
+        response = server.post_chat({"model": "echo", "messages": user("through v1")})
+    finally:
+        server.stop()
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "through v1"
+
+
+def test_an_endpoint_url_as_the_upstream_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--upstream", "https://api.anthropic.com/v1/messages"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "chunkline: error: --upstream must be the API's base URL (such as https://api.anthropic.com), "
+        "not an endpoint: 'https://api.anthropic.com/v1/messages'\n"
+    )
