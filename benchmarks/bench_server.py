@@ -10,7 +10,10 @@ this order:
 - throughput (streams/s, events/s) with N clients streaming back to back from an upstream that
   sends as fast as it can, and the CPU each process spent per stream;
 - time to first byte with N streams open at once from an upstream that sends at a model's pace
-  (an event every 50 ms), straight and through the server: the latency the proxy adds under load.
+  (an event every 50 ms), straight and through the server: the latency the proxy adds under load;
+- what the metrics and the access line cost: they are recorded once per request (the server's
+  ``observe`` stage sees a response's start, usage, block starts and finish, never its deltas),
+  measured here per request and set against the server's CPU time per stream.
 
 The fake upstream (tests/server/fake_anthropic.py) and the server run in their own processes, so
 their RSS and CPU time come from /proc; the client is a lean raw-socket client in this process.
@@ -250,8 +253,11 @@ async def _run(args: argparse.Namespace, fake: Process, server: Process) -> None
     )
     print(f"throughput: {phase}:")
     print(f"  {'':28} {'streams/s':>10} {'events/s':>10}   CPU ms per stream")
+    server_cpu_ms = 0.0
     for target in (direct, proxy):
         result = await load(target, model, args.clients, args.seconds)
+        if target is proxy:
+            server_cpu_ms = result["cpu_ms_per_stream"].get(server.name, 0.0)
         cpu = ", ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_ms_per_stream"].items() if ms >= 0.005)
         print(
             f"  {_label(target):28} {result['streams_per_s']:>10.0f} {result['events_per_s']:>10.0f}   {cpu}"
@@ -277,6 +283,36 @@ async def _run(args: argparse.Namespace, fake: Process, server: Process) -> None
     added99 = results["proxy"]["ttfb_p99"] - results["direct"]["ttfb_p99"]
     print(f"  {'added by the proxy':28} {_ms(added50):>8} {_ms(added99):>8}")
     print()
+
+    per_request = _observation_cost()
+    share = (
+        f", {per_request * 1000 / server_cpu_ms:.1%} of the server's CPU per stream" if server_cpu_ms else ""
+    )
+    print("metrics and the access line (recorded once per request; nothing is recorded per event):")
+    print(
+        f"  {per_request * 1e6:.1f} us per request{share}; "
+        f"{per_request * 1e6 / events:.2f} us per upstream event of this stream, spread out"
+    )
+    print()
+
+
+def _observation_cost(count: int = 20000) -> float:
+    """Seconds per request for what the server records when a request ends: the metrics (label
+    lookups and histogram observations) and the access line's fields and text (not its I/O)."""
+    from chunkline.server.accesslog import access_fields, access_text
+    from chunkline.server.metrics import Metrics
+    from chunkline.server.observe import RequestRecord
+
+    metrics = Metrics(lambda: (0, 0), 1000)
+    record = RequestRecord(id="req_bench", started=time.perf_counter(), route="/v1/chat/completions")
+    record.status, record.stream, record.client_model, record.upstream_model = 200, True, "gpt-4o", "claude"
+    record.duration, record.first_byte, record.first_token = 0.5, 0.01, 0.02
+    record.input_tokens, record.output_tokens, record.cache_read_tokens = 100, 200, 50
+    started = time.perf_counter()
+    for _ in range(count):
+        metrics.observe(record)
+        access_text(access_fields(record))
+    return (time.perf_counter() - started) / count
 
 
 async def _event_count(direct: Target, model: str) -> int:

@@ -15,7 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .observe import SCOPE_KEY, RequestRecord
 
-__all__ = ["ACCESS_LOGGER", "JsonFormatter", "RequestObserver", "access_fields", "request_id_for"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "JsonFormatter",
+    "RequestObserver",
+    "access_fields",
+    "access_text",
+    "request_id_for",
+]
 
 #: The logger of the access lines (one per request, at INFO).
 ACCESS_LOGGER = "chunkline.access"
@@ -68,7 +75,7 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-def _text_line(fields: dict[str, Any]) -> str:
+def access_text(fields: dict[str, Any]) -> str:
     def show(value: Any) -> str:
         if value is None:
             return "-"
@@ -165,4 +172,4 @@ class RequestObserver:
             self._finished(record)
         if self._log:
             fields = access_fields(record)
-            access_logger.info(_text_line(fields), extra={"access": fields})
+            access_logger.info(access_text(fields), extra={"access": fields})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -208,10 +209,9 @@ def run_server(args: argparse.Namespace) -> int:
         app = create_app(settings)  # a broken plugin or option fails here, before the port is taken
         listener = _listen(settings.host, settings.port)
         server = uvicorn.Server(uvicorn.Config(app, **options))
-        try:
+        # uvicorn raises a SIGINT again once it has shut down; end quietly, as uvicorn.run does.
+        with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[listener])
-        except KeyboardInterrupt:
-            pass  # uvicorn raises the SIGINT again once it has shut down (as uvicorn.run, end quietly)
         if not server.started:
             return 3  # as uvicorn: the app failed to start (its log says why)
     else:
