@@ -143,3 +143,16 @@ def test_json_lines_and_no_secrets_in_any_log(upstream: FakeAnthropic) -> None:
     assert all({"time", "level", "logger", "message"} <= set(line) for line in logged)
     faults = [line for line in logged if "fault" in line["message"]]
     assert faults and all("[request req_" in line["message"] for line in faults)
+
+
+def test_a_client_that_leaves_is_logged_so(proxy: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    payload = {"model": "stall:2", "messages": user("leaving early"), "stream": True}
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}", "x-request-id": "leaves-early"}
+    with (
+        httpx.Client(base_url=proxy.url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", json=payload, headers=headers) as response,
+    ):
+        next(response.iter_raw())
+    fields = _access(caplog, "leaves-early")
+    assert (fields["status"], fields["fault"], fields["finish"]) == (200, "client_disconnected", None)

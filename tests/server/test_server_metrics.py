@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,18 @@ def _families(server: ServerThread) -> dict[str, Any]:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return {family.name: family for family in text_string_to_metric_families(response.text)}
+
+
+def _settled(server: ServerThread, route: str, requests: int) -> dict[str, Any]:
+    """The metrics once ``requests`` requests to ``route`` are counted: each is recorded as it
+    ends, which may be just after its client has read the whole answer."""
+    deadline = time.monotonic() + 5
+    while True:
+        families = _families(server)
+        counted = sum(s.value for s in _samples(families["chunkline_requests"], "_total", http_route=route))
+        if counted >= requests or time.monotonic() > deadline:
+            return families
+        time.sleep(0.02)
 
 
 def _samples(family: Any, suffix: str, **labels: str) -> list[Any]:
@@ -61,7 +74,7 @@ def test_the_metrics_after_real_requests(metered: ServerThread) -> None:
         ).status_code
         == 200
     )
-    families = _families(metered)
+    families = _settled(metered, route, 5)
 
     client = families["gen_ai_client_token_usage"]
     assert client.type == "histogram"

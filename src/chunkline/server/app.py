@@ -256,5 +256,7 @@ def _note_fault(request: Request, kind: str) -> None:
 
 def app_from_env() -> Starlette:
     """The app factory for uvicorn (``--factory``), gunicorn and worker processes: settings from
-    the environment, read in the process that serves."""
-    return create_app(Settings.from_env())
+    the environment (and the file ``CHUNKLINE_CONFIG`` names), read in the process that serves."""
+    from .config import settings_from
+
+    return create_app(settings_from())

@@ -31,6 +31,8 @@ logger = logging.getLogger("chunkline.server")
 
 # How the serializer stage frames an in-band error event (R41): the one event worth a log line.
 _IN_BAND_ERROR = b'data: {"error":'
+#: The fault type an answer gets when its client left before it ended.
+CLIENT_GONE = "client_disconnected"
 _STREAM_HEADERS = {
     "cache-control": "no-cache",
     # nginx (and proxies that follow its convention) would otherwise buffer the stream.
@@ -67,7 +69,7 @@ class ChatExchange(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
         async with anyio.create_task_group() as group:
-            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope, self._record)
             try:
                 await self._exchange(scope, send)
             finally:
@@ -212,11 +214,13 @@ def _fault_type(data: bytes) -> str:
     return kind if isinstance(kind, str) and kind else "error"
 
 
-async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope, record: RequestRecord) -> None:
     # The request body has been read, so the next message the server has for us is the disconnect.
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            if record.fault is None and record.finish is None:
+                record.fault = CLIENT_GONE
             scope.cancel()
             return
 
