@@ -163,14 +163,24 @@ def test_the_metrics_after_real_requests(metered: ServerThread) -> None:
 
 def test_in_flight_streams_are_counted(metered: ServerThread) -> None:
     payload = {"model": "stall:2", "messages": user("hold on"), "stream": True}
+    route = "/v1/chat/completions"
     with (
         httpx.Client(base_url=metered.url, timeout=10) as http,
         http.stream("POST", "/v1/chat/completions", json=payload, headers={"Authorization": "Bearer k"}) as r,
     ):
         next(r.iter_raw())
-        families = _families(metered)
-        assert _value(families["chunkline_streams_in_flight"], "", http_route="/v1/chat/completions") == 1
+        deadline = time.monotonic() + 5
+        while (
+            _value((families := _families(metered))["chunkline_streams_in_flight"], "", http_route=route) < 1
+        ):
+            assert time.monotonic() < deadline, families["chunkline_streams_in_flight"].samples
+            time.sleep(0.02)
+        assert _value(families["chunkline_streams_in_flight"], "", http_route=route) == 1
         assert _value(families["chunkline_upstream_connections"], "", state="active") >= 1
+    deadline = time.monotonic() + 5
+    while _value(_families(metered)["chunkline_streams_in_flight"], "", http_route=route) != 0:
+        assert time.monotonic() < deadline, "the stream is still counted after its client left"
+        time.sleep(0.02)
 
 
 def test_model_labels_are_bounded(metered: ServerThread) -> None:
