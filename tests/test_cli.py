@@ -211,8 +211,8 @@ def test_no_ping(capsys: pytest.CaptureFixture[str], stream: Path) -> None:
 def test_stages_list_without_serialize_prints_items(capsys: pytest.CaptureFixture[str], stream: Path) -> None:
     code, out, _ = run(capsys, "convert", str(stream), "--stages", "parse, decode")
     assert code == 0
-    assert out.splitlines()[0].startswith("MessageStart(")
-    assert "TextDelta(text='Hello world')" in out
+    assert out.splitlines()[0].startswith("ResponseStart(")
+    assert "TextDelta(part=0, text='Hello world')" in out
 
 
 def test_stages_list_of_default_stages(capsys: pytest.CaptureFixture[str], stream: Path) -> None:
@@ -348,7 +348,7 @@ def test_stages_text(capsys: pytest.CaptureFixture[str]) -> None:
     marked = [line.split()[1] for line in out.splitlines() if line.startswith("* ")]
     assert marked == list(chunkline.DEFAULT_STAGES)
     assert f"[chunkline.builtins.thinking {chunkline.__version__}]" in out
-    assert "thinking = 'reasoning_content'" in out
+    assert "thinking = 'native'" in out
     policies = out[out.index("Chunking policies") :]
     for name in ("passthrough", "words", "chars", "sentences"):
         assert f"  {name} " in policies
@@ -359,10 +359,10 @@ def test_stages_json(capsys: pytest.CaptureFixture[str]) -> None:
     stages = {row["name"]: row for row in listing["stages"]}
     assert [row["name"] for row in listing["stages"] if row["default"]] == list(chunkline.DEFAULT_STAGES)
     assert stages["parse"]["plugin"] == "chunkline.builtins.parse"
-    options = {o["name"]: o for o in stages["usage"]["options"]}
+    options = {o["name"]: o for o in stages["envelope"]["options"]}
     assert options["include_usage"]["default"] is False
     assert options["usage"]["allowed"] == "one of 'chunk', 'final'"
-    assert stages["finish"]["options"][0]["default"]["end_turn"] == "stop"
+    assert stages["finish"]["options"][0]["default"] == {}
     assert {p["name"] for p in listing["chunking_policies"]} >= {"passthrough", "words", "chars", "sentences"}
 
 

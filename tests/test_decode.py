@@ -1,4 +1,4 @@
-"""The decode stage: the Anthropic protocol, its violations, unknown types, errors, model_dump() dicts."""
+"""The Anthropic decoder: the protocol, its violations, unknown types, errors, model_dump() dicts."""
 
 from __future__ import annotations
 
@@ -17,17 +17,19 @@ from anthropic.types import (
 
 import chunkline
 from chunkline.events import (
-    BlockStart,
-    BlockStop,
     ErrorEvent,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
+    Finish,
     Ping,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseStart,
     TextDelta,
-    ThinkingDelta,
-    ToolInputDelta,
-    ToolUseStart,
+    TextEnd,
+    TextStart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     UsageUpdate,
 )
 from strategies import CREATED, block_events, message_delta, message_start, read_openai_stream
@@ -85,18 +87,17 @@ def text_stream(*texts: str) -> list[dict[str, Any]]:
 # -- a normal stream -------------------------------------------------------------------------------
 
 
-def test_a_normal_stream_decodes_to_typed_events() -> None:
+def test_a_normal_stream_decodes_to_neutral_events() -> None:
     out = decode(*text_stream("Hel", "", "lo"))
     assert out == [
-        MessageStart("msg_01", "claude-test-1"),
+        ResponseStart("msg_01", "claude-test-1"),
         UsageUpdate(input_tokens=10, output_tokens=1),
-        BlockStart(0, "text"),
-        TextDelta("Hel"),
-        TextDelta("lo"),
-        BlockStop(0, "text"),
-        MessageDelta("end_turn", None),
+        TextStart(0),
+        TextDelta(0, "Hel"),
+        TextDelta(0, "lo"),
+        TextEnd(0),
         UsageUpdate(output_tokens=5),
-        MessageStop(),
+        Finish("stop", "end_turn", None),
     ]
 
 
@@ -118,17 +119,35 @@ def test_all_block_kinds() -> None:
         STOP,
     ]
     out = decode(*events)
-    assert out[2:-3] == [
-        BlockStart(0, "thinking"),
-        ThinkingDelta("hmm"),
-        BlockStop(0, "thinking"),
-        BlockStart(1, "redacted_thinking"),
-        BlockStop(1, "redacted_thinking"),
-        BlockStart(2, "tool_use"),
-        ToolUseStart(2, "toolu_1", "f", {}),
-        ToolInputDelta(2, '{"a": 1}'),
-        BlockStop(2, "tool_use"),
+    assert out[2:-2] == [
+        ReasoningStart(0),
+        ReasoningDelta(0, "hmm"),
+        ReasoningEnd(0, "SIG"),
+        ReasoningStart(1, "REDACTED"),
+        ReasoningEnd(1),
+        ToolCallStart(2, "toolu_1", "f"),
+        ToolCallDelta(2, '{"a": 1}'),
+        ToolCallEnd(2),
     ]
+    assert out[-1] == Finish("tool_calls", "tool_use", None)
+
+
+def test_a_tool_call_that_streams_nothing_takes_its_start_input() -> None:
+    events = [
+        START,
+        *block_events(0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": [1, 2]}}),
+        *block_events(1, {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {}}),
+        message_delta("tool_use"),
+        STOP,
+    ]
+    out = decode(*events)
+    assert out[2:6] == [
+        ToolCallStart(0, "toolu_1", "f"),
+        ToolCallDelta(0, '{"a":[1,2]}'),
+        ToolCallEnd(0),
+        ToolCallStart(1, "toolu_2", "g"),
+    ]
+    assert out[6] == ToolCallEnd(1), "an empty input is left to the tool-call stage ('{}')"
 
 
 def test_text_in_the_start_block_is_text() -> None:
@@ -136,7 +155,7 @@ def test_text_in_the_start_block_is_text() -> None:
         START,
         *block_events(0, {"type": "text", "text": "pre-"}, [{"type": "text_delta", "text": "x"}]),
     ]
-    assert decode(*events)[3:5] == [TextDelta("pre-"), TextDelta("x")]
+    assert decode(*events)[3:5] == [TextDelta(0, "pre-"), TextDelta(0, "x")]
 
 
 def test_pings_anywhere() -> None:
@@ -178,7 +197,7 @@ def test_a_second_message_start_is_a_protocol_error() -> None:
 
 def test_a_second_message_start_after_message_stop_is_ignored() -> None:
     out = decode(*text_stream("one"), *text_stream("two"))
-    assert TextDelta("two") not in out and out[-1] == MessageStop()
+    assert TextDelta(0, "two") not in out and isinstance(out[-1], Finish)
 
 
 def test_a_delta_for_a_block_never_started() -> None:
@@ -245,7 +264,8 @@ def test_server_tool_input_json_is_fine_and_dropped() -> None:
         ),
     ]
     out = decode(*events)
-    assert out[2:] == [BlockStart(0, "other"), BlockStop(0, "other")]
+    assert out[2:-1] == [], "a block that means nothing to a client leaves nothing behind"
+    assert out[-1].type == "upstream_truncated"
 
 
 # -- wrong JSON types ------------------------------------------------------------------------------
@@ -382,7 +402,7 @@ def test_unknown_event_types_are_skipped() -> None:
         {"type": "content_block_pause", "index": 0},
     ]
     out = decode(*events)
-    assert [e for e in out if isinstance(e, TextDelta)] == [TextDelta("a"), TextDelta("b")]
+    assert [e for e in out if isinstance(e, TextDelta)] == [TextDelta(0, "a"), TextDelta(0, "b")]
     assert not any(isinstance(e, ErrorEvent) for e in out)
 
 
@@ -402,7 +422,7 @@ def test_unknown_block_types_are_other_and_their_deltas_dropped() -> None:
         STOP,
     ]
     out = decode(*events)
-    assert out[2:4] == [BlockStart(0, "other"), BlockStop(0, "other")]
+    assert [type(e) for e in out[2:]] == [UsageUpdate, Finish], "the block leaves nothing behind"
     stream = read_openai_stream(convert(*events))
     assert stream.text == "" and stream.tool_calls == {} and stream.finish_reason == "stop"
 
@@ -413,7 +433,7 @@ def test_unknown_delta_types_on_known_blocks_are_skipped() -> None:
     events.insert(3, _delta(delta={"no_type": "x"}))
     events.insert(3, _delta(delta={"type": "citations_delta", "citation": {"type": "char_location"}}))
     out = decode(*events)
-    assert [e for e in out if isinstance(e, TextDelta)] == [TextDelta("a")]
+    assert [e for e in out if isinstance(e, TextDelta)] == [TextDelta(0, "a")]
     assert not any(isinstance(e, ErrorEvent) for e in out)
 
 
@@ -429,7 +449,7 @@ def test_empty_text_and_input_deltas_are_not_sent() -> None:
         *block_events(2, {"type": "thinking", "thinking": ""}, [{"type": "thinking_delta", "thinking": ""}]),
     ]
     out = decode(*events)
-    assert not any(isinstance(e, TextDelta | ToolInputDelta | ThinkingDelta) for e in out)
+    assert not any(isinstance(e, TextDelta | ToolCallDelta | ReasoningDelta) for e in out)
 
 
 # -- error events ----------------------------------------------------------------------------------
@@ -538,14 +558,14 @@ def test_usage_fields_may_be_absent_or_null() -> None:
     )
     assert not any(isinstance(e, ErrorEvent) for e in out)
     assert UsageUpdate(input_tokens=3, output_tokens=1) in out
-    assert out.count(MessageDelta("end_turn", None)) == 3
+    assert out.count(Finish("stop", "end_turn", None)) == 1
 
 
 def test_thinking_tokens_are_read_from_output_tokens_details() -> None:
     out = decode(
         START, message_delta(usage={"output_tokens": 50, "output_tokens_details": {"thinking_tokens": 20}})
     )
-    assert UsageUpdate(output_tokens=50, thinking_tokens=20) in out
+    assert UsageUpdate(output_tokens=50, reasoning_tokens=20) in out
 
 
 # -- server tools and MCP (R28) --------------------------------------------------------------------
@@ -584,7 +604,7 @@ def test_server_and_mcp_blocks_never_become_tool_calls_or_content(block_type: st
     ]
     events = [START, *block_events(0, block, deltas), message_delta("tool_use"), STOP]
     out = decode(*events)
-    assert out[2:4] == [BlockStart(0, "other"), BlockStop(0, "other")]
+    assert [type(e) for e in out[2:]] == [UsageUpdate, Finish], "the block leaves nothing behind"
     wire = convert(*events)
     stream = read_openai_stream(wire)
     assert stream.tool_calls == {} and stream.text == ""

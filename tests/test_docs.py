@@ -35,7 +35,7 @@ def hook_specs() -> dict[str, inspect.Signature]:
 
 
 def test_there_are_hook_specs_to_document() -> None:
-    assert set(hook_specs()) == {"register_stages", "register_chunking_policies"}
+    assert set(hook_specs()) == {"register_stages", "register_chunking_policies", "register_formats"}
 
 
 @pytest.mark.parametrize("name", sorted(hook_specs()))

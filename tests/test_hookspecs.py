@@ -58,7 +58,7 @@ def example_plugin(hook: str) -> types.ModuleType:
 
 
 def test_the_hookspecs_are_the_registration_hooks() -> None:
-    assert set(HOOKSPECS) == {"register_stages", "register_chunking_policies"}
+    assert set(HOOKSPECS) == {"register_stages", "register_chunking_policies", "register_formats"}
     for name in HOOKSPECS:
         assert name in hookspecs.__all__
 
@@ -135,9 +135,18 @@ def check_register_chunking_policies(plugin: types.ModuleType) -> None:
     assert contents(out) == ["", "one\n", "two\n", "three"]
 
 
+def check_register_formats(plugin: types.ModuleType) -> None:
+    pipe = Pipeline(plugins=[plugin], load_entrypoints=False, target="plain-text")
+    assert pipe.registry.encoders["plain-text"].plugin == plugin.__name__
+    assert pipe.stage_names[-1] == "plain_text"
+    out = pipe.convert(text_sse("Hello", " world"))
+    assert b"".join(item for item in out if isinstance(item, bytes)) == b"Hello world"
+
+
 CHECKS: dict[str, Callable[[types.ModuleType], None]] = {
     "register_stages": check_register_stages,
     "register_chunking_policies": check_register_chunking_policies,
+    "register_formats": check_register_formats,
 }
 
 

@@ -366,11 +366,8 @@ def test_tool_argument_limit_is_shared_by_all_calls() -> None:
 
 
 def test_what_the_tool_argument_limit_does_not_count() -> None:
-    # A call's complete input in its start block (bounded by max_event_bytes instead), and server
-    # tool input (never sent to the client) are not streamed arguments.
-    start_input = block_events(
-        0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"k": "v" * 100}}
-    )
+    # Server tool input is never sent to the client, so it is not counted.
+    start_input = block_events(0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"k": "v"}})
     server = block_events(
         1,
         {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
@@ -378,7 +375,17 @@ def test_what_the_tool_argument_limit_does_not_count() -> None:
     )
     stream = read_openai_stream(convert(tool_stream(start_input, server), max_tool_argument_bytes=16))
     assert stream.error is None and stream.finish_reason == "tool_calls"
-    assert json.loads(stream.tool_calls[0]["arguments"]) == {"k": "v" * 100}
+    assert json.loads(stream.tool_calls[0]["arguments"]) == {"k": "v"}
+
+
+def test_a_start_blocks_input_counts_as_arguments() -> None:
+    # Whatever way a call's arguments arrive (fragments, or whole in the start block), the client
+    # receives them: one limit bounds them all.
+    start_input = block_events(
+        0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"k": "v" * 100}}
+    )
+    stream = read_openai_stream(convert(tool_stream(start_input), max_tool_argument_bytes=16))
+    assert stream.error is not None and stream.error["type"] == "limit_exceeded"
 
 
 # -- on_error="raise" ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 POLICY_PAGE = DOCS / "writing-a-policy.md"
 # The other plugin-author pages (writing-a-policy.md runs with its plugin installed, below).
-PAGES = ["writing-a-stage.md", "testing-plugins.md", "example-plugins.md"]
+PAGES = ["writing-a-stage.md", "testing-plugins.md", "example-plugins.md", "writing-a-format.md"]
 # The example plugins' READMEs, whose examples use the plugins as installed (by entry point).
 READMES = [ROOT / "plugins" / name / "README.md" for name in ("chunkline-redact", "chunkline-markdown")]
 # A fenced block: its fence, its language and an optional title="...", then its code.
@@ -200,6 +200,35 @@ def test_the_stage_plugin_from_its_page_installs_and_is_switched_on_by_name(tmp_
     blocked = run([*command, "--add", "smileys", "--block", "smileys"], env, site, data)
     assert blocked.returncode == 2
     assert b"smileys" in blocked.stderr
+
+
+# -- the format plugin of writing-a-format.md, installed --------------------------------------------
+
+
+OLLAMA_LINES = (
+    b'{"model":"llama3.2","created_at":"2026-12-02T10:00:00Z","message":{"role":"assistant","content":"Hi"},'
+    b'"done":false}\n'
+    b'{"model":"llama3.2","message":{"role":"assistant","content":" there"},"done":true,'
+    b'"done_reason":"stop","prompt_eval_count":5,"eval_count":2}\n'
+)
+
+
+def test_the_format_plugin_from_its_page_installs_and_gives_every_route(tmp_path: Path) -> None:
+    site = install_from_page(DOCS / "writing-a-format.md", "chunkline_ollama.py", tmp_path)
+    env = environment(site)
+    routes = run([sys.executable, "-m", "chunkline", "routes", "--json"], env, site)
+    assert routes.returncode == 0, routes.stderr.decode()
+    listing = json.loads(routes.stdout)
+    assert {"name": "ollama-chat"}.items() <= next(
+        row for row in listing["formats"] if row["name"] == "ollama-chat"
+    ).items()
+    assert any(r["source"] == "ollama-chat" and r["target"] == "openai-chat" for r in listing["routes"])
+    command = [sys.executable, "-m", "chunkline", "convert", "--from", "ollama-chat"]
+    converted = run(command, env, site, OLLAMA_LINES)
+    assert converted.returncode == 0, converted.stderr.decode()
+    assert "".join(contents(converted.stdout)) == "Hi there"
+    cut = run(command, env, site, OLLAMA_LINES[:-20])
+    assert b"upstream_truncated" in cut.stdout and b'"finish_reason":"stop"' not in cut.stdout
 
 
 # -- the same module, passed as a plugin object -----------------------------------------------------

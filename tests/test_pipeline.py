@@ -228,7 +228,7 @@ def test_explicit_stage_list_can_mix_names_and_stage_specs() -> None:
     pipe = pipeline(stages=[*stages, "serialize"])
     assert list(pipe.stage_names) == [*stages[:5], "spy", *stages[6:], "serialize"]
     pipe.convert(sse(text_stream()))
-    assert seen == [events.TextDelta("Hello"), events.TextDelta(" world")]
+    assert seen == [events.TextDelta(0, "Hello"), events.TextDelta(0, " world")]
 
 
 def test_unknown_stage_name_is_a_stage_name_error() -> None:
@@ -276,8 +276,8 @@ def test_an_item_a_stage_does_not_handle_is_routed_past_it() -> None:
     bytes_spec, bytes_seen = recording("bytes_only", (bytes,))
     conversion = pipeline(stages=[text_spec, bytes_spec]).open()
     assert conversion.feed(b"raw") == [b"raw"]
-    assert conversion.feed(events.TextDelta("x")) == [events.TextDelta("x")]
-    assert text_seen == [events.TextDelta("x")]
+    assert conversion.feed(events.TextDelta(0, "x")) == [events.TextDelta(0, "x")]
+    assert text_seen == [events.TextDelta(0, "x")]
     assert bytes_seen == [b"raw"]
 
 
@@ -313,7 +313,7 @@ def test_plugin_stage_with_after_joins_the_default_list_right_after_that_stage()
     assert pipe.default_stage_names() == [*expected, "envelope", "serialize"]
     assert pipe.stage_names == tuple(pipe.default_stage_names())
     pipe.convert(sse(text_stream()))
-    assert seen == [events.TextDelta("Hello"), events.TextDelta(" world")]
+    assert seen == [events.TextDelta(0, "Hello"), events.TextDelta(0, " world")]
 
 
 def test_plugin_stage_without_after_is_only_used_when_named() -> None:
@@ -344,11 +344,12 @@ def test_a_stage_can_follow_another_plugin_stage() -> None:
     assert pipe.default_stage_names()[:4] == ["parse", "decode", "inner", "outer"]
 
 
-def test_after_an_unknown_stage_cannot_be_placed_in_the_default_list() -> None:
+def test_a_stage_after_a_stage_not_on_the_route_stays_out_of_the_default_list() -> None:
     spec, _ = recording("lost", None, after="nowhere")
     plugin = _StagePlugin("p", spec)
+    assert "lost" not in pipeline(plugins=[plugin]).stage_names
     with pytest.raises(chunkline.StageNameError, match=r"'lost'.*'nowhere'"):
-        pipeline(plugins=[plugin])
+        chunkline.default_stages(plugins=[plugin], load_entrypoints=False).add("lost")
     # An explicit stage list never needs the default placement.
     assert list(pipeline(plugins=[plugin], stages=["decode", "lost"]).stage_names) == ["decode", "lost"]
 
@@ -358,7 +359,7 @@ def test_after_an_unknown_stage_cannot_be_placed_in_the_default_list() -> None:
 
 def test_default_option_values() -> None:
     options = pipeline().options
-    assert options["thinking"] == "reasoning_content"
+    assert options["thinking"] == "native"  # on OpenAI Chat: delta.reasoning_content
     assert options["input_format"] == "sse"
     assert options["on_error"] == "inband"
     assert options["include_usage"] is False
@@ -389,7 +390,7 @@ def test_options_change_the_output() -> None:
 @pytest.mark.parametrize(
     ("options", "name", "allowed"),
     [
-        ({"thinking": "loud"}, "thinking", "'reasoning_content', 'reasoning', 'tags', 'drop'"),
+        ({"thinking": "loud"}, "thinking", "'native', 'tags', 'drop', 'reasoning_content', 'reasoning'"),
         ({"input_format": "xml"}, "input_format", "'sse', 'jsonl'"),
         ({"on_error": "ignore"}, "on_error", "'inband', 'raise'"),
         ({"ping": "loud"}, "ping", "'comment', 'drop'"),
@@ -438,8 +439,7 @@ def test_good_option_values_are_accepted() -> None:
         finish_reasons={"refusal": "stop"},
         chunking="words:2",
     )
-    assert pipe.options["finish_reasons"]["refusal"] == "stop"
-    assert pipe.options["finish_reasons"]["end_turn"] == "stop"  # merged with the defaults
+    assert pipe.options["finish_reasons"] == {"refusal": "stop"}  # overrides; the rest stands
     assert pipe.options["max_event_bytes"] == 1024
 
 
@@ -499,7 +499,7 @@ def test_plugin_stage_options_are_checked_and_normalised_once() -> None:
             self.times = options["repeat"] // 10
 
         def feed(self, item: Any) -> None:
-            self.emit(events.TextDelta(item.text * self.times))
+            self.emit(events.TextDelta(item.part, item.text * self.times))
 
     option = chunkline.Option("repeat", 1, "How often to repeat text.", check, allowed="a positive int")
     spec = StageSpec("repeat", Repeat, options=(option,), after="chunker")
@@ -537,7 +537,7 @@ def test_two_stages_declaring_one_option_is_a_plugin_error() -> None:
 def test_describe_options_lists_every_option_with_its_stage() -> None:
     rows = pipeline().describe_options()
     by_name = {row[0]: row for row in rows}
-    assert by_name["thinking"][1:3] == ("thinking", "reasoning_content")
+    assert by_name["thinking"][1:3] == ("thinking", "native")
     assert by_name["ping"][1] == "serialize"
     assert "'comment'" in by_name["ping"][3]
     assert all(row[4] for row in rows)  # every option has help text
@@ -696,13 +696,13 @@ def test_events_parsed_by_the_anthropic_client_from_a_recorded_stream() -> None:
     assert out == pipeline(**OPTIONS).convert(recorded)
 
 
-def test_a_stage_list_starting_after_decode_takes_typed_events() -> None:
+def test_a_stage_list_starting_after_decode_takes_neutral_events() -> None:
     typed = [
-        events.MessageStart("msg_t", "claude-t"),
-        events.TextDelta("typed"),
-        events.BlockStop(0, "text"),
-        events.MessageDelta("max_tokens"),
-        events.MessageStop(),
+        events.ResponseStart("msg_t", "claude-t"),
+        events.TextStart(0),
+        events.TextDelta(0, "typed"),
+        events.TextEnd(0),
+        events.Finish("length", "max_tokens"),
     ]
     conversion = pipeline(stages=DEFAULT_STAGES[2:]).open()
     out = [o for item in typed for o in conversion.feed(item)] + conversion.close()
@@ -875,14 +875,24 @@ def test_a_failing_stage_fed_byte_by_byte_gives_the_same_output() -> None:
     assert out == pipe.convert(data)
 
 
-def test_a_stage_failing_in_close_ends_a_truncated_stream_with_one_internal_error() -> None:
+def test_a_truncated_stream_with_a_stage_failing_in_close_ends_with_one_error() -> None:
+    # The decoder closes first and reports the truncation, which ends the stream: the cause a
+    # client needs, and the failing stage's close never runs.
     data = sse(text_stream(texts=("ok",))[:-1])  # no message_stop: the stages get closed
     out = pipeline(stages=with_boom(on_close=True)).convert(data)
     frames = payloads(out)
     errors = [f["error"] for f in frames if isinstance(f, dict) and "error" in f]
+    assert [e["type"] for e in errors] == ["upstream_truncated"]
+    assert frames[-1] == "[DONE]"
+
+
+def test_a_stage_failing_in_close_ends_the_stream_with_one_internal_error() -> None:
+    stages = [name for name in with_boom(on_close=True) if name not in ("parse", "decode")]
+    conversion = pipeline(stages=stages).open()
+    out = conversion.feed(events.ResponseStart("m", "c")) + conversion.close()
+    errors = [f["error"] for f in payloads(out) if isinstance(f, dict) and "error" in f]
     assert [e["type"] for e in errors] == ["internal_error"]
     assert "'boom'" in errors[0]["message"]
-    assert frames[-1] == "[DONE]"
 
 
 def test_a_failing_stage_raises_internal_stage_error_with_on_error_raise() -> None:
@@ -908,7 +918,7 @@ def test_a_stage_sees_only_the_types_it_handles() -> None:
     plugin = _StagePlugin("spy_plugin", spec)
     sdk = sdk_events()
     out = pipeline(plugins=[plugin], **OPTIONS).convert(sdk_sse(sdk))
-    assert seen == [events.TextDelta("Héllo"), events.TextDelta(" 👋")]
+    assert seen == [events.TextDelta(1, "Héllo"), events.TextDelta(1, " 👋")]
     # ...and routing past it changes nothing else.
     assert out == pipeline(**OPTIONS).convert(sdk_sse(sdk))
 
@@ -918,14 +928,13 @@ def test_a_stage_handling_none_sees_everything_after_its_place() -> None:
     pipe = pipeline(stages=[*DEFAULT_STAGES[:2], spec, *DEFAULT_STAGES[2:]])
     pipe.convert(sse(text_stream()))
     assert {type(item) for item in seen} >= {
-        events.MessageStart,
-        events.BlockStart,
+        events.ResponseStart,
+        events.TextStart,
         events.TextDelta,
-        events.BlockStop,
+        events.TextEnd,
         events.Ping,
-        events.MessageDelta,
         events.UsageUpdate,
-        events.MessageStop,
+        events.Finish,
     }
 
 
@@ -934,7 +943,7 @@ class Upper(Stage):
     emits = (events.TextDelta,)
 
     def feed(self, item: Any) -> None:
-        self.emit(events.TextDelta(item.text.upper()))
+        self.emit(events.TextDelta(item.part, item.text.upper()))
 
 
 class UpperUndeclared(Upper):
@@ -964,7 +973,7 @@ def test_a_stage_declaring_emits_is_wired_straight_to_the_next_stage(cls: type[S
     conversion = pipe.open()
     assert (uppers[-1].emit == recorders[-1].feed) is direct
     out = conversion.feed(sse(text_stream())) + conversion.close()
-    assert seen == [events.TextDelta("HELLO"), events.TextDelta(" WORLD")]
+    assert seen == [events.TextDelta(0, "HELLO"), events.TextDelta(0, " WORLD")]
     assert contents(out) == ["", "HELLO", " WORLD"]
 
 
@@ -1099,7 +1108,10 @@ def test_all_lists_every_public_name_and_each_exists() -> None:
 
 def test_events_module_all_lists_its_events() -> None:
     for name in events.__all__:
-        assert isinstance(getattr(events, name), type)
+        value = getattr(events, name)
+        assert isinstance(value, type) or name == "FINISH_REASONS"
+        if isinstance(value, type):
+            assert value.__doc__ and value.__slots__ is not None, name
 
 
 def test_py_typed_ships() -> None:

@@ -44,7 +44,7 @@ class Shout(chunkline.Stage):
     emits = (events.TextDelta,)
 
     def feed(self, item):
-        self.emit(events.TextDelta(item.text.upper()))
+        self.emit(events.TextDelta(item.part, item.text.upper()))
 
 
 @chunkline.hookimpl
@@ -304,12 +304,18 @@ def test_a_builtin_can_be_blocked_by_short_or_full_name(name: str) -> None:
 
 
 def test_a_builtin_can_be_blocked_by_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHUNKLINE_DISABLE_PLUGINS", "usage,chunkline.builtins.envelope")
+    monkeypatch.setenv("CHUNKLINE_DISABLE_PLUGINS", "usage,chunkline.builtins.chunker")
     pipe = Pipeline(load_entrypoints=False)
     assert "chunkline.builtins.usage" not in names(pipe)
-    assert "chunkline.builtins.envelope" not in names(pipe)
+    assert "chunkline.builtins.chunker" not in names(pipe)
     assert "usage" not in pipe.stage_names
-    assert "envelope" not in pipe.stage_names
+    assert "chunker" not in pipe.stage_names
+
+
+def test_blocking_the_plugin_of_a_format_leaves_no_route_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHUNKLINE_DISABLE_PLUGINS", "chunkline.builtins.envelope")
+    with pytest.raises(chunkline.RouteError, match=r"'openai-chat'.*formats: anthropic-messages"):
+        Pipeline(load_entrypoints=False)
 
 
 def test_blocking_a_builtin_removes_its_options() -> None:

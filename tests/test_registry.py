@@ -53,7 +53,7 @@ class Shout(Stage):
     handles = (events.TextDelta,)
 
     def feed(self, item: Any) -> None:
-        self.emit(events.TextDelta(item.text.upper()))
+        self.emit(events.TextDelta(item.part, item.text.upper()))
 
 
 def shout(name: str = "shout", **kwargs: Any) -> StageSpec:
@@ -264,10 +264,10 @@ def test_a_replaced_builtin_can_be_replaced_when_the_original_is_blocked() -> No
 
 def test_replacing_a_stage_in_the_middle() -> None:
     class TagThinking(Stage):
-        handles = (events.ThinkingDelta,)
+        handles = (events.ReasoningDelta,)
 
         def feed(self, item: Any) -> None:
-            self.emit(events.TextDelta(f"[{item.text}]"))
+            self.emit(events.TextDelta(item.part, f"[{item.text}]"))
 
     spec = StageSpec("thinking", lambda options: TagThinking())
     pipe = build(plugin("brackets", lambda r: r(spec, replace=True)))

@@ -25,7 +25,7 @@ class Tag(chunkline.Stage):
         self.marker = marker
 
     def feed(self, item: Any) -> None:
-        self.emit(events.TextDelta(f"{self.marker}{item.text}{self.marker}"))
+        self.emit(events.TextDelta(item.part, f"{self.marker}{item.text}{self.marker}"))
 
 
 def _marker(value: Any, registry: Any) -> Any:

@@ -18,15 +18,14 @@ import pytest
 import chunkline
 from chunkline import InternalStageError, OptionError, Pipeline, Stage, StageSpec, UpstreamTruncated
 from chunkline.events import (
-    BlockStart,
-    BlockStop,
     ErrorEvent,
-    MessageStart,
     ReasoningDelta,
+    ResponseStart,
     TextDelta,
+    TextEnd,
     ToolCallDelta,
-    ToolInputDelta,
-    ToolUseStart,
+    ToolCallEnd,
+    ToolCallStart,
 )
 from chunkline.testing import (
     AnthropicStream,
@@ -211,36 +210,39 @@ def test_random_pieces_are_reproducible_and_join_back() -> None:
 
 def test_decode_events_gives_what_the_stages_after_decode_see() -> None:
     events = decode_events(AnthropicStream().text("Hi").tool_use("f", '{"x"', ":1}").stop().sse())
-    assert events[0] == MessageStart("msg_test", "claude-test")
-    assert TextDelta("Hi") in events
-    assert ToolUseStart(1, "toolu_00", "f", {}) in events
-    assert [e for e in events if isinstance(e, ToolInputDelta)] == [
-        ToolInputDelta(1, '{"x"'),
-        ToolInputDelta(1, ":1}"),
+    assert events[0] == ResponseStart("msg_test", "claude-test")
+    assert TextDelta(0, "Hi") in events
+    assert ToolCallStart(1, "toolu_00", "f") in events
+    assert [e for e in events if isinstance(e, ToolCallDelta)] == [
+        ToolCallDelta(1, '{"x"'),
+        ToolCallDelta(1, ":1}"),
     ]
 
 
 def test_run_stage_runs_one_stage_and_routes_everything_else_past_it() -> None:
     events = [
-        BlockStart(0, "tool_use"),
-        ToolUseStart(0, "toolu_1", "f", {}),
-        TextDelta("passes by"),
-        ToolInputDelta(0, '{"a":'),
-        ToolInputDelta(0, "1}"),
-        BlockStop(0, "tool_use"),
+        ToolCallStart(0, "toolu_1", "f"),
+        TextDelta(1, "passes by"),
+        ToolCallEnd(0),
+        ToolCallStart(2, "toolu_2", "g"),
+        ToolCallDelta(2, '{"a":'),
+        ToolCallDelta(2, "1}"),
+        ToolCallEnd(2),
     ]
     assert run_stage("tool_calls", events, load_entrypoints=False) == [
-        BlockStart(0, "tool_use"),
-        ToolCallDelta(0, "toolu_1", "f", ""),
-        TextDelta("passes by"),
-        ToolCallDelta(0, None, None, '{"a":'),
-        ToolCallDelta(0, None, None, "1}"),
-        BlockStop(0, "tool_use"),
+        ToolCallStart(0, "toolu_1", "f"),
+        TextDelta(1, "passes by"),
+        ToolCallDelta(0, "{}"),
+        ToolCallEnd(0),
+        ToolCallStart(2, "toolu_2", "g"),
+        ToolCallDelta(2, '{"a":'),
+        ToolCallDelta(2, "1}"),
+        ToolCallEnd(2),
     ]
 
 
 def test_run_stage_checks_options_like_a_pipeline() -> None:
-    events = [BlockStart(0, "tool_use"), ToolUseStart(0, "t", "f", {}), ToolInputDelta(0, "x" * 20)]
+    events = [ToolCallStart(0, "t", "f"), ToolCallDelta(0, "x" * 20)]
     out = run_stage("tool_calls", events, load_entrypoints=False, max_tool_argument_bytes=10)
     assert out[-1].__class__ is ErrorEvent
     assert out[-1].type == "limit_exceeded"
@@ -267,7 +269,7 @@ class _Holds(Stage):
     def close(self) -> None:
         if self.held == "fail at close":
             raise RuntimeError("failed at close")
-        self.emit(TextDelta(self.held))
+        self.emit(TextDelta(0, self.held))
 
 
 HOLDS = StageSpec("holds", lambda options: _Holds())
@@ -275,12 +277,12 @@ HOLDS = StageSpec("holds", lambda options: _Holds())
 
 def test_open_stage_shows_what_a_stage_holds_between_feeds() -> None:
     run = open_stage(HOLDS, load_entrypoints=False)
-    assert run.feed(TextDelta("a")) == []
-    assert run.feed(BlockStop(0, "text")) == [BlockStop(0, "text")]
-    assert run.feed(TextDelta("b")) == []
+    assert run.feed(TextDelta(0, "a")) == []
+    assert run.feed(TextEnd(0)) == [TextEnd(0)]
+    assert run.feed(TextDelta(0, "b")) == []
     assert isinstance(run.stage, _Holds)
     assert run.stage.held == "ab"
-    assert run.close() == [TextDelta("ab")]
+    assert run.close() == [TextDelta(0, "ab")]
 
 
 class _Weak(Stage):
@@ -293,7 +295,7 @@ def test_a_stage_pipeline_keeps_no_earlier_runs_stage_alive() -> None:
     opener = stage_pipeline(StageSpec("weak", lambda options: _Weak()), load_entrypoints=False)
     first = opener()
     watched = weakref.ref(first.stage)
-    assert first.feed(TextDelta("a")) == [TextDelta("a")]
+    assert first.feed(TextDelta(0, "a")) == [TextDelta(0, "a")]
     del first
     second = opener()
     gc.collect()
@@ -303,46 +305,43 @@ def test_a_stage_pipeline_keeps_no_earlier_runs_stage_alive() -> None:
 
 def test_a_stage_that_raises_makes_the_run_raise_with_its_exception_as_the_cause() -> None:
     with pytest.raises(InternalStageError, match="stage 'holds' failed: KeyError") as caught:
-        run_stage(HOLDS, [TextDelta("boom")], load_entrypoints=False)
+        run_stage(HOLDS, [TextDelta(0, "boom")], load_entrypoints=False)
     assert isinstance(caught.value.__cause__, KeyError)
     with pytest.raises(InternalStageError, match="failed at close") as caught:
-        run_stage(HOLDS, [TextDelta("fail at "), TextDelta("close")], load_entrypoints=False)
+        run_stage(HOLDS, [TextDelta(0, "fail at "), TextDelta(0, "close")], load_entrypoints=False)
     assert isinstance(caught.value.__cause__, RuntimeError)
-    inband = run_stage(HOLDS, [TextDelta("boom")], load_entrypoints=False, on_error="inband")
+    inband = run_stage(HOLDS, [TextDelta(0, "boom")], load_entrypoints=False, on_error="inband")
     assert inband == [ErrorEvent("internal_error", "stage 'holds' failed: KeyError: 'boom'")]
 
 
 def test_coalesce_joins_adjacent_deltas_of_the_same_text() -> None:
     items = [
-        TextDelta("a"),
-        TextDelta(""),
-        TextDelta("b"),
-        ReasoningDelta("r", "reasoning_content"),
-        ReasoningDelta("s", "reasoning_content"),
-        ReasoningDelta("t", "reasoning"),
-        ToolCallDelta(0, "id0", "f", ""),
-        ToolCallDelta(0, None, None, "{"),
-        ToolCallDelta(0, None, None, "}"),
-        ToolCallDelta(1, "id1", "g", ""),
-        ToolCallDelta(1, None, None, ""),
-        BlockStop(0, "text"),
-        TextDelta("c"),
+        TextDelta(0, "a"),
+        TextDelta(0, ""),
+        TextDelta(0, "b"),
+        ReasoningDelta(1, "r"),
+        ReasoningDelta(1, "s"),
+        ReasoningDelta(2, "t"),
+        ToolCallDelta(3, "{"),
+        ToolCallDelta(3, "}"),
+        ToolCallDelta(4, ""),
+        TextEnd(0),
+        TextDelta(0, "c"),
     ]
     assert coalesce(items) == [
-        TextDelta("ab"),
-        ReasoningDelta("rs", "reasoning_content"),
-        ReasoningDelta("t", "reasoning"),
-        ToolCallDelta(0, "id0", "f", "{}"),
-        ToolCallDelta(1, "id1", "g", ""),
-        BlockStop(0, "text"),
-        TextDelta("c"),
+        TextDelta(0, "ab"),
+        ReasoningDelta(1, "rs"),
+        ReasoningDelta(2, "t"),
+        ToolCallDelta(3, "{}"),
+        TextEnd(0),
+        TextDelta(0, "c"),
     ]
-    assert resplit([TextDelta("abc"), ToolCallDelta(0, "i", "f", "{}")], list) == [
-        TextDelta("a"),
-        TextDelta("b"),
-        TextDelta("c"),
-        ToolCallDelta(0, "i", "f", "{"),
-        ToolCallDelta(0, None, None, "}"),
+    assert resplit([TextDelta(0, "abc"), ToolCallDelta(1, "{}")], list) == [
+        TextDelta(0, "a"),
+        TextDelta(0, "b"),
+        TextDelta(0, "c"),
+        ToolCallDelta(1, "{"),
+        ToolCallDelta(1, "}"),
     ]
 
 
@@ -433,7 +432,8 @@ def test_assert_lossless_takes_a_policy_spec() -> None:
 def test_assert_stage_split_invariant_passes_for_tool_calls() -> None:
     events = decode_events(AnthropicStream().text("Hi there").tool_use("f", '{"city": "Paris"}').stop().sse())
     out = assert_stage_split_invariant("tool_calls", events, load_entrypoints=False)
-    assert ToolCallDelta(0, "toolu_00", "f", '{"city": "Paris"}') in out
+    assert ToolCallStart(1, "toolu_00", "f") in out
+    assert ToolCallDelta(1, '{"city": "Paris"}') in out
 
 
 class _CapitalizesEachDelta(Stage):
@@ -441,13 +441,13 @@ class _CapitalizesEachDelta(Stage):
     handles = (TextDelta,)
 
     def feed(self, item: TextDelta) -> None:
-        self.emit(TextDelta(item.text.capitalize()))
+        self.emit(TextDelta(item.part, item.text.capitalize()))
 
 
 def test_assert_stage_split_invariant_catches_a_stage_that_depends_on_the_cutting() -> None:
     spec = StageSpec("capitalize", lambda options: _CapitalizesEachDelta())
     with pytest.raises(AssertionError, match="one character at a time: output #0"):
-        assert_stage_split_invariant(spec, [TextDelta("hello")], load_entrypoints=False)
+        assert_stage_split_invariant(spec, [TextDelta(0, "hello")], load_entrypoints=False)
 
 
 # -- reading the output back ---------------------------------------------------------------------

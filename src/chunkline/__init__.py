@@ -1,4 +1,4 @@
-"""chunkline: converts Anthropic Messages API streams into OpenAI Chat Completions streams."""
+"""chunkline: translates LLM API streams between formats through a pipeline of pluggable stages."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .errors import (
     LimitExceeded,
     OptionError,
     PluginError,
+    RouteError,
     StageNameError,
     StreamError,
     UpstreamError,
@@ -20,12 +21,21 @@ from .errors import (
     UpstreamTruncated,
 )
 from .hookspecs import hookimpl
-from .pipeline import DEFAULT_STAGES, Pipeline, list_plugins
+from .pipeline import (
+    DEFAULT_SOURCE,
+    DEFAULT_STAGES,
+    DEFAULT_TARGET,
+    MIDDLE_STAGES,
+    Pipeline,
+    list_plugins,
+)
 from .plugins import PluginInfo
 from .stage import (
     NOT_BOUNDARIES,
     ChunkPolicy,
     ChunkPolicySpec,
+    DecoderSpec,
+    EncoderSpec,
     Option,
     Options,
     Stage,
@@ -35,13 +45,18 @@ from .stage import (
 from .stagelist import StageList, default_stages
 
 __all__ = [
+    "DEFAULT_SOURCE",
     "DEFAULT_STAGES",
+    "DEFAULT_TARGET",
+    "MIDDLE_STAGES",
     "NOT_BOUNDARIES",
     "ChunkPolicy",
     "ChunkPolicySpec",
     "ChunklineError",
     "ConfigError",
     "Conversion",
+    "DecoderSpec",
+    "EncoderSpec",
     "InternalStageError",
     "InvalidUpstreamResponse",
     "LimitExceeded",
@@ -51,6 +66,7 @@ __all__ = [
     "Pipeline",
     "PluginError",
     "PluginInfo",
+    "RouteError",
     "Stage",
     "StageList",
     "StageNameError",

@@ -1,4 +1,4 @@
-"""The command line: ``convert`` streams a file or stdin through a pipeline; ``stages``, ``plugins`` list."""
+"""The command line: ``convert`` streams input through a route; ``routes``, ``stages``, ``plugins`` list."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from . import __version__
 from .errors import ConfigError, PluginError, StreamError
 from .events import ErrorEvent
 from .listing import print_plugins, print_stages
-from .pipeline import Pipeline
+from .pipeline import DEFAULT_SOURCE, DEFAULT_TARGET, Pipeline
 from .plugins import DISABLE_ENV
+from .routing import print_routes
 from .stageflags import add_block_flag, add_stage_flags, edit_stages, parse_options
 from .stagelist import StageList, default_stages
 
@@ -70,7 +71,8 @@ def _fail(message: str, code: int) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chunkline",
-        description="Convert Anthropic Messages API streams into OpenAI Chat Completions streams.",
+        description="Translate LLM API streams between formats (Anthropic Messages, OpenAI Chat "
+        "Completions, OpenAI Responses) through a pipeline of pluggable stages.",
         epilog="Run 'chunkline COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"chunkline {__version__}")
@@ -78,14 +80,17 @@ def _parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser(
         "convert",
-        help="convert an Anthropic SSE stream into an OpenAI chat.completion.chunk stream",
-        description="Read an Anthropic Messages stream (SSE, or JSON lines) from FILE or stdin and "
-        "write the OpenAI Chat Completions SSE stream, each event as soon as it is complete.",
+        help="convert a stream from one format to another (default: Anthropic Messages to OpenAI Chat)",
+        description="Read a stream in the --from format (default: an Anthropic Messages stream, SSE "
+        "or JSON lines) from FILE or stdin and write it in the --to format (default: the OpenAI Chat "
+        "Completions SSE stream), each event as soon as it is complete. 'chunkline routes' lists "
+        "the formats.",
         epilog="Examples:\n"
         "  chunkline convert response.sse\n"
         "  curl -sN https://api.anthropic.com/v1/messages ... | chunkline convert --include-usage\n"
         "  chunkline convert events.jsonl --chunking words:3 --thinking tags -o out.sse\n"
         "  chunkline convert in.sse --stages parse,decode   # print the decoded events\n"
+        "  chunkline convert in.sse --to openai-responses\n"
         "\nA stage list that does not end in 'serialize' prints each item's repr on a line.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -98,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 0 even when the stream ended in an in-band error (default: exit 1; the error "
         "event is written either way)",
     )
+    _add_route_flags(convert)
     option = convert.add_argument_group("pipeline options (see 'chunkline stages' for all of them)")
     option.add_argument(
         "--include-usage",
@@ -110,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     option.add_argument(
         "--thinking",
         metavar="MODE",
-        help="reasoning_content (default), reasoning, tags or drop",
+        help="native (default: the target's own reasoning; on openai-chat delta.reasoning_content), "
+        "tags, drop, or a mode of the target (openai-chat: reasoning_content, reasoning)",
     )
     option.add_argument(
         "--chunking",
@@ -153,8 +160,20 @@ def _parser() -> argparse.ArgumentParser:
         "options, and the chunking policies.",
     )
     stages.add_argument("--json", action="store_true", help="print JSON")
+    _add_route_flags(stages)
     add_block_flag(stages)
     stages.set_defaults(run=_stages)
+
+    routes = commands.add_parser(
+        "routes",
+        help="list the formats, the routes between them, and which plugin provides each stage",
+        description="List every format a plugin reads (a source, --from) or writes (a target, --to), "
+        "every route from a source to a target with its default stage list, and the plugin that "
+        "provides each stage.",
+    )
+    routes.add_argument("--json", action="store_true", help="print JSON")
+    add_block_flag(routes)
+    routes.set_defaults(run=_routes)
 
     plugins = commands.add_parser(
         "plugins",
@@ -171,6 +190,23 @@ def _parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():
         command.set_defaults(command_parser=command)
     return parser
+
+
+def _add_route_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--from",
+        dest="source",
+        default=DEFAULT_SOURCE,
+        metavar="FORMAT",
+        help=f"the input's format (default: {DEFAULT_SOURCE}; 'chunkline routes' lists them)",
+    )
+    command.add_argument(
+        "--to",
+        dest="target",
+        default=DEFAULT_TARGET,
+        metavar="FORMAT",
+        help=f"the output's format (default: {DEFAULT_TARGET})",
+    )
 
 
 # -- convert ---------------------------------------------------------------------------------------
@@ -203,7 +239,7 @@ def _stage_list(args: argparse.Namespace) -> StageList | None:
     edits = args.add or args.remove or args.replace
     if args.stages is None and not edits:
         return None
-    base = default_stages(block=args.block)
+    base = default_stages(source=args.source, target=args.target, block=args.block)
     if args.stages is not None:
         names = [name.strip() for name in args.stages.split(",") if name.strip()]
         if not names:
@@ -215,12 +251,13 @@ def _stage_list(args: argparse.Namespace) -> StageList | None:
 def _build(args: argparse.Namespace) -> Pipeline:
     stages = _stage_list(args)
     options = _options(args)
-    pipeline = Pipeline(stages, block=args.block, **options)
+    route = {"source": args.source, "target": args.target}
+    pipeline = Pipeline(stages, block=args.block, **route, **options)
     # A *.jsonl file is JSON lines unless said otherwise, but only where the stage list has a stage
     # that reads input_format (a custom list may not).
     guess_jsonl = args.file.endswith(".jsonl") and "input_format" not in options
     if guess_jsonl and "input_format" in pipeline.options:
-        pipeline = Pipeline(stages, block=args.block, input_format="jsonl", **options)
+        pipeline = Pipeline(stages, block=args.block, input_format="jsonl", **route, **options)
     return pipeline
 
 
@@ -305,11 +342,17 @@ def _as_bytes(item: Any) -> bytes:
 
 def _listing_pipeline(args: argparse.Namespace) -> Pipeline:
     # No stages: only the plugins are loaded, so listing never depends on building any stage.
-    return Pipeline(stages=[], block=args.block)
+    route = {"source": args.source, "target": args.target} if hasattr(args, "source") else {}
+    return Pipeline(stages=[], block=args.block, **route)
 
 
 def _stages(args: argparse.Namespace) -> int:
     print_stages(_listing_pipeline(args), args.json)
+    return 0
+
+
+def _routes(args: argparse.Namespace) -> int:
+    print_routes(_listing_pipeline(args), args.json)
     return 0
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from . import events
 from .errors import ChunklineError, InternalStageError, StreamError, stream_error_for
 from .events import ErrorEvent
 from .stage import Options, Stage
@@ -14,6 +15,12 @@ from .stage import Options, Stage
 __all__ = ["Conversion", "RoutePlan"]
 
 _Emit = Callable[[Any], None]
+
+# The neutral events: fed by a caller (to a stage list that starts after the decoder), they go
+# wherever a stage's emitted event of that type would, the final catch-all stage included.
+_NEUTRAL = frozenset(
+    v for v in vars(events).values() if isinstance(v, type) and v.__module__ == events.__name__
+)
 
 
 def _drop(item: Any) -> None:
@@ -40,7 +47,7 @@ class _RouteTable(dict[type, int]):
             if wanted is None:
                 # Caller input may enter a catch-all stage only when it is the first stage;
                 # otherwise the default pipeline's final serializer would quietly eat a str.
-                if not self.input_only or index == 0:
+                if not self.input_only or index == 0 or item_type in _NEUTRAL:
                     target = index
                     break
             elif issubclass(item_type, wanted):

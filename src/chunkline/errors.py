@@ -14,6 +14,7 @@ __all__ = [
     "LimitExceeded",
     "OptionError",
     "PluginError",
+    "RouteError",
     "StageNameError",
     "StreamError",
     "UpstreamError",
@@ -38,6 +39,10 @@ class OptionError(ConfigError):
 
 class StageNameError(ConfigError):
     """A stage list names an unknown stage, or names one twice."""
+
+
+class RouteError(ConfigError):
+    """An unknown format, or a route from one format to another that no installed plugin provides."""
 
 
 class PluginError(ChunklineError):

@@ -1,4 +1,31 @@
-"""The small typed events that flow between stages, in neither Anthropic's nor OpenAI's wire shape."""
+"""The neutral event vocabulary: what decoders emit, middle stages transform and encoders write.
+
+Every route speaks these events in the middle, whatever its source and target formats. A decoder
+(the source format's stages) turns upstream input into them; an encoder (the target format's
+stages) turns them into the client's wire format. The middle stages (thinking, tool calls,
+chunker, finish, usage) see nothing else, so they serve every route unchanged.
+
+The contract, in the order a well-formed response emits events::
+
+    ResponseStart                      exactly once, first
+    UsageUpdate*                       any time (counts as reported so far)
+    TextStart(p) TextDelta(p)* TextEnd(p)
+    ReasoningStart(p) ReasoningDelta(p)* ReasoningEnd(p)
+    ToolCallStart(p) ToolCallDelta(p)* ToolCallEnd(p)
+    Ping*                              any time
+    Finish                             once, when the upstream ended normally
+    Done                               last: nothing follows (the finish stage emits it)
+
+or, instead of ``Finish``, one ``ErrorEvent`` (then ``Done``). ``p`` is a part id: an int unique
+within one response (a decoder may use the upstream's own block index). Parts may interleave;
+every delta names its part, and every part that starts also ends before ``Finish`` (decoders
+close what the upstream left open). A redacted reasoning part carries its opaque data on
+``ReasoningStart`` and has no deltas.
+
+Events are frozen and slotted (as in h11's ``_events.py``): stages may hold on to them, and a
+stage that wants to change one emits a new one instead. Don't subclass them: routing is by exact
+type.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +33,35 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 __all__ = [
-    "BlockStart",
-    "BlockStop",
+    "FINISH_REASONS",
     "Chunk",
     "Done",
     "ErrorEvent",
     "Finish",
-    "MessageDelta",
-    "MessageStart",
-    "MessageStop",
     "Ping",
     "ReasoningDelta",
+    "ReasoningEnd",
+    "ReasoningStart",
+    "ResponseStart",
     "TextDelta",
-    "ThinkingDelta",
+    "TextEnd",
+    "TextStart",
     "ToolCallDelta",
-    "ToolInputDelta",
-    "ToolUseStart",
-    "UsageReport",
+    "ToolCallEnd",
+    "ToolCallStart",
     "UsageUpdate",
 ]
 
-# Events are frozen and slotted (as in h11's _events.py): stages may hold on to them, and a stage
-# that wants to change one emits a new one instead. Don't subclass these: routing is by exact type.
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "pause", "error"})
+"""The neutral finish reasons. ``stop``: the model finished (or hit a stop sequence). ``length``:
+an output or context limit cut it. ``tool_calls``: it wants its tool calls run. ``content_filter``:
+it refused, or a filter stopped it. ``pause``: the turn is unfinished and may be continued
+(Anthropic's ``pause_turn``). ``error``: the upstream said it failed; the finish stage turns that
+into an in-band error, so it never reaches a client as a clean finish."""
 
 
 @dataclass(frozen=True, slots=True)
-class MessageStart:
+class ResponseStart:
     """The upstream response began: its id and model name."""
 
     id: str
@@ -39,118 +69,111 @@ class MessageStart:
 
 
 @dataclass(frozen=True, slots=True)
-class BlockStart:
-    """A content block opened; ``kind`` is ``text``, ``thinking``, ``redacted_thinking``,
-    ``tool_use`` (a client tool call) or ``other`` (server tools, results, unknown types)."""
+class TextStart:
+    """A part of the answer's text opened."""
 
-    index: int
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class BlockStop:
-    """A content block closed."""
-
-    index: int
-    kind: str
+    part: int
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A fragment of the answer's text, exactly as the model produced it."""
+    """A fragment of a text part, exactly as the model produced it."""
 
+    part: int
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class ThinkingDelta:
-    """A fragment of the model's visible reasoning."""
+class TextEnd:
+    """A text part closed."""
 
-    text: str
+    part: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningStart:
+    """A part of the model's reasoning opened. ``redacted`` is the opaque data of reasoning the
+    upstream withheld (Anthropic's ``redacted_thinking``); such a part has no deltas, and a
+    client must send the data back unchanged for the next turn to verify."""
+
+    part: int
+    redacted: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
-    """Reasoning text bound for the client, in the delta field named ``field``."""
+    """A fragment of a reasoning part's visible text."""
 
+    part: int
     text: str
-    field: str
 
 
 @dataclass(frozen=True, slots=True)
-class ToolUseStart:
-    """A client tool call began in block ``index``; ``input`` is what the start block already held."""
+class ReasoningEnd:
+    """A reasoning part closed. ``signature`` is the upstream's opaque proof of the reasoning
+    text (Anthropic's thinking ``signature``), which a client must send back with that text."""
 
-    index: int
+    part: int
+    signature: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    """A client tool call began: the call's id (as the upstream named it) and the tool's name."""
+
+    part: int
     id: str
     name: str
-    input: Any
-
-
-@dataclass(frozen=True, slots=True)
-class ToolInputDelta:
-    """A fragment of a client tool call's JSON arguments, byte for byte as streamed."""
-
-    index: int
-    partial_json: str
 
 
 @dataclass(frozen=True, slots=True)
 class ToolCallDelta:
-    """One client-facing tool-call delta: the first carries ``id`` and ``name``, later ones only
-    ``arguments`` fragments. ``index`` counts client tool calls from 0."""
+    """A fragment of a tool call's JSON arguments, byte for byte as streamed. Joined in order,
+    a call's fragments are its arguments (the tool-call stage sends ``{}`` for a call that
+    streamed none)."""
 
-    index: int
-    id: str | None
-    name: str | None
+    part: int
     arguments: str
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallEnd:
+    """A tool call's arguments are complete."""
+
+    part: int
+
+
+@dataclass(frozen=True, slots=True)
 class UsageUpdate:
-    """Token counts as reported so far; ``None`` means the upstream did not report that field."""
+    """Token counts as reported so far. ``None`` means not reported (an earlier value stands).
+
+    ``input_tokens`` counts input neither read from nor written to a prompt cache, so the whole
+    prompt is ``input_tokens + cache_read_tokens + cache_write_tokens``. ``reasoning_tokens`` is
+    the part of ``output_tokens`` spent reasoning. On `Finish`, the same type holds the totals.
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
-    thinking_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UsageReport:
-    """Final token usage in the client's terms."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
 
     @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class MessageDelta:
-    """The upstream's stop reason (its own vocabulary, e.g. ``end_turn``), once known."""
-
-    stop_reason: str | None
-    stop_sequence: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageStop:
-    """The upstream response ended normally."""
+    def prompt_tokens(self) -> int:
+        """The whole prompt: uncached input plus cache reads plus cache writes."""
+        return (self.input_tokens or 0) + (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0)
 
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The client-facing finish: ``reason`` is a client finish reason; ``usage`` rides along when
-    usage is placed on the finish chunk."""
+    """The response ended normally. ``reason`` is one of `FINISH_REASONS`; ``raw_reason`` is the
+    upstream's own word for it (``end_turn``, ``length``...), ``stop_sequence`` the stop sequence
+    that ended it, where known. The usage stage fills ``usage`` with the totals."""
 
     reason: str
-    usage: UsageReport | None = None
+    raw_reason: str | None = None
+    stop_sequence: str | None = None
+    usage: UsageUpdate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +199,11 @@ class Done:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """One serialized client chunk (a JSON object, as bytes), not yet framed for the wire."""
+    """One serialized client event (a JSON object, as bytes), not yet framed for the wire.
+    ``event`` is its SSE event name, for targets that name their events."""
 
     payload: bytes
+    event: str | None = None
 
 
 def _fast_init(cls: type) -> None:
@@ -205,20 +230,19 @@ def _fast_init(cls: type) -> None:
 
 
 for _event in (
-    BlockStart,
-    BlockStop,
     Chunk,
     ErrorEvent,
     Finish,
-    MessageDelta,
-    MessageStart,
     ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseStart,
     TextDelta,
-    ThinkingDelta,
+    TextEnd,
+    TextStart,
     ToolCallDelta,
-    ToolInputDelta,
-    ToolUseStart,
-    UsageReport,
+    ToolCallEnd,
+    ToolCallStart,
     UsageUpdate,
 ):
     _fast_init(_event)

@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 import pluggy
 
-__all__ = ["hookimpl", "hookspec", "register_chunking_policies", "register_stages"]
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "register_chunking_policies",
+    "register_formats",
+    "register_stages",
+]
 
 hookspec = pluggy.HookspecMarker("chunkline")
 hookimpl = pluggy.HookimplMarker("chunkline")
@@ -33,7 +39,7 @@ def register_stages(register: Callable[..., None]) -> None:
             handles = (chunkline.events.TextDelta,)
 
             def feed(self, item):
-                self.emit(chunkline.events.TextDelta(item.text.upper()))
+                self.emit(chunkline.events.TextDelta(item.part, item.text.upper()))
 
         @chunkline.hookimpl
         def register_stages(register):
@@ -72,4 +78,38 @@ def register_chunking_policies(register: Callable[..., None]) -> None:
         @chunkline.hookimpl
         def register_chunking_policies(register):
             register(chunkline.ChunkPolicySpec("lines", lambda arg: Lines()))
+    """
+
+
+@hookspec
+def register_formats(register: Callable[..., None]) -> None:
+    """Register the wire formats this plugin reads (decoders) or writes (encoders).
+
+    Called once each time a `chunkline.Pipeline` is built. A route from format A to format B
+    runs A's decoder stages, then the middle stages (thinking, tool calls, chunker, finish,
+    usage), then B's encoder stages; every decoder meets every encoder through the neutral
+    events of `chunkline.events`. The stages a spec names are registered with
+    `register_stages` as usual.
+
+    :param register: call ``register(spec)`` with a `chunkline.DecoderSpec` (a source format)
+        or a `chunkline.EncoderSpec` (a target format); ``register(spec, replace=True)``
+        replaces another plugin's decoder or encoder of the same format.
+
+    Example::
+
+        import chunkline
+
+        class PlainText(chunkline.Stage):
+            handles = (chunkline.events.TextDelta,)
+
+            def feed(self, item):
+                self.emit(item.text.encode())
+
+        @chunkline.hookimpl
+        def register_stages(register):
+            register(chunkline.StageSpec("plain_text", lambda options: PlainText()))
+
+        @chunkline.hookimpl
+        def register_formats(register):
+            register(chunkline.EncoderSpec("plain-text", ("plain_text",), "Only the answer's text."))
     """

@@ -13,36 +13,50 @@ from .plugins import PluginInfo, make_plugin_manager
 from .registry import Registry
 from .stage import Option, StageSpec
 
-__all__ = ["DEFAULT_STAGES", "Pipeline", "list_plugins"]
+__all__ = [
+    "DEFAULT_SOURCE",
+    "DEFAULT_STAGES",
+    "DEFAULT_TARGET",
+    "GENERIC_THINKING_MODES",
+    "MIDDLE_STAGES",
+    "Pipeline",
+    "list_plugins",
+]
 
-# The order of the built-in stages in the default stage list. Plugin stages join it through
-# StageSpec.after; the order never depends on the order pluggy calls hooks in.
-DEFAULT_STAGES: tuple[str, ...] = (
-    "parse",
-    "decode",
-    "thinking",
-    "tool_calls",
-    "chunker",
-    "finish",
-    "usage",
-    "envelope",
-    "serialize",
-)
+DEFAULT_SOURCE = "anthropic-messages"
+DEFAULT_TARGET = "openai-chat"
+
+# The stages between a route's decoder and its encoder: they speak only neutral events, so they
+# serve every route. Plugin stages join a route through StageSpec.after; the order never depends
+# on the order pluggy calls hooks in.
+MIDDLE_STAGES: tuple[str, ...] = ("thinking", "tool_calls", "chunker", "finish", "usage")
+
+# The default route's stage list (Anthropic Messages in, OpenAI Chat Completions out).
+DEFAULT_STAGES: tuple[str, ...] = ("parse", "decode", *MIDDLE_STAGES, "envelope", "serialize")
+
+#: The ``thinking`` values every target understands; an encoder may add its own.
+GENERIC_THINKING_MODES: tuple[str, ...] = ("native", "tags", "drop")
 
 
 class Pipeline:
     """A configured converter. Build one per configuration (it loads plugins and checks options)
     and call `open` once per upstream response.
 
-    ``stages`` is the stage list, by name (or as `StageSpec` objects); by default the
-    built-in stages plus any that installed plugins add. Every other keyword is an option of one
-    of the stages; an unknown option or a bad value raises `chunkline.OptionError`.
+    ``source`` and ``target`` name the route's formats (``anthropic-messages`` in and
+    ``openai-chat`` out by default; ``chunkline routes`` lists what the installed plugins
+    provide); an unknown format or a missing decoder or encoder raises `chunkline.RouteError`.
+    ``stages`` is the stage list, by name (or as `StageSpec` objects); by default the route's
+    stages plus any that installed plugins add. Every other keyword is an option of one of the
+    stages; an unknown option, one that no stage of the route declares, or a bad value raises
+    `chunkline.OptionError`.
     """
 
     def __init__(
         self,
         stages: Sequence[str | StageSpec] | None = None,
         *,
+        source: str = DEFAULT_SOURCE,
+        target: str = DEFAULT_TARGET,
         plugins: Iterable[object] = (),
         load_entrypoints: bool = True,
         block: Iterable[str] = (),
@@ -51,9 +65,14 @@ class Pipeline:
         pm, infos = make_plugin_manager(plugins, load_entrypoints=load_entrypoints, block=block)
         self.registry: Registry = Registry.collect(pm)
         self.plugins: list[PluginInfo] = [self.registry.describe(info) for info in infos]
+        self.source = source
+        self.target = target
+        if stages is None:
+            stages = self.default_stage_names()
         specs = self._resolve_stages(stages)
         self.stage_names: tuple[str, ...] = tuple(spec.name for spec in specs)
         self.options = MappingProxyType(self._check_options(specs, options))
+        self._check_thinking()
         prototypes = []
         for spec in specs:
             try:
@@ -64,6 +83,11 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline(stages={list(self.stage_names)!r})"
+
+    @property
+    def route(self) -> str:
+        """The route's formats, as ``source -> target``."""
+        return f"{self.source} -> {self.target}"
 
     def open(self, **overrides: Any) -> Conversion:
         """A new conversion for one upstream response. Keyword arguments override options marked
@@ -129,9 +153,7 @@ class Pipeline:
 
         return transform(self, source, idle_timeout=idle_timeout, **overrides)
 
-    def _resolve_stages(self, stages: Sequence[str | StageSpec] | None) -> list[StageSpec]:
-        if stages is None:
-            stages = self.default_stage_names()
+    def _resolve_stages(self, stages: Sequence[str | StageSpec]) -> list[StageSpec]:
         if isinstance(stages, str):
             raise StageNameError("stages must be a list of stage names, not a single string")
         specs: list[StageSpec] = []
@@ -144,10 +166,15 @@ class Pipeline:
             specs.append(spec)
         return specs
 
-    def default_stage_names(self) -> list[str]:
-        """The default stage list: the built-in stages in order, with plugin stages that ask to
-        run ``after`` one of them inserted behind it (in registration order)."""
-        names = [name for name in DEFAULT_STAGES if name in self.registry.stages]
+    def default_stage_names(self, source: str | None = None, target: str | None = None) -> list[str]:
+        """The default stage list of a route (this pipeline's by default): the source format's
+        decoder stages, the middle stages and the target format's encoder stages, with plugin
+        stages that ask to run ``after`` one of them inserted behind it (in registration order).
+        A plugin stage whose anchor is not on the route stays out of it."""
+        decoder = self.registry.decoder(source or self.source)
+        encoder = self.registry.encoder(target or self.target)
+        route = (*decoder.stages, *MIDDLE_STAGES, *encoder.stages)
+        names = [name for name in route if name in self.registry.stages]
         pending = [
             r.spec
             for r in self.registry.stages.values()
@@ -156,8 +183,8 @@ class Pipeline:
         while pending:
             placed = [spec for spec in pending if spec.after in names]
             if not placed:
-                missing = ", ".join(f"{s.name!r} (after {s.after!r})" for s in pending)
-                raise StageNameError(f"cannot place stages in the default list: {missing}")
+                # The rest run after stages of other routes (or after each other, there).
+                break
             for spec in placed:
                 position = names.index(spec.after or "") + 1
                 while position < len(names) and names[position] in {p.name for p in placed}:
@@ -165,6 +192,21 @@ class Pipeline:
                 names.insert(position, spec.name)
                 pending.remove(spec)
         return names
+
+    def _check_thinking(self) -> None:
+        """``thinking`` values beyond the generic ones mean something only to some targets."""
+        mode = self.options.get("thinking")
+        if mode is None or mode in GENERIC_THINKING_MODES:
+            return
+        registration = self.registry.encoders.get(self.target)
+        if registration is None or not set(registration.spec.stages) <= set(self.stage_names):
+            return  # a hand-made stage list without this target's encoder: nothing to check against
+        allowed = (*GENERIC_THINKING_MODES, *registration.spec.thinking_modes)
+        if mode not in allowed:
+            raise OptionError(
+                f"option 'thinking': {mode!r} has no meaning on the route {self.route}; "
+                f"this route takes {', '.join(repr(m) for m in allowed)}"
+            )
 
     def _check_options(self, specs: list[StageSpec], given: dict[str, Any]) -> dict[str, Any]:
         declared: dict[str, tuple[Option, str]] = {}
@@ -201,7 +243,7 @@ class Pipeline:
             if name in elsewhere:
                 parts.append(
                     f"option {name!r} belongs to stage {elsewhere[name]!r}, "
-                    "which is not in this pipeline's stage list"
+                    f"which is not in this pipeline's stage list (route {self.route})"
                 )
             else:
                 parts.append(f"unknown option {name!r}")

@@ -16,6 +16,8 @@ __all__ = [
     "NOT_BOUNDARIES",
     "ChunkPolicy",
     "ChunkPolicySpec",
+    "DecoderSpec",
+    "EncoderSpec",
     "Option",
     "Options",
     "Stage",
@@ -72,20 +74,20 @@ class Stage:
         """The callable that this stage's items of ``item_type`` go to (valid once connected)."""
         return self.conversion.route(self, item_type)
 
-    def text_route(self) -> Callable[[str], None]:
-        """A callable that acts as emitting ``TextDelta(text)`` for a str (valid once connected).
+    def text_route(self) -> Callable[[int, str], None]:
+        """A callable that acts as emitting ``TextDelta(part, text)`` (valid once connected).
 
         Text deltas are most of a stream. A stage that handles them may define
-        ``feed_text(text)``, doing exactly what ``feed(TextDelta(text))`` would; when the next
-        stage for text has one, this returns it and no event object is made per delta.
+        ``feed_text(part, text)``, doing exactly what ``feed(TextDelta(part, text))`` would; when
+        the next stage for text has one, this returns it and no event object is made per delta.
         """
         target = self.route(TextDelta)
         owner = getattr(target, "__self__", None)
         if isinstance(owner, Stage) and getattr(owner, "feed", None) == target:
-            fast: Callable[[str], None] | None = getattr(owner, "feed_text", None)
+            fast: Callable[[int, str], None] | None = getattr(owner, "feed_text", None)
             if fast is not None:
                 return fast
-        return lambda text: target(TextDelta(text))
+        return lambda part, text: target(TextDelta(part, text))
 
 
 def positive_int(value: Any, registry: Registry) -> Any:
@@ -203,3 +205,29 @@ class ChunkPolicySpec:
     name: str
     factory: Callable[[str | None], ChunkPolicy]
     description: str = ""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class DecoderSpec:
+    """How a plugin reads a source format: ``stages`` (registered stage names, in order) turn
+    that format's raw input into the neutral events of `chunkline.events`. ``name`` is the
+    format's name, such as ``anthropic-messages``."""
+
+    name: str
+    stages: tuple[str, ...]
+    description: str = ""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class EncoderSpec:
+    """How a plugin writes a target format: ``stages`` (registered stage names, in order) turn
+    neutral events into that format's wire bytes. ``thinking_modes`` are the values of the
+    ``thinking`` option this target understands beyond ``native``, ``tags`` and ``drop`` (the
+    encoder reads ``options["thinking"]`` to choose how reasoning looks)."""
+
+    name: str
+    stages: tuple[str, ...]
+    description: str = ""
+    thinking_modes: tuple[str, ...] = ()

@@ -111,12 +111,19 @@ class StageList(tuple[str, ...]):
 
 
 def default_stages(
-    *, plugins: Iterable[object] = (), load_entrypoints: bool = True, block: Iterable[str] = ()
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    plugins: Iterable[object] = (),
+    load_entrypoints: bool = True,
+    block: Iterable[str] = (),
 ) -> StageList:
-    """The default stage list: the built-in stages in order, with the stages installed plugins
-    add to it. Plugins are found as `chunkline.Pipeline` finds them (same keywords), and
-    the list knows every registered stage, so its edits check names at once."""
+    """The default stage list of a route (Anthropic Messages to OpenAI Chat unless ``source``
+    or ``target`` say otherwise): the source format's decoder, the middle stages and the target
+    format's encoder, with the stages installed plugins add to it. Plugins are found as
+    `chunkline.Pipeline` finds them (same keywords), and the list knows every registered
+    stage, so its edits check names at once. Pass it to ``Pipeline`` with the same route."""
     from .pipeline import Pipeline
 
     pipeline = Pipeline([], plugins=plugins, load_entrypoints=load_entrypoints, block=block)
-    return StageList(pipeline.default_stage_names(), pipeline.registry)
+    return StageList(pipeline.default_stage_names(source, target), pipeline.registry)

@@ -14,7 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chunkline
-from chunkline.events import BlockStop, Finish, Ping, ReasoningDelta, TextDelta, ToolCallDelta, UsageUpdate
+from chunkline.events import (
+    Finish,
+    Ping,
+    ReasoningDelta,
+    ReasoningEnd,
+    TextDelta,
+    TextEnd,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    UsageUpdate,
+)
 from chunkline.testing import (
     AnthropicStream,
     assert_stage_split_invariant,
@@ -52,13 +63,13 @@ def test_a_secret_split_at_every_place_across_two_deltas_is_masked(kind: str) ->
     text = f"key: {SECRETS[kind]} done"
     expected = f"key: [REDACTED:{kind}] done"
     for cut in range(len(text) + 1):
-        out = run([TextDelta(text[:cut]), TextDelta(text[cut:])])
+        out = run([TextDelta(0, text[:cut]), TextDelta(0, text[cut:])])
         assert text_of(out) == expected, cut
 
 
 def test_a_secret_in_one_character_deltas_is_masked() -> None:
     text = f"Keys {ANTHROPIC} and {SECRETS['email']}."
-    out = run([TextDelta(char) for char in text])
+    out = run([TextDelta(0, char) for char in text])
     assert text_of(out) == "Keys [REDACTED:anthropic_key] and [REDACTED:email]."
 
 
@@ -91,26 +102,26 @@ texts = st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join)
 def test_any_split_gives_what_masking_the_whole_text_gives(text: str, data: st.DataObject) -> None:
     cuts = sorted(data.draw(st.sets(st.integers(0, len(text)), max_size=8)))
     bounds = [0, *cuts, len(text)]
-    pieces = [TextDelta(text[a:b]) for a, b in itertools.pairwise(bounds)]
+    pieces = [TextDelta(0, text[a:b]) for a, b in itertools.pairwise(bounds)]
     assert text_of(run(pieces)) == redact_text(text)
 
 
 def test_assert_stage_split_invariant_holds_for_content_reasoning_and_arguments() -> None:
     items = [
-        ReasoningDelta(f"I'll use {SECRETS['openai_key']} here", "reasoning_content"),
-        BlockStop(0, "thinking"),
-        TextDelta(f"mail {SECRETS['email']} or Bearer abcdefghijklmnop0123"),
-        BlockStop(1, "text"),
-        ToolCallDelta(0, "toolu_1", "send", ""),
-        ToolCallDelta(0, None, None, json.dumps({"to": SECRETS["email"], "key": ANTHROPIC, "n": 3})),
-        BlockStop(2, "tool_use"),
+        ReasoningDelta(0, f"I'll use {SECRETS['openai_key']} here"),
+        ReasoningEnd(0),
+        TextDelta(1, f"mail {SECRETS['email']} or Bearer abcdefghijklmnop0123"),
+        TextEnd(1),
+        ToolCallStart(2, "toolu_1", "send"),
+        ToolCallDelta(2, json.dumps({"to": SECRETS["email"], "key": ANTHROPIC, "n": 3})),
+        ToolCallEnd(2),
     ]
     out = assert_stage_split_invariant("redact", items, plugins=PLUGINS, load_entrypoints=False)
-    assert out[0] == ReasoningDelta("I'll use [REDACTED:openai_key] here", "reasoning_content")
-    assert out[2] == TextDelta("mail [REDACTED:email] or Bearer [REDACTED:bearer_token]")
-    assert out[4].id == "toolu_1"
+    assert out[0] == ReasoningDelta(0, "I'll use [REDACTED:openai_key] here")
+    assert out[2] == TextDelta(1, "mail [REDACTED:email] or Bearer [REDACTED:bearer_token]")
+    assert out[4] == ToolCallStart(2, "toolu_1", "send")
     masked = {"to": "[REDACTED:email]", "key": "[REDACTED:anthropic_key]", "n": 3}
-    assert json.loads(out[4].arguments) == masked
+    assert json.loads(out[5].arguments) == masked
 
 
 # -- what is held back ---------------------------------------------------------------------------
@@ -125,7 +136,7 @@ def test_held_text_never_exceeds_the_longest_secret_less_one() -> None:
     text = "Bearer " + "a" * 3000 + " end"  # a token longer than any bearer secret
     out = []
     for char in text:
-        out += run_.feed(TextDelta(char))
+        out += run_.feed(TextDelta(0, char))
         assert stage.held <= limit
     out += run_.close()
     # The first 1024 characters are taken as the token, whatever follows them.
@@ -136,12 +147,12 @@ def test_only_text_where_a_secret_may_be_starting_is_held() -> None:
     run_ = open_stage("redact", plugins=PLUGINS, load_entrypoints=False)
     stage = run_.stage
     assert isinstance(stage, chunkline_redact.Redactor)
-    assert text_of(run_.feed(TextDelta("Hello there, "))) == "Hello there, "
+    assert text_of(run_.feed(TextDelta(0, "Hello there, "))) == "Hello there, "
     assert stage.held == 0
-    assert text_of(run_.feed(TextDelta("my key is sk-ant-ap"))) == "my key is "
+    assert text_of(run_.feed(TextDelta(0, "my key is sk-ant-ap"))) == "my key is "
     assert stage.held == len("sk-ant-ap")
-    assert text_of(run_.feed(TextDelta("i03-" + "x" * 30))) == ""
-    assert text_of(run_.feed(TextDelta(" and that was it"))) == "[REDACTED:anthropic_key] and that was "
+    assert text_of(run_.feed(TextDelta(0, "i03-" + "x" * 30))) == ""
+    assert text_of(run_.feed(TextDelta(0, " and that was it"))) == "[REDACTED:anthropic_key] and that was "
     assert stage.held == len("it")  # a word at the end could still become an e-mail address
     assert text_of(run_.close()) == "it"
 
@@ -149,44 +160,44 @@ def test_only_text_where_a_secret_may_be_starting_is_held() -> None:
 def test_without_the_email_kind_words_are_not_held() -> None:
     kinds = [k for k in chunkline_redact.BUILTIN_PATTERNS if k != "email"]
     run_ = open_stage("redact", plugins=PLUGINS, load_entrypoints=False, redact_patterns=kinds)
-    assert text_of(run_.feed(TextDelta("Hello wor"))) == "Hello wor"
-    assert text_of(run_.feed(TextDelta("ld, sk"))) == "ld, "  # "sk" may start a key
-    assert text_of(run_.feed(TextDelta("y is blue"))) == "sky is blue"
+    assert text_of(run_.feed(TextDelta(0, "Hello wor"))) == "Hello wor"
+    assert text_of(run_.feed(TextDelta(0, "ld, sk"))) == "ld, "  # "sk" may start a key
+    assert text_of(run_.feed(TextDelta(0, "y is blue"))) == "sky is blue"
 
 
 def test_anything_that_is_not_text_releases_the_held_text_first() -> None:
     out = run(
         [
-            TextDelta("ends with sk-ant-api0"),
-            BlockStop(0, "text"),
-            TextDelta("next ada@exa"),
-            ToolCallDelta(0, "toolu_1", "f", ""),
-            ToolCallDelta(0, None, None, '{"a": "sk-'),
+            TextDelta(0, "ends with sk-ant-api0"),
+            TextEnd(0),
+            TextDelta(0, "next ada@exa"),
+            ToolCallStart(0, "toolu_1", "f"),
+            ToolCallDelta(0, '{"a": "sk-'),
             Finish("tool_calls"),
         ]
     )
     assert out == [
-        TextDelta("ends with "),
-        TextDelta("sk-ant-api0"),
-        BlockStop(0, "text"),
-        TextDelta("next "),
-        TextDelta("ada@exa"),
-        ToolCallDelta(0, "toolu_1", "f", ""),
-        ToolCallDelta(0, None, None, '{"a": "'),
-        ToolCallDelta(0, None, None, "sk-"),
+        TextDelta(0, "ends with "),
+        TextDelta(0, "sk-ant-api0"),
+        TextEnd(0),
+        TextDelta(0, "next "),
+        TextDelta(0, "ada@exa"),
+        ToolCallStart(0, "toolu_1", "f"),
+        ToolCallDelta(0, '{"a": "'),
+        ToolCallDelta(0, "sk-"),
         Finish("tool_calls"),
     ]
 
 
 def test_a_keep_alive_inside_a_secret_does_not_split_it() -> None:
     items = [
-        TextDelta("key " + ANTHROPIC[:12]),
+        TextDelta(0, "key " + ANTHROPIC[:12]),
         Ping(),
         UsageUpdate(output_tokens=3),
-        TextDelta(ANTHROPIC[12:] + " ok"),
+        TextDelta(0, ANTHROPIC[12:] + " ok"),
     ]
     out = run(items)
-    assert out[:3] == [TextDelta("key "), Ping(), UsageUpdate(output_tokens=3)]
+    assert out[:3] == [TextDelta(0, "key "), Ping(), UsageUpdate(output_tokens=3)]
     assert text_of(out) == "key [REDACTED:anthropic_key] ok"
     # From bytes: a ping between two deltas of one text block.
     events = AnthropicStream().text("key " + ANTHROPIC[:12], ANTHROPIC[12:] + " ok").stop().events()
@@ -200,12 +211,12 @@ def test_a_keep_alive_inside_a_secret_does_not_split_it() -> None:
 
 def test_reasoning_is_masked_unless_switched_off() -> None:
     items = [
-        ReasoningDelta("use " + SECRETS["aws_access_key"][:9], "reasoning"),
-        ReasoningDelta(SECRETS["aws_access_key"][9:] + " now", "reasoning"),
+        ReasoningDelta(0, "use " + SECRETS["aws_access_key"][:9]),
+        ReasoningDelta(0, SECRETS["aws_access_key"][9:] + " now"),
     ]
-    assert coalesce(run(items)) == [ReasoningDelta("use [REDACTED:aws_access_key] now", "reasoning")]
+    assert coalesce(run(items)) == [ReasoningDelta(0, "use [REDACTED:aws_access_key] now")]
     assert coalesce(run(items, redact_reasoning=False)) == [
-        ReasoningDelta(f"use {SECRETS['aws_access_key']} now", "reasoning")
+        ReasoningDelta(0, f"use {SECRETS['aws_access_key']} now")
     ]
 
 
@@ -213,11 +224,11 @@ def test_reasoning_is_masked_unless_switched_off() -> None:
 
 
 def arguments(fragments: list[str], **options: Any) -> str:
-    items = [ToolCallDelta(0, "toolu_1", "f", ""), *(ToolCallDelta(0, None, None, f) for f in fragments)]
+    items = [ToolCallStart(0, "toolu_1", "f"), *(ToolCallDelta(0, f) for f in fragments)]
     out = run(items, **options)
-    assert out[0] == ToolCallDelta(0, "toolu_1", "f", "")
-    assert all(isinstance(item, ToolCallDelta) and item.index == 0 for item in out)
-    return "".join(item.arguments for item in out)
+    assert out[0] == ToolCallStart(0, "toolu_1", "f")
+    assert all(isinstance(item, ToolCallDelta) and item.part == 0 for item in out[1:])
+    return "".join(item.arguments for item in out[1:])
 
 
 def test_secrets_in_arguments_are_masked_and_the_json_stays_valid() -> None:
@@ -261,10 +272,11 @@ def test_a_release_inside_an_escape_keeps_the_place_in_the_json() -> None:
         ('{"a": "x\\', '" ada@example.com"}', {"a": 'x" [REDACTED:email]'}),
         ('{"a": "x\\u00', 'e9 ada@example.com"}', {"a": "xé [REDACTED:email]"}),
     ]:
-        items = [ToolCallDelta(0, "a", "f", ""), ToolCallDelta(0, None, None, first)]
-        items += [ToolCallDelta(1, "b", "g", ""), ToolCallDelta(0, None, None, second)]
+        items = [ToolCallStart(0, "a", "f"), ToolCallDelta(0, first)]
+        items += [ToolCallStart(1, "b", "g"), ToolCallDelta(0, second)]
         out = run(items)
-        assert json.loads("".join(item.arguments for item in out if item.index == 0)) == masked
+        deltas = [item for item in out if isinstance(item, ToolCallDelta)]
+        assert json.loads("".join(item.arguments for item in deltas if item.part == 0)) == masked
 
 
 def test_arguments_are_left_alone_when_switched_off() -> None:
@@ -275,22 +287,22 @@ def test_arguments_are_left_alone_when_switched_off() -> None:
 def test_parallel_tool_calls_each_keep_their_own_json_state() -> None:
     out = run(
         [
-            ToolCallDelta(0, "a", "f", ""),
-            ToolCallDelta(0, None, None, '{"x": "ada@exam'),
-            ToolCallDelta(1, "b", "g", ""),
-            ToolCallDelta(1, None, None, '{"y": "s'),
-            ToolCallDelta(0, None, None, 'ple.com"}'),
-            ToolCallDelta(1, None, None, "k-proj-" + "z" * 30 + '"}'),
+            ToolCallStart(0, "a", "f"),
+            ToolCallDelta(0, '{"x": "ada@exam'),
+            ToolCallStart(1, "b", "g"),
+            ToolCallDelta(1, '{"y": "s'),
+            ToolCallDelta(0, 'ple.com"}'),
+            ToolCallDelta(1, "k-proj-" + "z" * 30 + '"}'),
         ]
     )
     by_call = {0: "", 1: ""}
     for item in out:
-        by_call[item.index] += item.arguments
+        if isinstance(item, ToolCallDelta):
+            by_call[item.part] += item.arguments
     # Switching calls releases what the other one held: a secret cut by that switch is not
     # joined up (Anthropic streams one tool call after another, so this does not happen there).
     assert json.loads(by_call[0]) == {"x": "ada@example.com"}
     assert json.loads(by_call[1]) == {"y": "sk-proj-" + "z" * 30}
-    joined = run(
-        [ToolCallDelta(1, "b", "g", ""), ToolCallDelta(1, None, None, '{"y": "sk-proj-' + "z" * 30 + '"}')]
-    )
-    assert json.loads("".join(i.arguments for i in joined)) == {"y": "[REDACTED:openai_key]"}
+    joined = run([ToolCallStart(1, "b", "g"), ToolCallDelta(1, '{"y": "sk-proj-' + "z" * 30 + '"}')])
+    arguments_of = "".join(i.arguments for i in joined if isinstance(i, ToolCallDelta))
+    assert json.loads(arguments_of) == {"y": "[REDACTED:openai_key]"}

@@ -1,4 +1,4 @@
-"""The chunker stage: re-cuts content text by a chunking policy, losslessly."""
+"""The chunker stage: re-cuts text by a chunking policy, losslessly."""
 
 from __future__ import annotations
 
@@ -23,36 +23,45 @@ class Passthrough(Stage):
 
 
 class TextChunker(Stage):
-    """Feeds content text through a policy. Whatever else arrives (a block boundary, a tool
-    call, the end, an error) first flushes the held text, so order is kept and nothing is lost;
-    keep-alives and usage counts pass without a flush."""
+    """Feeds text through a policy. Whatever else arrives (a part's end, a tool call, the end,
+    an error) first flushes the held text, so order is kept and nothing is lost; keep-alives and
+    usage counts pass without a flush. Text of another part than the held text's flushes too."""
 
-    __slots__ = ("_policy",)
+    __slots__ = ("_part", "_policy")
 
     handles = None
 
     def __init__(self, policy: ChunkPolicy) -> None:
         self._policy = policy
+        self._part = 0
 
     def feed(self, item: Any) -> None:
         cls = item.__class__
         if cls is TextDelta:
+            if item.part != self._part:
+                self._flush()
+                self._part = item.part
             pieces = self._policy.feed(item.text)
         elif cls in NOT_BOUNDARIES:
             self.emit(item)
             return
         else:
             pieces = self._policy.flush()
+        part = self._part
         for piece in pieces:
             if piece:
-                self.emit(TextDelta(piece))
+                self.emit(TextDelta(part, piece))
         if cls is not TextDelta:
             self.emit(item)
 
-    def close(self) -> None:
+    def _flush(self) -> None:
+        part = self._part
         for piece in self._policy.flush():
             if piece:
-                self.emit(TextDelta(piece))
+                self.emit(TextDelta(part, piece))
+
+    def close(self) -> None:
+        self._flush()
 
 
 def _check_chunking(value: Any, registry: Registry) -> Any:

@@ -1,28 +1,49 @@
-"""The decode stage: Anthropic event dicts in, checked against the protocol, typed events out."""
+"""The Anthropic Messages decoder: event dicts in, checked against the protocol, neutral events out."""
 
 from __future__ import annotations
 
+import json
+from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 from ..errors import describe
 from ..events import (
-    BlockStart,
-    BlockStop,
     ErrorEvent,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
+    Finish,
     Ping,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseStart,
     TextDelta,
-    ThinkingDelta,
-    ToolInputDelta,
-    ToolUseStart,
+    TextEnd,
+    TextStart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     UsageUpdate,
 )
 from ..hookspecs import hookimpl
-from ..stage import Option, Options, Stage, StageSpec, positive_int
+from ..stage import DecoderSpec, Option, Options, Stage, StageSpec, positive_int
 
-__all__ = ["Decoder", "register_stages"]
+__all__ = ["STOP_REASONS", "Decoder", "register_formats", "register_stages"]
+
+#: Anthropic stop reasons -> neutral finish reasons (R22 in docs/conformance-rules.md). Unknown
+#: reasons finish as "stop"; the finish stage's ``finish_reasons`` option overrides any of them.
+STOP_REASONS = MappingProxyType(
+    {
+        "end_turn": "stop",
+        "stop_sequence": "stop",
+        "max_tokens": "length",
+        "tool_use": "tool_calls",
+        "model_context_window_exceeded": "length",
+        "refusal": "content_filter",
+        "pause_turn": "pause",
+        "compaction": "stop",
+    }
+)
 
 # Blocks whose deltas mean something to a client; every other block type (server tools and
 # their results, MCP, compaction, and types not invented yet) is "other" and its deltas are
@@ -52,21 +73,48 @@ class _Malformed(Exception):
     pass
 
 
-class Decoder(Stage):
-    """Turns Anthropic stream events into typed events, keeping per-block state and reporting
-    protocol violations (events before ``message_start``, a second ``message_start``, deltas for
-    blocks that are not open) as ``invalid_upstream_response`` errors. Input after
-    ``message_stop`` is ignored; unknown event, block and delta types are skipped."""
+class _ToolBlock:
+    """A tool_use block's start input, sent as its arguments if no fragment streams."""
 
-    __slots__ = ("_blocks", "_max_blocks", "_send_text", "_started", "_stopped")
+    __slots__ = ("input", "streamed")
+
+    def __init__(self, tool_input: Any) -> None:
+        self.input = tool_input
+        self.streamed = False
+
+
+class Decoder(Stage):
+    """Turns Anthropic stream events into neutral events (part ids are block indexes), keeping
+    per-block state and reporting protocol violations (events before ``message_start``, a second
+    ``message_start``, deltas for blocks that are not open) as ``invalid_upstream_response``
+    errors. Input after ``message_stop`` is ignored; unknown event, block and delta types are
+    skipped; blocks that mean nothing to a client (server tools, their results) are left out."""
+
+    __slots__ = (
+        "_blocks",
+        "_ended",
+        "_held",
+        "_max_blocks",
+        "_send_text",
+        "_started",
+        "_stop_reason",
+        "_stop_sequence",
+        "_stopped",
+    )
 
     handles = (dict, ErrorEvent)
 
     def __init__(self, options: Options) -> None:
         # Block index -> kind while the block is open, -> None once it has stopped.
         self._blocks: dict[int, str | None] = {}
+        # Per open block, what its end needs: a tool_use block's start input, a thinking block's
+        # signature. One dict for both keeps an idle conversion small.
+        self._held: dict[int, Any] = {}
         self._started = False
         self._stopped = False
+        self._ended = False
+        self._stop_reason: str | None = None
+        self._stop_sequence: str | None = None
         self._send_text: Any = None
         self._max_blocks: int = options.get("max_content_blocks", _DEFAULT_MAX_BLOCKS)
 
@@ -75,6 +123,7 @@ class Decoder(Stage):
 
     def feed(self, item: Any) -> None:
         if item.__class__ is not dict:
+            self._ended = True  # an error from the parser: it ends the stream
             self.emit(item)
             return
         if self._stopped:
@@ -94,7 +143,7 @@ class Decoder(Stage):
             pass
         if type(text) is str:
             if text:
-                self._send_text(text)
+                self._send_text(index, text)
             return
         kind = item.get("type")
         out: list[Any] = []
@@ -104,7 +153,7 @@ class Decoder(Stage):
             elif kind == "content_block_start":
                 self._block_start(item, out)
             elif kind == "content_block_stop":
-                out.append(BlockStop(*self._close_block(item)))
+                self._close_block(item, out)
             elif kind == "message_delta":
                 self._message_delta(item, out)
             elif kind == "message_start":
@@ -113,11 +162,13 @@ class Decoder(Stage):
                 self._require_started(kind)
                 self._stopped = True
                 # A response cut by max_tokens can leave a block open; close it so the stages
-                # that finish blocks (a tool call's "{}", a closing </think>) get to.
-                for index, open_kind in self._blocks.items():
+                # that finish parts (a tool call's "{}", a closing </think>) get to.
+                for index, open_kind in list(self._blocks.items()):
                     if open_kind is not None:
-                        out.append(BlockStop(index, open_kind))
-                out.append(MessageStop())
+                        self._end_part(index, open_kind, out)
+                reason = self._stop_reason
+                self._ended = True
+                out.append(Finish(STOP_REASONS.get(reason or "", "stop"), reason, self._stop_sequence))
             elif kind == "ping":
                 out.append(Ping())
             elif kind == "error":
@@ -130,11 +181,25 @@ class Decoder(Stage):
         except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
             out = [self._protocol_error(f"malformed {describe(kind)} event ({type(exc).__name__})")]
         for event in out:
+            if self.conversion.finished:
+                break  # a later stage ended the stream (a limit, say): nothing may follow
             self.emit(event)
 
     def _protocol_error(self, message: str) -> ErrorEvent:
-        self._stopped = True
+        self._stopped = self._ended = True
         return ErrorEvent("invalid_upstream_response", f"invalid upstream stream: {message}")
+
+    def close(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        after = " after 'message_delta'" if self._stop_reason is not None else ""
+        self.emit(
+            ErrorEvent(
+                "upstream_truncated",
+                f"the upstream stream ended{after} before 'message_stop': the response is incomplete",
+            )
+        )
 
     def _require_started(self, kind: str) -> None:
         if not self._started:
@@ -159,16 +224,20 @@ class Decoder(Stage):
         if delta_type == "text_delta":
             text = _str(delta, "text")
             if text:
-                out.append(TextDelta(text))
+                out.append(TextDelta(index, text))
         elif delta_type == "input_json_delta":
             fragment = _str(delta, "partial_json")
             if fragment:
-                out.append(ToolInputDelta(index, fragment))
+                self._held[index].streamed = True
+                out.append(ToolCallDelta(index, fragment))
         elif delta_type == "thinking_delta":
             text = _str(delta, "thinking")
             if text:
-                out.append(ThinkingDelta(text))
-        # signature_delta and citations_delta carry nothing a chat client shows.
+                out.append(ReasoningDelta(index, text))
+        elif delta_type == "signature_delta":
+            signature = _str(delta, "signature")
+            self._held[index] = self._held.get(index, "") + signature
+        # citations_delta carries nothing a client's text holds.
 
     def _block_start(self, event: dict[str, Any], out: list[Any]) -> None:
         self._require_started("content_block_start")
@@ -176,7 +245,7 @@ class Decoder(Stage):
         if index in self._blocks:
             raise _Malformed(f"content block {index} was started twice")
         if len(self._blocks) >= self._max_blocks:
-            self._stopped = True
+            self._stopped = self._ended = True
             out.append(
                 ErrorEvent(
                     "limit_exceeded",
@@ -188,31 +257,54 @@ class Decoder(Stage):
         block = _dict(event, "content_block")
         block_type = block.get("type")
         kind = block_type if block_type in _KNOWN_BLOCKS else "other"
-        self._blocks[index] = kind
-        out.append(BlockStart(index, kind))
         if kind == "text":
             text = block.get("text")
+            out.append(TextStart(index))
             if text:
-                out.append(TextDelta(_str(block, "text")))
+                out.append(TextDelta(index, _str(block, "text")))
         elif kind == "thinking":
             text = block.get("thinking")
+            out.append(ReasoningStart(index))
             if text:
-                out.append(ThinkingDelta(_str(block, "thinking")))
+                out.append(ReasoningDelta(index, _str(block, "thinking")))
+            signature = block.get("signature")
+            if isinstance(signature, str) and signature:
+                self._held[index] = signature
+        elif kind == "redacted_thinking":
+            data = block.get("data")
+            out.append(ReasoningStart(index, data if isinstance(data, str) else ""))
         elif kind == "tool_use":
             tool_input = block.get("input")
             if tool_input is not None and not isinstance(tool_input, dict):
                 raise _Malformed(f"tool_use block {index} has an input that is not an object")
-            out.append(ToolUseStart(index, _str(block, "id"), _str(block, "name"), tool_input))
+            call = ToolCallStart(index, _str(block, "id"), _str(block, "name"))
+            self._held[index] = _ToolBlock(tool_input)
+            out.append(call)
+        self._blocks[index] = kind
 
-    def _close_block(self, event: dict[str, Any]) -> tuple[int, str]:
+    def _close_block(self, event: dict[str, Any], out: list[Any]) -> None:
         index = _int(event, "index")
         kind = self._blocks.get(index)
         if kind is None:
             self._require_started("content_block_stop")
             state = "already stopped" if index in self._blocks else "never started"
             raise _Malformed(f"a stop for content block {index}, which was {state}")
+        self._end_part(index, kind, out)
+
+    def _end_part(self, index: int, kind: str, out: list[Any]) -> None:
         self._blocks[index] = None
-        return index, kind
+        if kind == "text":
+            out.append(TextEnd(index))
+        elif kind == "tool_use":
+            call = self._held.pop(index)
+            if not call.streamed and call.input:
+                arguments = _arguments(call.input)
+                if arguments is None:
+                    raise _Malformed("a tool_use block's input is nested too deep to send as JSON arguments")
+                out.append(ToolCallDelta(index, arguments))
+            out.append(ToolCallEnd(index))
+        elif kind != "other":
+            out.append(ReasoningEnd(index, self._held.pop(index, None)))
 
     def _message_start(self, event: dict[str, Any], out: list[Any]) -> None:
         if self._started:
@@ -221,7 +313,7 @@ class Decoder(Stage):
         message_id, model = _str(message, "id"), _str(message, "model")
         usage = _usage(message.get("usage"))
         self._started = True
-        out.append(MessageStart(message_id, model))
+        out.append(ResponseStart(message_id, model))
         if usage is not None:
             out.append(usage)
 
@@ -233,7 +325,8 @@ class Decoder(Stage):
         if reason is not None and not isinstance(reason, str):
             raise _Malformed(f"stop_reason must be a string, not {describe(reason)}")
         usage = _usage(event.get("usage"))
-        out.append(MessageDelta(reason, sequence if isinstance(sequence, str) else None))
+        self._stop_reason = reason
+        self._stop_sequence = sequence if isinstance(sequence, str) else None
         if usage is not None:
             out.append(usage)
 
@@ -245,7 +338,7 @@ class Decoder(Stage):
             message = error.get("message") if isinstance(error.get("message"), str) else None
         elif isinstance(error, str):
             message = error
-        self._stopped = True
+        self._stopped = self._ended = True
         out.append(
             ErrorEvent(
                 "upstream_error",
@@ -295,7 +388,19 @@ def _usage(usage: Any) -> UsageUpdate | None:
         if type(value) is int and 0 <= value <= _MAX_COUNT:
             thinking = value
     input_tokens, output_tokens, cache_creation, cache_read = counts
-    return UsageUpdate(input_tokens, output_tokens, cache_creation, cache_read, thinking)
+    return UsageUpdate(input_tokens, output_tokens, cache_read, cache_creation, thinking)
+
+
+def _arguments(tool_input: Any) -> str | None:
+    """A start block's input as JSON arguments. orjson stops at 254 levels of nesting, which the
+    upstream's JSON may exceed; the standard library goes further."""
+    try:
+        return orjson.dumps(tool_input).decode()
+    except TypeError:
+        try:
+            return json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:
+            return None
 
 
 @hookimpl
@@ -314,6 +419,17 @@ def register_stages(register: Any) -> None:
                     allowed="an int >= 1",
                 ),
             ),
-            description="Anthropic event dicts to typed events; checks the protocol.",
+            description="Anthropic event dicts to neutral events; checks the protocol.",
+        )
+    )
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    register(
+        DecoderSpec(
+            "anthropic-messages",
+            ("parse", "decode"),
+            description="The Anthropic Messages API stream (server-sent events, or JSON lines).",
         )
     )

@@ -1,4 +1,4 @@
-"""The envelope stage: typed deltas into OpenAI chat.completion.chunk objects (envelope built once)."""
+"""The OpenAI Chat Completions encoder: neutral events into chat.completion.chunk objects."""
 
 from __future__ import annotations
 
@@ -9,44 +9,89 @@ import orjson
 
 from ..events import (
     Chunk,
+    ErrorEvent,
     Finish,
-    MessageStart,
     ReasoningDelta,
+    ResponseStart,
     TextDelta,
     ToolCallDelta,
-    UsageReport,
+    ToolCallStart,
+    UsageUpdate,
 )
 from ..hookspecs import hookimpl
 from ..registry import Registry
-from ..stage import Option, Options, Stage, StageSpec
+from ..stage import EncoderSpec, Option, Options, Stage, StageSpec
 
-__all__ = ["Envelope", "register_stages", "usage_object"]
+__all__ = [
+    "FINISH_REASONS",
+    "THINKING_FIELDS",
+    "Envelope",
+    "error_object",
+    "register_formats",
+    "register_stages",
+    "usage_object",
+]
 
 _dumps = orjson.dumps
 
+#: Neutral finish reasons -> OpenAI finish reasons. An unfinished turn ("pause") reads as
+#: "length" rather than a clean "stop" (R22).
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "pause": "length",
+}
 
-def usage_object(usage: UsageReport) -> dict[str, Any]:
-    """The OpenAI ``usage`` object for a report."""
+#: ``thinking`` option value -> the delta field reasoning goes to ("native" is DeepSeek's).
+THINKING_FIELDS = {
+    "native": "reasoning_content",
+    "reasoning_content": "reasoning_content",
+    "reasoning": "reasoning",
+}
+
+
+def usage_object(usage: UsageUpdate) -> dict[str, Any]:
+    """The OpenAI ``usage`` object for usage totals (prompt = input + cache read + cache write)."""
+    prompt = usage.prompt_tokens
+    completion = usage.output_tokens or 0
     body: dict[str, Any] = {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens or 0},
     }
     if usage.reasoning_tokens is not None:
         body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return body
 
 
+def error_object(error: ErrorEvent) -> dict[str, Any]:
+    """The OpenAI error body for an in-band error (the openai SDK raises APIError on it)."""
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.type,
+            "param": None,
+            "code": error.code or error.type,
+        }
+    }
+
+
 class Envelope(Stage):
     """Wraps each delta in the chunk envelope (``id``, ``object``, ``created``, ``model``, one
-    choice with index 0). The bytes around the delta are serialized once, at ``message_start``;
-    per event only the delta's own text is encoded."""
+    choice with index 0). The bytes around the delta are serialized once, at the response's
+    start; per event only the delta's own text is encoded. Tool calls are numbered 0, 1, 2... in
+    the order they start. Errors and the end pass on to the serializer, which writes OpenAI's
+    error body and ``[DONE]``."""
 
     __slots__ = (
+        "_calls",
         "_content_head",
         "_created",
         "_envelope",
+        "_field",
         "_head",
         "_id",
         "_model",
@@ -55,16 +100,27 @@ class Envelope(Stage):
         "_send",
         "_tail",
         "_tail_usage_null",
+        "_usage",
     )
 
-    handles = (MessageStart, TextDelta, ReasoningDelta, ToolCallDelta, Finish, UsageReport)
+    handles = (
+        ResponseStart,
+        TextDelta,
+        ReasoningDelta,
+        ToolCallStart,
+        ToolCallDelta,
+        Finish,
+    )
     emits = (Chunk,)
 
     def __init__(self, options: Options) -> None:
         self._id: str | None = options["response_id"]
         self._model: str | None = options["model"]
         self._created: int | None = options["created"]
-        usage_null = b',"usage":null' if options.get("include_usage") else b""
+        self._field = THINKING_FIELDS.get(options.get("thinking", "native"), "reasoning_content")
+        self._usage: str | None = options["usage"] if options["include_usage"] else None
+        self._calls: dict[int, int] | None = None  # part -> the client's tool-call index
+        usage_null = b',"usage":null' if self._usage else b""
         self._tail_usage_null = usage_null + b"}"
         self._envelope = b""
         self._head = b""
@@ -86,35 +142,51 @@ class Envelope(Stage):
             emit = self.emit
             self._send = lambda payload: emit(Chunk(payload))
 
-    def feed_text(self, text: str) -> None:
-        """``feed(TextDelta(text))`` without the event (see Stage.text_route)."""
+    def feed_text(self, part: int, text: str) -> None:
+        """``feed(TextDelta(part, text))`` without the event (see Stage.text_route)."""
         self._send(self._content_head + _dumps(text) + self._tail)
 
     def feed(self, item: Any) -> None:
         cls = item.__class__
         if cls is TextDelta:
-            self.feed_text(item.text)
+            self._send(self._content_head + _dumps(item.text) + self._tail)
         elif cls is ToolCallDelta:
-            self._delta(_tool_call(item))
-        elif cls is ReasoningDelta:
-            self._delta({item.field: item.text})
-        elif cls is MessageStart:
-            self._start(item)
-        elif cls is Finish:
-            usage = b',"usage":' + _dumps(usage_object(item.usage)) + b"}" if item.usage else None
-            self._send(
-                self._head
-                + b'{},"logprobs":null,"finish_reason":'
-                + _dumps(item.reason)
-                + b"}]"
-                + (usage or self._tail_usage_null)
-                + self._post
+            calls = self._calls or {}
+            call = {"index": calls[item.part], "function": {"arguments": item.arguments}}
+            self._delta({"tool_calls": [call]})
+        elif cls is ToolCallStart:
+            if self._calls is None:
+                self._calls = {}
+            index = self._calls[item.part] = len(self._calls)
+            function = {"name": item.name, "arguments": ""}
+            self._delta(
+                {"tool_calls": [{"index": index, "id": item.id, "type": "function", "function": function}]}
             )
+        elif cls is ReasoningDelta:
+            self._delta({self._field: item.text})
+        elif cls is ResponseStart:
+            self._start(item)
         else:
-            usage = _dumps(usage_object(item))
-            self._send(self._pre + self._envelope + b',"choices":[],"usage":' + usage + b"}" + self._post)
+            self._finish(item)
 
-    def _start(self, item: MessageStart) -> None:
+    def _finish(self, item: Finish) -> None:
+        usage = None
+        if self._usage == "final" and item.usage is not None:
+            usage = b',"usage":' + _dumps(usage_object(item.usage)) + b"}"
+        reason = FINISH_REASONS.get(item.reason, "stop")
+        self._send(
+            self._head
+            + b'{},"logprobs":null,"finish_reason":'
+            + _dumps(reason)
+            + b"}]"
+            + (usage or self._tail_usage_null)
+            + self._post
+        )
+        if self._usage == "chunk" and item.usage is not None:
+            body = _dumps(usage_object(item.usage))
+            self._send(self._pre + self._envelope + b',"choices":[],"usage":' + body + b"}" + self._post)
+
+    def _start(self, item: ResponseStart) -> None:
         envelope = _dumps(
             {
                 "id": self._id or f"chatcmpl-{item.id}",
@@ -131,14 +203,6 @@ class Envelope(Stage):
 
     def _delta(self, delta: dict[str, Any]) -> None:
         self._send(self._head + _dumps(delta)[:-1] + self._tail)
-
-
-def _tool_call(item: ToolCallDelta) -> dict[str, Any]:
-    if item.id is None:
-        return {"tool_calls": [{"index": item.index, "function": {"arguments": item.arguments}}]}
-    function = {"name": item.name, "arguments": item.arguments}
-    call = {"index": item.index, "id": item.id, "type": "function", "function": function}
-    return {"tool_calls": [call]}
 
 
 def _created(value: Any, registry: Registry) -> Any:
@@ -172,7 +236,32 @@ def register_stages(register: Any) -> None:
                     allowed="an int or None",
                     per_conversion=True,
                 ),
+                Option.boolean(
+                    "include_usage",
+                    False,
+                    "Report token usage (as stream_options.include_usage asks): prompt = input + "
+                    "cache read + cache creation tokens.",
+                ),
+                Option.choice(
+                    "usage",
+                    "chunk",
+                    ("chunk", "final"),
+                    "Where usage goes: its own last chunk with choices: [] ('chunk'), or on the "
+                    "finish chunk ('final', for clients that cannot take an empty choices list).",
+                ),
             ),
-            description="Typed deltas to OpenAI chat.completion.chunk objects.",
+            description="Neutral events to OpenAI chat.completion.chunk objects, errors and [DONE].",
+        )
+    )
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    register(
+        EncoderSpec(
+            "openai-chat",
+            ("envelope", "serialize"),
+            description="The OpenAI Chat Completions stream (chat.completion.chunk events).",
+            thinking_modes=("reasoning_content", "reasoning"),
         )
     )

@@ -1,4 +1,4 @@
-"""The finish stage: the one finish_reason at message_stop, errors that end the stream, and truncation."""
+"""The finish stage: one finish when the upstream ended normally; errors and truncation end the stream."""
 
 from __future__ import annotations
 
@@ -6,60 +6,57 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import stream_error_for
-from ..events import Done, ErrorEvent, Finish, MessageDelta, MessageStop, ToolCallDelta
+from ..events import FINISH_REASONS, Done, ErrorEvent, Finish, ToolCallStart
 from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import Option, Options, Stage, StageSpec
+from .decode import STOP_REASONS
+from .envelope import FINISH_REASONS as CHAT_FINISH_REASONS
 
 __all__ = ["CLIENT_FINISH_REASONS", "DEFAULT_FINISH_REASONS", "Finisher", "register_stages"]
 
-CLIENT_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter"})
+#: The finish reasons the ``finish_reasons`` option may map an upstream reason to.
+CLIENT_FINISH_REASONS = FINISH_REASONS - {"error"}
 
-# Anthropic stop reasons -> OpenAI finish reasons (R22 in docs/conformance-rules.md). pause_turn
-# means the turn is unfinished, so it reads as "length" rather than a clean "stop". Unknown reasons
-# become "stop".
+#: The default route's map, Anthropic stop reason -> OpenAI finish reason (R22): the Anthropic
+#: decoder's neutral reason as the OpenAI Chat encoder writes it.
 DEFAULT_FINISH_REASONS = MappingProxyType(
-    {
-        "end_turn": "stop",
-        "stop_sequence": "stop",
-        "max_tokens": "length",
-        "tool_use": "tool_calls",
-        "model_context_window_exceeded": "length",
-        "refusal": "content_filter",
-        "pause_turn": "length",
-        "compaction": "stop",
-    }
+    {stop: CHAT_FINISH_REASONS[reason] for stop, reason in STOP_REASONS.items()}
 )
 
 
 class Finisher(Stage):
-    """Sends exactly one finish, and only when the upstream said ``message_stop`` (never a
-    fabricated one). ``tool_calls`` is reported only if a tool call was actually sent. An error
-    ends the stream in-band (or raises with ``on_error="raise"``); input that ends early is
-    reported as ``upstream_truncated``."""
+    """Passes exactly one finish, and only when the decoder saw the upstream end normally (never
+    a fabricated one); ``finish_reasons`` overrides the decoder's reason by the upstream's own
+    word. ``tool_calls`` stands only if a tool call was actually sent. An upstream that finished
+    with ``error``, or any error event, ends the stream in-band (or raises with
+    ``on_error="raise"``); input that ends with neither is reported as ``upstream_truncated``."""
 
-    __slots__ = ("_raise", "_reasons", "_stop_reason", "_tool_calls_sent")
+    __slots__ = ("_overrides", "_raise", "_tool_calls_sent")
 
-    handles = (MessageDelta, MessageStop, ToolCallDelta, ErrorEvent)
+    handles = (ToolCallStart, Finish, ErrorEvent)
 
     def __init__(self, options: Options) -> None:
-        self._reasons: dict[str, str] = options["finish_reasons"]
+        self._overrides: dict[str, str] = options["finish_reasons"]
         self._raise = options["on_error"] == "raise"
-        self._stop_reason: str | None = None
         self._tool_calls_sent = False
 
     def feed(self, item: Any) -> None:
         cls = item.__class__
-        if cls is ToolCallDelta:
+        if cls is ToolCallStart:
             self._tool_calls_sent = True
             self.emit(item)
-        elif cls is MessageDelta:
-            self._stop_reason = item.stop_reason
-        elif cls is MessageStop:
-            reason = self._reasons.get(self._stop_reason or "", "stop")
+        elif cls is Finish:
+            reason = self._overrides.get(item.raw_reason or "", item.reason)
+            if reason == "error":
+                raw = f" ({item.raw_reason!r})" if item.raw_reason else ""
+                self._fail(ErrorEvent("upstream_error", f"the upstream reported that it failed{raw}"))
+                return
             if reason == "tool_calls" and not self._tool_calls_sent:
                 reason = "stop"
-            self._end(Finish(reason))
+            if reason != item.reason:
+                item = Finish(reason, item.raw_reason, item.stop_sequence, item.usage)
+            self._end(item)
         else:
             self._fail(item)
 
@@ -77,25 +74,23 @@ class Finisher(Stage):
     def close(self) -> None:
         if self.conversion.finished:
             return
-        after = " after 'message_delta'" if self._stop_reason is not None else ""
+        # The decoders report truncation in their own terms; this catches one that does not.
         self._fail(
             ErrorEvent(
                 "upstream_truncated",
-                f"the upstream stream ended{after} before 'message_stop': the response is incomplete",
+                "the upstream stream ended before it finished: the response is incomplete",
             )
         )
 
 
-def _check_reasons(value: Any, registry: Registry) -> Any:
+def _check_overrides(value: Any, registry: Registry) -> Any:
     if not isinstance(value, dict | MappingProxyType):
         raise ValueError(f"must be a dict of upstream stop reason to finish reason, not {value!r}")
-    merged = dict(DEFAULT_FINISH_REASONS)
     for key, reason in value.items():
         if not isinstance(key, str) or reason not in CLIENT_FINISH_REASONS:
             allowed = ", ".join(sorted(CLIENT_FINISH_REASONS))
             raise ValueError(f"{key!r} maps to {reason!r}; finish reasons are {allowed}")
-        merged[key] = reason
-    return merged
+    return dict(value)
 
 
 @hookimpl
@@ -107,20 +102,21 @@ def register_stages(register: Any) -> None:
             options=(
                 Option(
                     "finish_reasons",
-                    DEFAULT_FINISH_REASONS,
-                    "Overrides for the map from upstream stop reasons to finish reasons; "
-                    "unmapped reasons finish as 'stop'.",
-                    _check_reasons,
-                    allowed="a dict of str to 'stop', 'length', 'tool_calls' or 'content_filter'",
+                    MappingProxyType({}),
+                    "Overrides of the decoder's finish reason, keyed by the upstream's own stop "
+                    "reason (e.g. {'pause_turn': 'stop'}); the target format writes the result "
+                    "in its own words.",
+                    _check_overrides,
+                    allowed="a dict of str to 'stop', 'length', 'tool_calls', 'content_filter' or 'pause'",
                 ),
                 Option.choice(
                     "on_error",
                     "inband",
                     ("inband", "raise"),
-                    "What a stream fault does: 'inband' ends the stream with an error event and "
-                    "[DONE]; 'raise' raises a chunkline.StreamError subclass.",
+                    "What a stream fault does: 'inband' ends the stream with the target's error "
+                    "event; 'raise' raises a chunkline.StreamError subclass.",
                 ),
             ),
-            description="One finish_reason at message_stop; errors and truncation end the stream.",
+            description="One finish when the upstream ended normally; errors and truncation end the stream.",
         )
     )

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 
 from ..aio import transform
-from ..builtins.serialize import error_object
-from ..events import ErrorEvent
+from ..builtins.envelope import error_object
+from ..events import ErrorEvent, ToolCallDelta, ToolCallEnd, ToolCallStart
 from ..pipeline import DEFAULT_STAGES, Pipeline
+from ..stage import Stage, StageSpec
 
 __all__ = ["OpenAISSEFormatter", "OpenAIStreamProcessor"]
 
@@ -108,10 +109,28 @@ class OpenAISSEFormatter:
         return "data: [DONE]\n\n"
 
 
+class _NoToolCalls(Stage):
+    """ccproxy-api's ``enable_tool_calls=False``: tool calls never reach the client (and so the
+    finish stage reports ``stop``, not ``tool_calls``)."""
+
+    __slots__ = ()
+
+    handles = (ToolCallStart, ToolCallDelta, ToolCallEnd)
+    emits = ()
+
+    def feed(self, item: Any) -> None:
+        pass
+
+
+_NO_TOOL_CALLS = StageSpec("no_tool_calls", lambda options: _NoToolCalls())
+
+
 @functools.lru_cache(maxsize=16)
 def _pipeline(chunking: str, include_usage: bool, tool_calls: bool) -> Pipeline:
     # Built once per configuration and shared: building loads plugins, opening is cheap.
-    stages = [name for name in DEFAULT_STAGES if name != "parse" and (tool_calls or name != "tool_calls")]
+    stages: list[str | StageSpec] = [name for name in DEFAULT_STAGES if name != "parse"]
+    if not tool_calls:
+        stages[stages.index("tool_calls")] = _NO_TOOL_CALLS
     return Pipeline(stages, chunking=chunking, include_usage=include_usage, usage="final")
 
 

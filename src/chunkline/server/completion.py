@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..builtins.envelope import usage_object
+from ..builtins.envelope import FINISH_REASONS, THINKING_FIELDS, usage_object
 from ..errors import InternalStageError
-from ..events import Finish, MessageStart, ReasoningDelta, TextDelta, ToolCallDelta
+from ..events import Finish, ReasoningDelta, ResponseStart, TextDelta, ToolCallDelta, ToolCallStart
 
 __all__ = ["EVENT_STAGES_END", "CompletionBuilder", "event_stages"]
 
@@ -37,11 +37,14 @@ class CompletionBuilder:
     the same finish reason, usage, tool calls (0-based, arguments concatenated) and reasoning a
     streaming client would have accumulated."""
 
-    def __init__(self) -> None:
-        self._start: MessageStart | None = None
+    def __init__(self, thinking: str = "native", include_usage: bool = True) -> None:
+        self._start: ResponseStart | None = None
         self._created = 0
         self._text: list[str] = []
-        self._reasoning: dict[str, list[str]] = {}
+        self._reasoning_field = THINKING_FIELDS.get(thinking, "reasoning_content")
+        self._reasoning: list[str] = []
+        self._include_usage = include_usage
+        # Tool calls by part id, in the order they started (the client's 0-based order).
         self._calls: dict[int, _Call] = {}
         self._finish: Finish | None = None
 
@@ -50,18 +53,17 @@ class CompletionBuilder:
         if cls is TextDelta:
             self._text.append(item.text)
         elif cls is ReasoningDelta:
-            self._reasoning.setdefault(item.field, []).append(item.text)
+            self._reasoning.append(item.text)
+        elif cls is ToolCallStart:
+            self._calls[item.part] = _Call(item.id, item.name)
         elif cls is ToolCallDelta:
-            call = self._calls.get(item.index)
-            if call is None:
-                call = self._calls[item.index] = _Call(item.id, item.name)
-            call.arguments.append(item.arguments)
-        elif cls is MessageStart:
+            self._calls[item.part].arguments.append(item.arguments)
+        elif cls is ResponseStart:
             self._start = item
             self._created = int(time.time())
         elif cls is Finish:
             self._finish = item
-        # Block boundaries, pings and the end marker carry nothing a completion holds.
+        # Part boundaries, usage updates, pings and the end carry nothing a completion holds.
 
     def result(self) -> dict[str, Any]:
         """The completion; the events must have ended with a finish."""
@@ -75,24 +77,29 @@ class CompletionBuilder:
                 "type": "function",
                 "function": {"name": call.name, "arguments": "".join(call.arguments)},
             }
-            for _, call in sorted(self._calls.items())
+            for call in self._calls.values()
         ]
         # As OpenAI does: content is null when the answer is only tool calls.
         message["content"] = text if text or not tool_calls else None
         message["refusal"] = None
         if tool_calls:
             message["tool_calls"] = tool_calls
-        for field, parts in self._reasoning.items():
-            message[field] = "".join(parts)
+        if self._reasoning:
+            message[self._reasoning_field] = "".join(self._reasoning)
         body: dict[str, Any] = {
             "id": f"chatcmpl-{self._start.id}",
             "object": "chat.completion",
             "created": self._created,
             "model": self._start.model,
             "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": self._finish.reason}
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": FINISH_REASONS.get(self._finish.reason, "stop"),
+                }
             ],
         }
-        if self._finish.usage is not None:
+        if self._include_usage and self._finish.usage is not None:
             body["usage"] = usage_object(self._finish.usage)
         return body

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import BlockStart, MessageDelta, MessageStart, UsageUpdate
+from ..events import Finish, ReasoningStart, ResponseStart, TextStart, ToolCallStart, UsageUpdate
 from ..stage import Option, Options, Stage, StageSpec
 
 __all__ = ["OBSERVE_STAGE", "SCOPE_KEY", "RequestRecord", "record_of"]
@@ -31,14 +31,14 @@ class RequestRecord:
     stream: bool | None = None
     #: Seconds from the request's arrival to the response's first bytes (its headers).
     first_byte: float | None = None
-    #: Seconds from the request's arrival to the first content block of the answer.
+    #: Seconds from the request's arrival to the first part (text, reasoning, tool call) of the answer.
     first_token: float | None = None
     duration: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
-    #: The upstream's stop reason (``end_turn``, ``tool_use``, ...) when the answer finished.
+    #: The upstream's own stop reason (``end_turn``, ``tool_use``, ...) when the answer finished.
     finish: str | None = None
     #: The error type when the request or its stream ended in a fault.
     fault: str | None = None
@@ -54,14 +54,17 @@ def record_of(scope: Any) -> RequestRecord | None:
     return record if isinstance(record, RequestRecord) else None
 
 
+_PART_STARTS = (TextStart, ReasoningStart, ToolCallStart)
+
+
 class _Observer(Stage):
     """Notes into the conversion's record what the metrics and the access line need. It handles
-    only a response's few non-text events (start, usage, the finish and each block's start), so
-    the deltas never reach it: the cost is per request, not per event."""
+    only a response's few non-delta events (its start, usage updates, each part's start and the
+    finish), so the deltas never reach it: the cost is per request, not per event."""
 
     __slots__ = ("_record",)
 
-    handles = (MessageStart, UsageUpdate, MessageDelta, BlockStart)
+    handles = (ResponseStart, UsageUpdate, Finish, *_PART_STARTS)
 
     def __init__(self, options: Options) -> None:
         self._record: RequestRecord | None = options["observer"]
@@ -70,23 +73,22 @@ class _Observer(Stage):
         record = self._record
         if record is not None:
             cls = item.__class__
-            if cls is BlockStart:
-                if record.first_token is None:
-                    record.first_token = record.elapsed()
-            elif cls is UsageUpdate:
+            if cls is UsageUpdate:
                 # The counts are cumulative: the latest value of each wins.
                 if item.input_tokens is not None:
                     record.input_tokens = item.input_tokens
                 if item.output_tokens is not None:
                     record.output_tokens = item.output_tokens
-                if item.cache_read_input_tokens is not None:
-                    record.cache_read_tokens = item.cache_read_input_tokens
-                if item.cache_creation_input_tokens is not None:
-                    record.cache_write_tokens = item.cache_creation_input_tokens
-            elif cls is MessageStart:
+                if item.cache_read_tokens is not None:
+                    record.cache_read_tokens = item.cache_read_tokens
+                if item.cache_write_tokens is not None:
+                    record.cache_write_tokens = item.cache_write_tokens
+            elif cls is ResponseStart:
                 record.upstream_model = item.model
-            elif cls is MessageDelta and item.stop_reason is not None:
-                record.finish = item.stop_reason
+            elif cls is Finish:
+                record.finish = item.raw_reason or item.reason
+            elif record.first_token is None:
+                record.first_token = record.elapsed()
         self.emit(item)
 
 

@@ -32,15 +32,10 @@ class ServerPipelines:
                 False: plain,
                 True: Pipeline(entries, block=settings.block, include_usage=True, **options),
             }
-            # A non-streaming answer follows the same rules: the same stages up to the envelope,
-            # with usage on the finish and faults raised (they become HTTP errors).
+            # A non-streaming answer follows the same rules: the same stages up to the envelope
+            # (the usage totals ride on the finish) and faults raised (they become HTTP errors).
             self.events = Pipeline(
-                _before_envelope(entries),
-                block=settings.block,
-                include_usage=True,
-                usage="final",
-                on_error="raise",
-                **options,
+                _before_envelope(entries), block=settings.block, on_error="raise", **options
             )
         except ConfigError as exc:
             raise SettingsError(f"the server's stages or options (--add, --option ...): {exc}") from None

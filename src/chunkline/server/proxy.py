@@ -172,7 +172,7 @@ class ChatExchange(Response):
     ) -> bool:
         """Sends the ``chat.completion`` assembled from the typed events, or the fault as an HTTP
         error; True for the answer."""
-        builder = CompletionBuilder()
+        builder = CompletionBuilder(self._state.settings.thinking)
         try:
             with self._state.shutdown.guard() as cut:
                 async for item in outputs:

@@ -348,7 +348,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "models": ("CHUNKLINE_MODELS", _names),
         "model_aliases": ("CHUNKLINE_MODEL_ALIASES", _aliases),
         "reasoning_budgets": ("CHUNKLINE_REASONING_BUDGETS", _budgets),
-        "thinking": ("CHUNKLINE_THINKING", _choice(*THINKING_MODES)),
+        "thinking": ("CHUNKLINE_THINKING", _choice("reasoning_content", "reasoning", *THINKING_MODES)),
         "temperature_above_1": ("CHUNKLINE_TEMPERATURE_ABOVE_1", _choice("reject", "clamp")),
         "max_request_bytes": ("CHUNKLINE_MAX_REQUEST_BYTES", _positive_int),
         "upstream_max_connections": ("CHUNKLINE_UPSTREAM_MAX_CONNECTIONS", _positive_int),

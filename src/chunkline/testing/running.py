@@ -7,13 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from chunkline import Option, Options, Pipeline, Stage, StageSpec, StreamError
-from chunkline.events import (
-    ReasoningDelta,
-    TextDelta,
-    ThinkingDelta,
-    ToolCallDelta,
-    ToolInputDelta,
-)
+from chunkline.events import ReasoningDelta, TextDelta, ToolCallDelta
 
 __all__ = [
     "StageRun",
@@ -90,8 +84,8 @@ def random_pieces(data: bytes, seed: int | random.Random = 0, *, max_size: int =
 
 
 def decode_events(data: bytes, *, input_format: str = "sse") -> list[Any]:
-    """The typed events (``chunkline.events``) that the built-in ``parse`` and ``decode`` stages
-    make of Anthropic bytes: the input that the stages after them see."""
+    """The neutral events (``chunkline.events``) that the built-in Anthropic decoder (the
+    ``parse`` and ``decode`` stages) makes of Anthropic bytes: what the middle stages see."""
     pipeline = Pipeline(["parse", "decode"], load_entrypoints=False, input_format=input_format)
     return pipeline.convert(data)
 
@@ -213,42 +207,30 @@ def run_stage(
 
 # Continuation deltas that may be merged: a key saying which stream of text an item continues,
 # and how to make the merged item.
+_DELTAS = (TextDelta, ReasoningDelta, ToolCallDelta)
+
+
 def _merge_key(item: Any) -> tuple[Any, ...] | None:
     cls = item.__class__
-    if cls is TextDelta or cls is ThinkingDelta:
-        return (cls,)
-    if cls is ReasoningDelta:
-        return (cls, item.field)
-    if cls is ToolInputDelta or cls is ToolCallDelta:
-        return (cls, item.index)
+    if cls in _DELTAS:
+        return (cls, item.part)
     return None
 
 
 def _text_of(item: Any) -> str:
-    cls = item.__class__
-    if cls is ToolInputDelta:
-        return str(item.partial_json)
-    if cls is ToolCallDelta:
+    if item.__class__ is ToolCallDelta:
         return str(item.arguments)
     return str(item.text)
 
 
 def _with_text(item: Any, text: str) -> Any:
-    cls = item.__class__
-    if cls is ReasoningDelta:
-        return ReasoningDelta(text, item.field)
-    if cls is ToolInputDelta:
-        return ToolInputDelta(item.index, text)
-    if cls is ToolCallDelta:
-        return ToolCallDelta(item.index, item.id, item.name, text)
-    return cls(text)
+    return item.__class__(item.part, text)
 
 
 def coalesce(items: Iterable[Any]) -> list[Any]:
-    """``items`` with adjacent deltas of the same text joined into one, and empty deltas left
-    out: what a client makes of a stream, whatever its cutting. Text, thinking and reasoning
-    deltas (per field), tool-input deltas (per block) and tool-call argument deltas (per call;
-    a delta carrying an ``id`` starts a new call) are merged."""
+    """``items`` with adjacent deltas of the same part joined into one, and empty deltas left
+    out: what a client makes of a stream, whatever its cutting. Text, reasoning and tool-call
+    argument deltas are merged, each with the deltas of its own part."""
     out: list[Any] = []
     last_key: tuple[Any, ...] | None = None
     for item in items:
@@ -257,11 +239,10 @@ def coalesce(items: Iterable[Any]) -> list[Any]:
             out.append(item)
             last_key = None
             continue
-        starts_call = item.__class__ is ToolCallDelta and (item.id is not None or item.name is not None)
         text = _text_of(item)
-        if not text and not starts_call:
+        if not text:
             continue
-        if key == last_key and not starts_call:
+        if key == last_key:
             out[-1] = _with_text(out[-1], _text_of(out[-1]) + text)
         else:
             out.append(item)
@@ -271,7 +252,7 @@ def coalesce(items: Iterable[Any]) -> list[Any]:
 
 def resplit(items: Iterable[Any], cut: Callable[[str], list[str]]) -> list[Any]:
     """``items`` with the text of every delta re-cut by ``cut`` (which returns the pieces of a
-    text, joined back to it). A tool call's first delta keeps its id and name on its first piece."""
+    text, joined back to it)."""
     out: list[Any] = []
     for item in coalesce(items):
         if _merge_key(item) is None:
@@ -280,8 +261,5 @@ def resplit(items: Iterable[Any], cut: Callable[[str], list[str]]) -> list[Any]:
         pieces = cut(_text_of(item)) or [""]
         out.append(_with_text(item, pieces[0]))
         for piece in pieces[1:]:
-            if item.__class__ is ToolCallDelta:
-                out.append(ToolCallDelta(item.index, None, None, piece))
-            else:
-                out.append(_with_text(item, piece))
+            out.append(_with_text(item, piece))
     return out

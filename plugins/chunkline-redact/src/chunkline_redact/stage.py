@@ -21,16 +21,16 @@ from .scanner import JsonStrings, Scanner
 
 __all__ = ["OPTIONS", "SPEC", "Redactor"]
 
-# Which stream of text holds characters back: only one at a time, so that flushing it before
-# anything else is emitted keeps every item in order.
-_CONTENT = ("content",)
+# Which stream of text holds characters back, as ("text" | "reasoning" | "call", part id): only
+# one at a time, so that flushing it before anything else is emitted keeps every item in order.
+_TEXT = "text"
 
 
 class Redactor(Stage):
     """Masks secrets in content (``TextDelta``), reasoning (``ReasoningDelta``) and tool-call
     arguments (``ToolCallDelta``, inside their JSON strings), however the text is cut into
     deltas. Text that may still be the start of a secret is held back until it is known;
-    anything else that arrives (a block boundary, a tool call, the finish, an error) and the end
+    anything else that arrives (a part's end, a tool call's start, the finish, an error) and the end
     of input first release it, so the order of what a client reads never changes. Keep-alives
     and token counts pass without ending the text."""
 
@@ -52,10 +52,10 @@ class Redactor(Stage):
         self._content = Scanner(patterns)
         self._reasoning = reasoning
         self._arguments = arguments
-        self._reasoning_scanners: dict[str, Scanner] = {}
+        self._reasoning_scanners: dict[int, Scanner] = {}
         self._calls: dict[int, JsonStrings] = {}
-        self._holder: tuple[Any, ...] | None = None
-        self._send_text: Callable[[str], None] = lambda text: self.emit(TextDelta(text))
+        self._holder: tuple[str, int] | None = None
+        self._send_text: Callable[[int, str], None] = lambda part, text: self.emit(TextDelta(part, text))
 
     def connected(self) -> None:
         self._send_text = self.text_route()
@@ -65,25 +65,26 @@ class Redactor(Stage):
         """How many characters are held back right now."""
         if self._holder is None:
             return 0
-        if self._holder is _CONTENT:
+        if self._holder[0] == _TEXT:
             return self._content.held
         if self._holder[0] == "reasoning":
             return self._reasoning_scanners[self._holder[1]].held
         return self._calls[self._holder[1]].held
 
-    def feed_text(self, text: str) -> None:
-        """``feed(TextDelta(text))`` without the event (the decoder's fast lane)."""
-        if self._holder is not _CONTENT and self._holder is not None:
+    def feed_text(self, part: int, text: str) -> None:
+        """``feed(TextDelta(part, text))`` without the event (the decoder's fast lane)."""
+        holder = self._holder
+        if holder is not None and (holder[0] != _TEXT or holder[1] != part):
             self._release()
         ready = self._content.feed(text)
         if ready:
-            self._send_text(ready)
-        self._holder = _CONTENT if self._content.held else None
+            self._send_text(part, ready)
+        self._holder = (_TEXT, part) if self._content.held else None
 
     def feed(self, item: Any) -> None:
         cls = item.__class__
         if cls is TextDelta:
-            self.feed_text(item.text)
+            self.feed_text(item.part, item.text)
         elif cls is ToolCallDelta and self._arguments:
             self._tool_call(item)
         elif cls is ReasoningDelta and self._reasoning:
@@ -98,46 +99,47 @@ class Redactor(Stage):
             self.emit(item)
 
     def _reasoning_delta(self, item: ReasoningDelta) -> None:
-        key = ("reasoning", item.field)
+        key = ("reasoning", item.part)
         if self._holder is not None and self._holder != key:
             self._release()
-        scanner = self._reasoning_scanners.get(item.field)
+        scanner = self._reasoning_scanners.get(item.part)
         if scanner is None:
-            scanner = self._reasoning_scanners[item.field] = Scanner(self._patterns)
+            scanner = self._reasoning_scanners[item.part] = Scanner(self._patterns)
         ready = scanner.feed(item.text)
         if ready:
-            self.emit(ReasoningDelta(ready, item.field))
+            self.emit(ReasoningDelta(item.part, ready))
         self._holder = key if scanner.held else None
 
     def _tool_call(self, item: ToolCallDelta) -> None:
-        key = ("call", item.index)
+        key = ("call", item.part)
         if self._holder is not None and self._holder != key:
             self._release()
-        call = self._calls.get(item.index)
+        call = self._calls.get(item.part)
         if call is None:
-            call = self._calls[item.index] = JsonStrings(self._patterns)
+            call = self._calls[item.part] = JsonStrings(self._patterns)
         ready = call.feed(item.arguments)
-        if item.id is not None or item.name is not None:
-            self.emit(ToolCallDelta(item.index, item.id, item.name, ready))  # it names the call
-        elif ready:
-            self.emit(ToolCallDelta(item.index, None, None, ready))
+        if ready:
+            self.emit(ToolCallDelta(item.part, ready))
         self._holder = key if call.held else None
 
     def _release(self) -> None:
         holder = self._holder
         self._holder = None
-        if holder is _CONTENT:
+        if holder is None:
+            return
+        kind, part = holder
+        if kind == _TEXT:
             text = self._content.flush()
             if text:
-                self._send_text(text)
-        elif holder is not None and holder[0] == "reasoning":
-            text = self._reasoning_scanners[holder[1]].flush()
+                self._send_text(part, text)
+        elif kind == "reasoning":
+            text = self._reasoning_scanners[part].flush()
             if text:
-                self.emit(ReasoningDelta(text, holder[1]))
-        elif holder is not None:
-            text = self._calls[holder[1]].flush()
+                self.emit(ReasoningDelta(part, text))
+        else:
+            text = self._calls[part].flush()
             if text:
-                self.emit(ToolCallDelta(holder[1], None, None, text))
+                self.emit(ToolCallDelta(part, text))
 
     def close(self) -> None:
         if self._holder is not None:
