@@ -107,7 +107,7 @@ def add_serve_command(commands: Any) -> None:
     )
     pipeline = serve.add_argument_group("the answers' pipeline (as 'chunkline convert' takes it)")
     pipeline.add_argument(
-        "--thinking", metavar="MODE", help="reasoning_content (default), reasoning, tags or drop"
+        "--thinking", metavar="MODE", help="reasoning_content (default), reasoning, native, tags or drop"
     )
     pipeline.add_argument(
         "--chunking",
