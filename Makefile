@@ -94,11 +94,16 @@ distclean: clean
 # Fuzz the whole pipeline for FUZZ_SECONDS with atheris (installed into .venv on first use; where it
 # cannot be, the harness falls back to pure-Python mutation). Seeds: the recordings, written into
 # build/fuzz/corpus. Exits non-zero on a finding, whose input is saved as build/fuzz/crash-*.
+# Then the server's request side (fuzz/fuzz_server.py, hypothesis) for a third of FUZZ_SECONDS: the
+# total stays FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
+FUZZ_SERVER_SECONDS = $(shell expr $(FUZZ_SECONDS) / 3)
+FUZZ_PIPELINE_SECONDS = $(shell expr $(FUZZ_SECONDS) - $(FUZZ_SERVER_SECONDS))
 
 .PHONY: fuzz
 fuzz: $(VENV)/.installed-dev
 	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(PIP_INSTALL) atheris || \
 		echo "make fuzz: atheris could not be installed; using the pure-Python fallback" >&2
-	$(BIN)/python fuzz/fuzz_pipeline.py -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=30 \
+	$(BIN)/python fuzz/fuzz_pipeline.py -max_total_time=$(FUZZ_PIPELINE_SECONDS) -max_len=65536 -timeout=30 \
 		-dict=fuzz/pipeline.dict -artifact_prefix=build/fuzz/ -print_final_stats=1 build/fuzz/corpus
+	$(BIN)/python fuzz/fuzz_server.py --seconds $(FUZZ_SERVER_SECONDS)

@@ -243,17 +243,24 @@ class Conversion:
     def _fail(self, exc: Exception) -> None:
         """A stage raised. Stream faults raise on to the caller (``on_error="raise"``); anything
         else is a bug that becomes one in-band error, so a client never sees a half-stream."""
-        if isinstance(exc, StreamError):
-            self.finished = True
-            exc.output = self._take()
-            raise exc
-        stage = _failing_stage(exc.__traceback__, self._targets, self._plan.names)
-        message = f"stage {stage!r} failed: {type(exc).__name__}: {exc}"
-        if self._plan.raise_errors:
-            self.finished = True
-            error = InternalStageError(message)
-            error.output = self._take()
-            raise error from exc
+        error: Exception | None = None
+        try:
+            if isinstance(exc, StreamError):
+                self.finished = True
+                exc.output = self._take()
+                raise exc
+            stage = _failing_stage(exc.__traceback__, self._targets, self._plan.names)
+            message = f"stage {stage!r} failed: {type(exc).__name__}: {exc}"
+            if self._plan.raise_errors:
+                self.finished = True
+                error = InternalStageError(message)
+                error.output = self._take()
+                raise error from exc
+        finally:
+            # The raised exception's traceback holds this frame: were the exception still one of
+            # its locals, that would be a reference cycle keeping every frame of the traceback
+            # (and the input they hold) alive until a full garbage collection.
+            del exc, error
         if not self.finished:  # after [DONE] nothing more may be sent, not even an error
             # If even the error path is broken, end the stream quietly rather than crash the caller.
             with contextlib.suppress(Exception):
@@ -263,6 +270,10 @@ class Conversion:
 
 def _failing_stage(tb: TracebackType | None, targets: list[Any], names: tuple[str, ...]) -> str:
     innermost = "unknown"
+    # The first entry is the conversion's own frame, which caught the exception and is still
+    # running: reading its f_locals would store a snapshot in it that holds the exception (a
+    # reference cycle through the traceback). It is never a stage's frame anyway.
+    tb = tb.tb_next if tb is not None else None
     while tb is not None:
         owner = tb.tb_frame.f_locals.get("self")
         for stage, name in zip(targets, names, strict=False):

@@ -24,6 +24,8 @@ answers is chosen by the request's ``model``, which chunkline passes through unc
                            (``json-200:quote-key``: the JSON quotes the x-api-key across its 300th
                            character, where an error message quoting the body cuts it)
 ``replay-b64[:N]``         the last user message, base64-decoded, as the body (in N-byte writes)
+``script:NAME``            whatever the coroutine ``fake.scripts[NAME](request, out)`` does
+                           (a test's own misbehaving upstream)
 =========================  ==================================================================
 
 A request whose ``x-api-key`` is ``bad-key`` gets a 401, as Anthropic answers an unknown key.
@@ -96,8 +98,12 @@ class _Exchange:
             except (ConnectionError, RuntimeError):
                 raise _Gone from None
 
-    async def start(self, status: int, content_type: str, extra: dict[str, str] | None = None) -> None:
-        headers = [("content-type", content_type), ("request-id", "req_fake_1"), *(extra or {}).items()]
+    async def start(
+        self, status: int, content_type: str, extra: dict[str, str | bytes] | None = None
+    ) -> None:
+        extra = extra or {}
+        request_id = [] if "request-id" in extra else [("request-id", "req_fake_1")]
+        headers = [("content-type", content_type), *request_id, *extra.items()]
         await self.write(h11.Response(status_code=status, headers=headers))
 
     async def data(self, data: bytes) -> None:
@@ -116,6 +122,8 @@ class FakeAnthropic:
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        #: Scenarios tests add for ``script:NAME`` models: ``async (request, out) -> None``.
+        self.scripts: dict[str, Callable[[Received, _Exchange], Any]] = {}
         self.connections = 0
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -270,6 +278,7 @@ class FakeAnthropic:
             "linger": self._linger,
             "replay-b64": self._replay_b64,
             "json-200": self._json_200,
+            "script": lambda request, out, arg: self.scripts[arg](request, out),
         }
         scenario = scenarios.get(name)
         if scenario is not None:

@@ -14,6 +14,7 @@ import uvicorn
 
 import harness
 from chunkline.server.app import create_app
+from chunkline.server.protocol import guard
 from chunkline.server.settings import Settings
 
 #: The key clients of the keyed server must send, and the upstream key it uses.
@@ -43,7 +44,8 @@ class ServerThread:
             timeout_graceful_shutdown=1,
             timeout_keep_alive=5,
         )
-        self.server = uvicorn.Server(config)
+        # The server's own protocol and connection limits, as `chunkline serve` runs it.
+        self.server = uvicorn.Server(guard(config, settings))
         self._clients: dict[tuple[str, bool], openai.OpenAI] = {}
         #: A plain HTTP client for this server, for raw requests.
         self.http = httpx.Client(base_url=self.url, timeout=30)

@@ -10,16 +10,28 @@ from ..errors import describe
 from ..events import ErrorEvent
 from ..hookspecs import hookimpl
 from ..registry import Registry
-from ..stage import Option, Options, Stage, StageSpec
+from ..stage import Option, Options, Stage, StageSpec, positive_int
 
-__all__ = ["JsonLinesParser", "SSEParser", "register_stages"]
+__all__ = ["JsonLinesParser", "SSEParser", "count_values", "register_stages"]
 
 _BOM = b"\xef\xbb\xbf"
 _DEFAULT_LIMIT = 8 * 1024 * 1024
+# The most JSON values one event may hold. Anthropic's events hold a few dozen (a web search
+# result a few hundred); an event of tiny values ("[[],[],...]") costs tens of bytes of memory per
+# byte once parsed, so a legal-size event could cost far more than its size.
+_DEFAULT_MAX_VALUES = 200_000
 _INPUT_TYPES = (bytes, bytearray, memoryview)
 # Event names seen so far, keyed by their whole "event: NAME" line (bounded: they come from the
 # upstream). The fast path only takes names already here; the full path adds them.
 _EVENT_LINES: dict[bytes, str] = {}
+
+
+def count_values(data: bytes | bytearray) -> int:
+    """An upper bound on the number of JSON values ``data`` parses into, found without parsing it:
+    every value after the first in an array or object follows a ``,``, every member value a ``:``,
+    and every container opens with a ``[`` or ``{``. Those bytes inside strings count too, so the
+    bound is conservative; counting runs at memory speed."""
+    return data.count(b",") + data.count(b":") + data.count(b"[") + data.count(b"{") + 1
 
 
 def _limit(value: Any, registry: Registry) -> Any:
@@ -33,7 +45,7 @@ class _Framer(Stage):
     line breaks may be CR, LF or CRLF (even a CRLF split across reads), a UTF-8 BOM at the very
     start is skipped, and a frame still arriving may not outgrow ``max_event_bytes``."""
 
-    __slots__ = ("_buf", "_cr", "_limit", "_pending_limit", "_started")
+    __slots__ = ("_buf", "_cr", "_limit", "_max_values", "_pending_limit", "_started")
 
     handles = _INPUT_TYPES
     emits = (dict, ErrorEvent)
@@ -44,6 +56,7 @@ class _Framer(Stage):
         self._cr = False
         self._started = False
         self._limit: int = options.get("max_event_bytes", _DEFAULT_LIMIT)
+        self._max_values: int = options.get("max_event_values", _DEFAULT_MAX_VALUES)
         # What may wait in the buffer: a whole frame plus the first byte of its separator.
         self._pending_limit = self._limit + len(self.separator) - 1
 
@@ -99,10 +112,24 @@ class _Framer(Stage):
     def _error(self, type_: str, message: str) -> None:
         self.emit(ErrorEvent(type_, message))
 
+    def _too_many_values(self, payload: bytes) -> bool:
+        """Whether ``payload`` may hold more than ``max_event_values`` JSON values (reported as
+        an error). Checked before parsing, and only for payloads longer than the limit (each
+        value takes at least one byte): no cost for the events Anthropic sends."""
+        if count_values(payload) <= self._max_values:
+            return False
+        self._error(
+            "limit_exceeded",
+            f"an upstream event holds more JSON values than max_event_values ({self._max_values})",
+        )
+        return True
+
     def _event(self, payload: bytes, name: bytes | None, at_close: bool = False) -> None:
         """Parse, check and emit one event. ``at_close``: the input ended before this event was
         known to be complete, so JSON that does not parse was cut off (the finish stage reports
         the truncation), not malformed."""
+        if len(payload) > self._max_values and self._too_many_values(payload):
+            return
         try:
             event = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -154,6 +181,7 @@ class SSEParser(_Framer):
         loads = orjson.loads
         known = _EVENT_LINES
         limit = self._limit
+        max_values = self._max_values
         for frame in frames:
             if len(frame) > limit:
                 self._too_large()
@@ -162,7 +190,7 @@ class SSEParser(_Framer):
             # takes the short way (inlined: this loop runs once per event). Anything else, and
             # any event that does not check out here, goes through the full rules and messages.
             head, sep, payload = frame.partition(b"\ndata: ")
-            if sep and b"\n" not in payload:
+            if sep and b"\n" not in payload and len(payload) <= max_values:
                 name = known.get(head)
                 if name is not None:
                     try:
@@ -338,6 +366,14 @@ def register_stages(register: Any) -> None:
                     "with a limit_exceeded error.",
                     _limit,
                     allowed="an int >= 1024",
+                ),
+                Option(
+                    "max_event_values",
+                    _DEFAULT_MAX_VALUES,
+                    "The most JSON values one upstream event may hold (counted, before parsing, as "
+                    "its , : [ and { bytes); more ends the stream with a limit_exceeded error.",
+                    positive_int,
+                    allowed="an int >= 1",
                 ),
             ),
             description="Raw upstream bytes to Anthropic event dicts (SSE or JSON lines).",

@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .._version import __version__
+from ..errors import describe
 from ..pipeline import Pipeline
 from .accesslog import RequestObserver
-from .auth import Authenticator
-from .errors import APIError, InvalidRequest
+from .auth import Authenticator, beta_header, client_key
+from .bodies import read_json
+from .errors import APIError, redact
 from .observe import record_of
 from .pipelines import ServerPipelines
 from .proxy import ChatExchange, error_response
@@ -54,6 +56,10 @@ class ServerState:
             from .metrics import Metrics
 
             self.metrics = Metrics(self.pool_use, settings.upstream_max_connections)
+        #: The server's own keys, for scrubbing what it logs.
+        self.settings_secrets = [
+            key.reveal() for key in (*settings.api_keys, settings.anthropic_api_key) if key is not None
+        ]
 
     def stream_pipeline(self, include_usage: bool) -> Pipeline:
         return self.pipelines.stream(include_usage)
@@ -107,31 +113,6 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-async def _read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length", "")
-    too_large = APIError(
-        413,
-        f"the request body is larger than this server accepts ({limit} bytes, CHUNKLINE_MAX_REQUEST_BYTES)",
-        type="invalid_request_error",
-        code="request_too_large",
-    )
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    data = bytearray()
-    try:
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > limit:
-                raise too_large
-    except ClientDisconnect:
-        # Nobody is left to answer; 499 is what proxies log for a request its client abandoned.
-        raise APIError(499, "the client closed the connection before sending the whole request") from None
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", None) from None
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     """The server as an ASGI app (settings from the environment when not given)."""
     state = ServerState(settings if settings is not None else Settings.from_env())
@@ -139,14 +120,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def chat_completions(request: Request) -> Response:
         # The key first: a client without one never gets its body read.
         api_key = state.auth.upstream_key(request.headers)
-        body = await _read_json(request, state.settings.max_request_bytes)
+        beta = beta_header(request.headers)
+        body = await read_json(request, state.settings)
         record = record_of(request.scope)
         if record is not None and isinstance(body, dict):
             model, stream = body.get("model"), body.get("stream")
             record.client_model = model if isinstance(model, str) else None
             record.stream = stream is True
         translated = translate_request(body, state.settings)
-        return ChatExchange(state, translated, api_key, request.headers.get("anthropic-beta"))
+        return ChatExchange(state, translated, api_key, beta)
 
     async def list_models(request: Request) -> Response:
         api_key = state.auth.upstream_key(request.headers)
@@ -158,7 +140,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for model in await state.model_list(api_key):
             if model["id"] == wanted:
                 return _json(model)
-        raise APIError(404, f"The model {wanted!r} does not exist", param="model", code="model_not_found")
+        raise APIError(
+            404, f"The model {describe(wanted)} does not exist", param="model", code="model_not_found"
+        )
 
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok", "version": __version__, **state.pipelines.describe()})
@@ -203,13 +187,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # The traceback goes to the log (uvicorn's handler logs it); the client gets no internals.
+        secrets = [client_key(request.headers) or "", *state.settings_secrets]
         record = record_of(request.scope)
         logger.error(
-            "unexpected error on %s %s: %r [request %s]",
+            "unexpected error on %s %s [request %s]: %s",
             request.method,
             request.url.path,
-            exc,
             record.id if record else "-",
+            redact(f"{type(exc).__name__}: {exc}", secrets),
         )
         _note_fault(request, "server_error")
         return error_response(

@@ -6,10 +6,10 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from .errors import APIError
+from .errors import APIError, InvalidRequest
 from .settings import Settings
 
-__all__ = ["Authenticator", "client_key"]
+__all__ = ["Authenticator", "beta_header", "client_key"]
 
 _WWW_AUTHENTICATE = {"www-authenticate": 'Bearer realm="chunkline"'}
 
@@ -39,6 +39,16 @@ class Authenticator:
                 code="missing_api_key",
                 headers=_WWW_AUTHENTICATE,
             )
+        if not _is_header_text(presented):
+            # Such a key cannot be sent upstream (a header holds ASCII only), nor match one of
+            # the server's keys (they are checked to be ASCII at start-up). It is never echoed.
+            raise APIError(
+                401,
+                "Incorrect API key provided: an API key is printable ASCII.",
+                type="invalid_request_error",
+                code="invalid_api_key",
+                headers=_WWW_AUTHENTICATE,
+            )
         if not self._digests:
             return presented
         digest = _digest(presented)
@@ -65,6 +75,18 @@ def client_key(headers: Mapping[str, str]) -> str | None:
         return token.strip()
     key = headers.get("x-api-key", "").strip()
     return key or None
+
+
+def beta_header(headers: Mapping[str, str]) -> str | None:
+    """The client's ``anthropic-beta`` header, passed upstream; a 400 if a header cannot carry it."""
+    beta = headers.get("anthropic-beta")
+    if beta is not None and not all(" " <= char <= "~" for char in beta):
+        raise InvalidRequest("the anthropic-beta header must be printable ASCII", None)
+    return beta
+
+
+def _is_header_text(key: str) -> bool:
+    return all("!" <= char <= "~" for char in key)
 
 
 def _digest(key: str) -> bytes:

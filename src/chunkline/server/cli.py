@@ -40,8 +40,14 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_REASONING_BUDGETS     EFFORT=TOKENS,... thinking budgets per reasoning_effort
   CHUNKLINE_THINKING              reasoning_content (default), reasoning, tags or drop
   CHUNKLINE_TEMPERATURE_ABOVE_1   reject (default: a 400) or clamp (to 1)
-  CHUNKLINE_MAX_REQUEST_BYTES     the largest request body (33554432)
+  CHUNKLINE_MAX_REQUEST_BYTES     the largest request body (16777216)
+  CHUNKLINE_MAX_REQUEST_VALUES    the most JSON values a request body may hold (500000)
+  CHUNKLINE_MAX_RESPONSE_BYTES    upstream bytes a non-streaming answer may take (33554432)
   CHUNKLINE_UPSTREAM_MAX_CONNECTIONS   upstream connections open at once (1000)
+  CHUNKLINE_MAX_CONNECTIONS       client connections open at once; more get a 503 (1000)
+  CHUNKLINE_HEADER_TIMEOUT        seconds a client has to send a request's headers (10, at most 15)
+  CHUNKLINE_BODY_TIMEOUT          seconds a client has to send a request's body (15, at most 15)
+  CHUNKLINE_WRITE_TIMEOUT         seconds a client may take none of the answer before it is cut off (30)
   CHUNKLINE_SHUTDOWN_TIMEOUT      seconds open streams get to finish on shutdown (30)
   CHUNKLINE_KEEP_ALIVE_TIMEOUT    seconds an idle client connection stays open (75)
   CHUNKLINE_ACCESS_LOG            true (default) or false: one access line per request
@@ -205,10 +211,11 @@ def run_server(args: argparse.Namespace) -> int:
     }
     if settings.workers == 1:
         from .app import create_app
+        from .protocol import guard
 
         app = create_app(settings)  # a broken plugin or option fails here, before the port is taken
         listener = _listen(settings.host, settings.port)
-        server = uvicorn.Server(uvicorn.Config(app, **options))
+        server = uvicorn.Server(guard(uvicorn.Config(app, **options), settings))
         # uvicorn raises a SIGINT again once it has shut down; end quietly, as uvicorn.run does.
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[listener])
@@ -247,6 +254,7 @@ def _run_workers(settings: Settings, options: dict[str, Any]) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from .app import create_app
+    from .protocol import guard
 
     create_app(settings)  # a broken plugin or option fails here, once, not in every worker
     # Each worker process builds its own app from the environment: hand it these settings there.
@@ -254,6 +262,7 @@ def _run_workers(settings: Settings, options: dict[str, Any]) -> None:
     config = uvicorn.Config(
         "chunkline.server.app:app_from_env", factory=True, workers=settings.workers, **options
     )
+    guard(config, settings)
     listener = _listen(settings.host, settings.port)
     Multiprocess(config, sockets=[listener]).run()
 

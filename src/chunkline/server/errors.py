@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import StreamError
 
-__all__ = ["REDACTED", "APIError", "InvalidRequest", "error_body", "redact", "stream_error_status"]
+__all__ = [
+    "REDACTED",
+    "APIError",
+    "InvalidRequest",
+    "error_body",
+    "redact",
+    "shown",
+    "stream_error_status",
+]
 
 #: What a key is replaced with wherever one would otherwise leave the server.
 REDACTED = "[redacted]"
+
+
+# A client's value quoted in an error message: as repr() writes it when it is small, cut short when
+# it is large or deep. repr() itself recurses once per level: a value nested 1,000 levels deep (JSON
+# allows 1,024) raised RecursionError, a 500 instead of the 400 it should be.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel = 3
+_SHOWN.maxstring = 80
+_SHOWN.maxother = 80
+_SHOWN.maxlong = 40
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 6
+
+
+def shown(value: Any) -> str:
+    """A client's value for an error message: its repr when small, shortened when large or deep."""
+    return _SHOWN.repr(value)
 
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

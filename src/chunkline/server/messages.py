@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, shown
 
 __all__ = ["translate_messages"]
 
@@ -55,7 +55,8 @@ def translate_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[s
             _add(turns, "user", [_function_result(message, where, legacy_calls)])
         else:
             raise InvalidRequest(
-                f"{where}.role must be system, developer, user, assistant, tool or function, not {role!r}",
+                f"{where}.role must be system, developer, user, assistant, tool or function, "
+                f"not {shown(role)}",
                 f"{where}.role",
             )
     for turn in turns:
@@ -107,7 +108,7 @@ def _text_part(part: Any, where: str, *, allow: tuple[str, ...]) -> dict[str, An
     if kind not in allow:
         allowed = " or ".join(repr(a) for a in allow)
         raise InvalidRequest(
-            f"{where} must be a content part of type {allowed}, not {kind!r}", f"{where}.type"
+            f"{where} must be a content part of type {allowed}, not {shown(kind)}", f"{where}.type"
         )
     key = "text" if kind == "text" else "refusal"
     text = part.get(key)
@@ -155,7 +156,7 @@ def _user_content(content: Any, where: str) -> list[dict[str, Any]]:
             raise InvalidRequest(f"{here}: Claude does not take audio input", f"{here}.type")
         else:
             raise InvalidRequest(
-                f"{here} must be a content part of type 'text', 'image_url' or 'file', not {kind!r}",
+                f"{here} must be a content part of type 'text', 'image_url' or 'file', not {shown(kind)}",
                 f"{here}.type",
             )
     return blocks
@@ -266,7 +267,7 @@ def _tool_use(call: Any, where: str) -> dict[str, Any]:
         raise InvalidRequest(f"{where} must be an object", where)
     if call.get("type", "function") != "function":
         raise InvalidRequest(
-            f"{where}.type is {call.get('type')!r}; only function tool calls can be sent to Claude",
+            f"{where}.type is {shown(call.get('type'))}; only function tool calls can be sent to Claude",
             f"{where}.type",
         )
     call_id = call.get("id")
@@ -314,8 +315,8 @@ def _function_result(
             _, call_id = legacy_calls.pop(k)
             return _result_block(call_id, message.get("content"), f"{where}.content")
     raise InvalidRequest(
-        f"{where} is a function result for {name!r}, but no earlier assistant function_call of that name "
-        "is waiting for one",
+        f"{where} is a function result for {shown(name)}, but no earlier assistant function_call of that "
+        "name is waiting for one",
         f"{where}.name",
     )
 

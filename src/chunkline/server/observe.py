@@ -8,6 +8,8 @@ from typing import Any
 
 from ..events import Finish, ReasoningStart, ResponseStart, TextStart, ToolCallStart, UsageUpdate
 from ..stage import Option, Options, Stage, StageSpec
+from .errors import REDACTED
+from .scrub import SECRETS_OPTION
 
 __all__ = ["OBSERVE_STAGE", "SCOPE_KEY", "RequestRecord", "record_of"]
 
@@ -55,6 +57,8 @@ def record_of(scope: Any) -> RequestRecord | None:
 
 
 _PART_STARTS = (TextStart, ReasoningStart, ToolCallStart)
+# The longest upstream word (a model name, a stop reason) a record keeps.
+_LONGEST = 200
 
 
 class _Observer(Stage):
@@ -62,12 +66,15 @@ class _Observer(Stage):
     only a response's few non-delta events (its start, usage updates, each part's start and the
     finish), so the deltas never reach it: the cost is per request, not per event."""
 
-    __slots__ = ("_record",)
+    __slots__ = ("_record", "_secrets")
 
     handles = (ResponseStart, UsageUpdate, Finish, *_PART_STARTS)
 
     def __init__(self, options: Options) -> None:
         self._record: RequestRecord | None = options["observer"]
+        # The keys this response was sent with: the upstream may quote one anywhere, even as
+        # the model name, and the record goes into logs and metric labels.
+        self._secrets: tuple[str, ...] = tuple(key for key in options.get(SECRETS_OPTION, ()) if key)
 
     def feed(self, item: Any) -> None:
         record = self._record
@@ -84,12 +91,20 @@ class _Observer(Stage):
                 if item.cache_write_tokens is not None:
                     record.cache_write_tokens = item.cache_write_tokens
             elif cls is ResponseStart:
-                record.upstream_model = item.model
+                record.upstream_model = self._named(item.model)
             elif cls is Finish:
-                record.finish = item.raw_reason or item.reason
+                record.finish = self._named(item.raw_reason or item.reason)
             elif record.first_token is None:
                 record.first_token = record.elapsed()
         self.emit(item)
+
+    def _named(self, value: object) -> str | None:
+        """An upstream word for the record: a string, never holding a key, of bounded length."""
+        if not isinstance(value, str):
+            return None
+        if any(key in value for key in self._secrets):
+            return REDACTED
+        return value[:_LONGEST]
 
 
 #: The server's own stage, put right after ``decode`` in the server's stage lists; each response

@@ -10,12 +10,13 @@ from ..stage import StageSpec
 from ..stageflags import edit_stages
 from .completion import EVENT_STAGES_END
 from .observe import OBSERVE_STAGE
+from .scrub import REDACT_STAGE, SECRETS_OPTION
 from .settings import Settings, SettingsError
 
 __all__ = ["SERVER_OPTIONS", "ServerPipelines"]
 
 #: Options the server sets itself, per request or for every request; --option may not set them.
-SERVER_OPTIONS = frozenset({"include_usage", "usage", "on_error", "input_format", "observer"})
+SERVER_OPTIONS = frozenset({"include_usage", "usage", "on_error", "input_format", "observer", SECRETS_OPTION})
 
 
 class ServerPipelines:
@@ -52,6 +53,7 @@ class ServerPipelines:
         options = {name: default for name, _, default, _, _ in pipeline.describe_options()}
         options.update(self._given)
         options.pop("observer", None)
+        options.pop(SECRETS_OPTION, None)
         return {"stages": list(pipeline.stage_names), "options": {k: _plain(v) for k, v in options.items()}}
 
 
@@ -68,9 +70,12 @@ def _stage_entries(settings: Settings) -> tuple[list[str | StageSpec], set[str]]
         for option in registry.stages[name].spec.options
     }
     entries: list[str | StageSpec] = list(stages)
-    # The server's own observer sees the decoded events before any plugin changes them.
+    # The server's own observer sees the decoded events before any plugin changes them; its key
+    # redaction runs on the typed events last, before the envelope writes any of them.
     if "decode" in entries:
         entries.insert(entries.index("decode") + 1, OBSERVE_STAGE)
+    at = entries.index(EVENT_STAGES_END) if EVENT_STAGES_END in entries else len(entries)
+    entries.insert(at, REDACT_STAGE)
     return entries, declared
 
 

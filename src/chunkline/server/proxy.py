@@ -16,11 +16,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
 from .completion import CompletionBuilder
-from .errors import REDACTED, APIError, redact, stream_error_status
+from .errors import APIError, stream_error_status
 from .observe import RequestRecord, record_of
+from .scrub import SECRETS_OPTION, UPSTREAM_REQUEST_ID, passed_headers, redact_value
 from .shutdown import SHUTDOWN_ERROR
 from .translate import Translated
-from .upstream import UPSTREAM_REQUEST_ID, Upstream, capped, passed_headers
+from .upstream import Upstream, capped, counted
 
 if TYPE_CHECKING:
     from .app import ServerState
@@ -33,6 +34,10 @@ logger = logging.getLogger("chunkline.server")
 _IN_BAND_ERROR = b'data: {"error":'
 #: The fault type an answer gets when its client left before it ended.
 CLIENT_GONE = "client_disconnected"
+# A stream still running this long after CHUNKLINE_STREAM_TIMEOUT is cut off whatever it waits for
+# (a client that reads nothing, an upstream that is quiet but within the idle timeout). Until then
+# the limit is met at the upstream's next chunk, with an in-band error the client can read.
+_HARD_LIMIT_GRACE = 1.0
 _STREAM_HEADERS = {
     "cache-control": "no-cache",
     # nginx (and proxies that follow its convention) would otherwise buffer the stream.
@@ -65,6 +70,7 @@ class ChatExchange(Response):
         self._api_key = api_key
         self._beta = beta
         self._record: RequestRecord
+        self._started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
@@ -95,33 +101,58 @@ class ChatExchange(Response):
                 )
             await _respond(error_response(error), scope, send)
             return
-        record.upstream_request_id = response.headers.get("request-id")
+        passed = passed_headers(response.headers, [self._api_key])
+        record.upstream_request_id = passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
         if self._request.stream:
             pipeline, answer = self._state.stream_pipeline(self._request.include_usage), self._stream
         else:
             pipeline, answer = self._state.events_pipeline, self._complete
         raw = response.aiter_bytes()
+        source = capped(raw, settings.stream_timeout)
+        if not self._request.stream:
+            source = counted(source, settings.max_response_bytes)
         complete = False
         try:
-            outputs = pipeline.transform(
-                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, observer=record
-            )
-            async with _closing(outputs):
-                complete = await answer(response, outputs, scope, send)
+            with anyio.move_on_after(settings.stream_timeout + _HARD_LIMIT_GRACE) as limit:
+                outputs = pipeline.transform(
+                    source,
+                    idle_timeout=settings.idle_timeout,
+                    observer=record,
+                    **{SECRETS_OPTION: (self._api_key,)},
+                )
+                async with _closing(outputs):
+                    complete = await answer(response, outputs, scope, send)
         finally:
+            # Closing the upstream response (unless the answer was whole) cancels the upstream
+            # request and frees its pool connection, also when the time limit cut the answer off.
             await Upstream.finish(response, raw, drain=complete)
+        if limit.cancelled_caught:
+            await self._cut_off(scope, send)
+
+    async def _cut_off(self, scope: Scope, send: Send) -> None:
+        """The hard time limit passed. Before the response started, that is a 504; after it, the
+        ASGI response ends unfinished, and the server closes the connection (its write timeout
+        ends one whose client reads nothing)."""
+        seconds = self._state.settings.stream_timeout
+        message = (
+            f"the response ran past this server's limit of {seconds:g} seconds per stream "
+            "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
+        )
+        self._record.fault = "upstream_timeout"
+        logger.warning("%s [request %s]", message, self._record.id)
+        if not self._started:
+            await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
 
     async def _stream(
         self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         """Sends the converted stream; True once the client has all of it."""
-        headers = [
-            (k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed_headers(response)}.items()
-        ]
+        passed = passed_headers(response.headers, [self._api_key])
+        headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        key = self._api_key.encode()
         record = self._record
         metrics = self._state.metrics
         in_flight = metrics.streams.labels(record.route) if metrics is not None else None
@@ -132,10 +163,10 @@ class ChatExchange(Response):
                 # One body message per event: each is on the wire before the next is converted.
                 async for data in outputs:
                     if data.startswith(_IN_BAND_ERROR):
-                        data = self._in_band_fault(data, key)
+                        self._in_band_fault(data)
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             if cut.cancelled_caught:
-                await self._cut_off(send)
+                await self._end_for_shutdown(send)
         finally:
             if in_flight is not None:
                 in_flight.dec()
@@ -143,21 +174,17 @@ class ChatExchange(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 
-    def _in_band_fault(self, data: bytes, key: bytes) -> bytes:
-        """An error event: the key redacted, its type noted, and a warning for the operator."""
-        # An error event is the one place the upstream may quote the key it was sent (the
-        # server's own, with CHUNKLINE_API_KEYS set): it never goes back to a client.
-        data = data.replace(key, REDACTED.encode())
+    def _in_band_fault(self, data: bytes) -> None:
+        """An error event: its type noted, and a warning for the operator (the client reads the
+        fault in-band, its key already redacted by value in the events, see scrub.RedactStage)."""
         self._record.fault = _fault_type(data)
-        # The client reads the fault in-band; the operator reads it here.
         logger.warning(
             "stream ended by a fault [request %s]: %s",
             self._record.id,
             data[6:].decode(errors="replace").strip(),
         )
-        return data
 
-    async def _cut_off(self, send: Send) -> None:
+    async def _end_for_shutdown(self, send: Send) -> None:
         """The grace period of a shutdown ran out mid-answer: end it in-band, in the route's own
         error shape (a fresh conversion of the same pipeline, aborted at once)."""
         shutdown = self._state.shutdown
@@ -187,20 +214,24 @@ class ChatExchange(Response):
             # Nothing was sent yet, so the fault becomes an HTTP error, with the same type,
             # code and message a streaming client would have read in-band.
             status = stream_error_status(fault)
-            message = redact(fault.message, [self._api_key])
-            self._record.fault = fault.type
+            # Every field, not only the message: the code is the upstream's own error type.
+            # (The type is chunkline's own word for the fault.)
+            kind = fault.type
+            code, message = redact_value((fault.code or fault.type, fault.message), [self._api_key])
+            self._record.fault = kind
             logger.warning(
                 "upstream stream fault (answered %s) [request %s]: %s: %s",
                 status,
                 self._record.id,
-                fault.type,
+                kind,
                 message,
             )
-            error = APIError(status, message, type=fault.type, code=fault.code or fault.type)
-            await _respond(error_response(error), scope, send)
+            self._started = True
+            await _respond(error_response(APIError(status, message, type=kind, code=code)), scope, send)
             return False
-        answer = Response(body, headers=passed_headers(response), media_type="application/json")
-        await _respond(answer, scope, send)
+        passed = passed_headers(response.headers, [self._api_key])
+        self._started = True
+        await _respond(Response(body, headers=passed, media_type="application/json"), scope, send)
         return True
 
 

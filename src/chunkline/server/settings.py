@@ -30,6 +30,9 @@ DEFAULT_REASONING_BUDGETS: Final = MappingProxyType(
     {"minimal": 1024, "low": 2048, "medium": 4096, "high": 8192, "xhigh": 16384, "max": 32768}
 )
 _MIN_BUDGET = 1024
+# A client that takes longer than this to send its request headers or body holds a connection
+# (a file descriptor) for nothing: the read deadlines may be shortened, never made longer.
+_MAX_READ_TIMEOUT = 15.0
 
 
 class SettingsError(ConfigError):
@@ -114,11 +117,26 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _secrets(text: str) -> tuple[Secret, ...]:
-    return tuple(Secret(key) for key in _names(text))
+    return tuple(_secret(key) for key in _names(text))
 
 
 def _secret(text: str) -> Secret:
-    return Secret(text.strip())
+    # A key travels in an HTTP header, which holds ASCII only: any other character would fail
+    # every request (and the encoding error would quote the key). The message never shows it.
+    key = text.strip()
+    if not all("!" <= char <= "~" for char in key):
+        raise ValueError(
+            "must be printable ASCII without spaces (an HTTP header cannot carry anything else); "
+            "the value is not shown"
+        )
+    return Secret(key)
+
+
+def _header_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value > _MAX_READ_TIMEOUT:
+        raise ValueError(f"must be at most {_MAX_READ_TIMEOUT:g} seconds, not {text!r}")
+    return value
 
 
 def _pairs(text: str) -> dict[str, str]:
@@ -228,8 +246,23 @@ class Settings:
     thinking: str = "reasoning_content"
     #: What a temperature above Claude's maximum of 1 does: ``reject`` (a 400) or ``clamp`` (to 1).
     temperature_above_1: str = "reject"
-    max_request_bytes: int = 32 * 1024 * 1024
+    #: The largest request body. 16 MiB holds a 1M-token conversation's text (about 4 MiB) with
+    #: two images at Anthropic's 5 MB limit each (6.7 MB apiece once base64-encoded).
+    max_request_bytes: int = 16 * 1024 * 1024
+    #: The most JSON values (counted as ``[``, ``{``, ``,`` and ``:`` bytes) a request body may
+    #: hold; it bounds the memory and time of parsing it.
+    max_request_values: int = 500_000
+    #: The most upstream bytes a non-streaming answer is assembled from.
+    max_response_bytes: int = 32 * 1024 * 1024
     upstream_max_connections: int = 1000
+    #: Client connections open at once; more are answered 503 and closed.
+    max_connections: int = 1000
+    #: From a connection's (or a request's) first byte to the end of the request headers.
+    header_timeout: float = 10.0
+    #: From the end of the request headers to the end of its body.
+    body_timeout: float = 15.0
+    #: The longest a client may accept none of the response bytes waiting for it.
+    write_timeout: float = 30.0
     shutdown_timeout: float = 30.0
     #: How long an idle client connection is kept open; longer than a load balancer's idle timeout
     #: (often 60 s), so the balancer never reuses a connection the server is closing.
@@ -351,7 +384,13 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "thinking": ("CHUNKLINE_THINKING", _choice("reasoning_content", "reasoning", *THINKING_MODES)),
         "temperature_above_1": ("CHUNKLINE_TEMPERATURE_ABOVE_1", _choice("reject", "clamp")),
         "max_request_bytes": ("CHUNKLINE_MAX_REQUEST_BYTES", _positive_int),
+        "max_request_values": ("CHUNKLINE_MAX_REQUEST_VALUES", _positive_int),
+        "max_response_bytes": ("CHUNKLINE_MAX_RESPONSE_BYTES", _positive_int),
         "upstream_max_connections": ("CHUNKLINE_UPSTREAM_MAX_CONNECTIONS", _positive_int),
+        "max_connections": ("CHUNKLINE_MAX_CONNECTIONS", _positive_int),
+        "header_timeout": ("CHUNKLINE_HEADER_TIMEOUT", _header_seconds),
+        "body_timeout": ("CHUNKLINE_BODY_TIMEOUT", _header_seconds),
+        "write_timeout": ("CHUNKLINE_WRITE_TIMEOUT", _seconds),
         "shutdown_timeout": ("CHUNKLINE_SHUTDOWN_TIMEOUT", _seconds),
         "keep_alive_timeout": ("CHUNKLINE_KEEP_ALIVE_TIMEOUT", _seconds),
         "log_level": ("CHUNKLINE_LOG_LEVEL", _choice("critical", "error", "warning", "info", "debug")),

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, shown
 
 __all__ = ["response_format_instruction", "translate_tools"]
 
@@ -41,7 +41,7 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
             kind = tool.get("type") if isinstance(tool, dict) else None
             if kind != "function":
                 raise InvalidRequest(
-                    f"{where}.type is {kind!r}; Claude can be given function tools only", f"{where}.type"
+                    f"{where}.type is {shown(kind)}; Claude can be given function tools only", f"{where}.type"
                 )
             out.append(_function(tool.get("function"), f"{where}.function"))
         return out or None
@@ -98,12 +98,12 @@ def _choice(body: dict[str, Any], tools: list[dict[str, Any]] | None) -> dict[st
         if not isinstance(name, str) or name not in names:
             known = ", ".join(sorted(names)) or "none"
             raise InvalidRequest(
-                f"{param} names the function {name!r}, which is not among the tools ({known})", where
+                f"{param} names the function {shown(name)}, which is not among the tools ({known})", where
             )
         return {"type": "tool", "name": name}
     kind = choice.get("type") if isinstance(choice, dict) else choice
     raise InvalidRequest(
-        f"{param} must be 'auto', 'none', 'required' or a named function, not {kind!r}",
+        f"{param} must be 'auto', 'none', 'required' or a named function, not {shown(kind)}",
         param,
     )
 
@@ -134,7 +134,7 @@ def response_format_instruction(response_format: Any) -> str | None:
                 "response_format.json_schema",
             )
         name = spec.get("name") if isinstance(spec, dict) else None
-        described = f" named {name!r}" if isinstance(name, str) and name else ""
+        described = f" named {shown(name)}" if isinstance(name, str) and name else ""
         about = spec.get("description") if isinstance(spec, dict) else None
         purpose = f" It is for: {about}" if isinstance(about, str) and about else ""
         try:
@@ -150,6 +150,6 @@ def response_format_instruction(response_format: Any) -> str | None:
             f"{schema_text}"
         )
     raise InvalidRequest(
-        f"response_format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}",
+        f"response_format.type must be 'text', 'json_object' or 'json_schema', not {shown(kind)}",
         "response_format.type",
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, shown
 from .messages import translate_messages
 from .settings import Settings
 from .tools import response_format_instruction, translate_tools
@@ -98,7 +98,8 @@ def translate_request(request: Any, settings: Settings) -> Translated:
             param = "function_call" if request.get("function_call") is not None else "tool_choice"
             raise InvalidRequest(
                 "Claude cannot be made to call a tool while it is thinking; with reasoning_effort "
-                f"{request['reasoning_effort']!r}, use tool_choice 'auto' (or leave out reasoning_effort)",
+                f"{shown(request['reasoning_effort'])}, use tool_choice 'auto' "
+                "(or leave out reasoning_effort)",
                 param,
             )
         # Claude's max_tokens bounds thinking and answer together, as OpenAI's bounds reasoning and
@@ -149,7 +150,7 @@ def _thinking_budget(request: dict[str, Any], settings: Settings, turns: list[di
     if budget is None:
         allowed = ", ".join(["none", *settings.reasoning_budgets])
         raise InvalidRequest(
-            f"'reasoning_effort' must be one of {allowed}, not {effort!r}", "reasoning_effort"
+            f"'reasoning_effort' must be one of {allowed}, not {shown(effort)}", "reasoning_effort"
         )
     # Continuing after a tool call while thinking needs that turn's signed thinking blocks, which
     # an OpenAI client never has: Claude would refuse the request. So that request runs without
@@ -194,7 +195,7 @@ def _number(request: dict[str, Any], name: str, low: float, high: float) -> floa
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidRequest(f"'{name}' must be a number from {low} to {high}, not {value!r}", name)
+        raise InvalidRequest(f"'{name}' must be a number from {low} to {high}, not {shown(value)}", name)
     return value
 
 

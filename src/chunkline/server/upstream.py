@@ -12,18 +12,19 @@ import httpx
 import orjson
 
 from .._version import __version__
-from ..errors import UpstreamTimeout
+from ..errors import LimitExceeded, UpstreamTimeout, describe
 from .errors import APIError, InvalidRequest, redact
+from .scrub import passed_headers, redact_value
 from .settings import Settings
 
 __all__ = [
     "ANTHROPIC_VERSION",
     "POOL_SHARDS",
-    "UPSTREAM_REQUEST_ID",
+    "ResponseTooLarge",
     "StreamTimeLimit",
     "Upstream",
     "capped",
-    "passed_headers",
+    "counted",
 ]
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -35,12 +36,6 @@ _ERROR_BODY_LIMIT = 64 * 1024
 # for a fault or a time limit) gets this long before its connection is closed.
 _DRAIN_SECONDS = 0.1
 _DRAIN_BYTES = 64 * 1024
-#: The header that carries the upstream's own request id to the client (``x-request-id`` is
-#: chunkline's id of the request, which the upstream is sent too).
-UPSTREAM_REQUEST_ID = "anthropic-request-id"
-# Response headers worth passing to the client: the upstream's request id and, on errors, when
-# to retry.
-_PASSED_HEADERS = {"request-id": UPSTREAM_REQUEST_ID, "retry-after": "retry-after"}
 #: How many httpx pools the upstream requests are dealt over (see Upstream.__init__).
 POOL_SHARDS = 16
 
@@ -49,6 +44,10 @@ logger = logging.getLogger("chunkline.server")
 
 class StreamTimeLimit(UpstreamTimeout):
     """A response ran past the server's wall-clock limit per stream (in-band: ``upstream_timeout``)."""
+
+
+class ResponseTooLarge(LimitExceeded):
+    """A non-streaming answer ran past the bytes the server assembles one from."""
 
 
 class Upstream:
@@ -141,6 +140,16 @@ class Upstream:
                 raise await _status_error(response, api_key)
             if response.headers.get("content-type", "").startswith("application/json"):
                 raise await _not_a_stream(response, api_key)
+            encoding = unrequested_encoding(response)
+            if encoding:
+                raise APIError(
+                    502,
+                    f"the upstream sent its stream compressed ({describe(encoding)}) though this "
+                    "server asked for it uncompressed (accept-encoding: identity)",
+                    type="invalid_upstream_response",
+                    code="invalid_upstream_response",
+                    headers=passed_headers(response.headers, [api_key]),
+                )
         except APIError:
             await response.aclose()
             raise
@@ -220,15 +229,6 @@ class Upstream:
                 await aclose()
 
 
-def passed_headers(response: httpx.Response) -> dict[str, str]:
-    """The upstream response headers the client gets too."""
-    return {
-        ours: response.headers[theirs]
-        for theirs, ours in _PASSED_HEADERS.items()
-        if theirs in response.headers
-    }
-
-
 async def capped(raw: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
     """``raw``, cut off with `StreamTimeLimit` at the first read after ``seconds`` have
     passed since the start. The pipeline reports that in-band, as it does any failed read.
@@ -248,7 +248,31 @@ async def capped(raw: AsyncIterator[bytes], seconds: float) -> AsyncIterator[byt
         yield data
 
 
+async def counted(raw: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """``raw``, cut off with `ResponseTooLarge` once more than ``limit`` bytes came through (a
+    non-streaming answer is held whole before it is sent, so its size is bounded). Does not close
+    ``raw``."""
+    total = 0
+    async for data in raw:
+        total += len(data)
+        if total > limit:
+            raise ResponseTooLarge(
+                f"the upstream's answer is larger than this server assembles a non-streaming answer "
+                f"from ({limit} bytes, CHUNKLINE_MAX_RESPONSE_BYTES); ask for it with stream=true"
+            )
+        yield data
+
+
+def unrequested_encoding(response: httpx.Response) -> str | None:
+    """The content-encoding of a body that is compressed though the server asked for ``identity``
+    (httpx would decompress it whole per read, unbounded: a gzip bomb), else None."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    return encoding if encoding not in ("", "identity") else None
+
+
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    if unrequested_encoding(response):
+        return b""  # not decoded, so not read: nothing of it would be worth the risk
     data = bytearray()
     async for chunk in response.aiter_bytes():
         data += chunk
@@ -285,18 +309,17 @@ async def _status_error(response: httpx.Response, api_key: str) -> APIError:
     if not isinstance(message, str) or not message:
         text = _quote(data, api_key)
         message = f"the upstream answered HTTP {status}" + (f": {text}" if text else " with no body")
-    if not isinstance(kind, str) or not kind:
+    if not isinstance(kind, str) or not kind or len(kind) > 100:
         kind = "upstream_error"
     # Redirects and other non-error statuses mean the upstream URL is wrong: a gateway error.
     if status < 400:
         message = f"{message} (CHUNKLINE_UPSTREAM may be wrong)"
         status = 502
+    # Every field that came from the upstream is redacted, not only the message: an upstream may
+    # quote the key it was sent anywhere.
+    message, kind = redact_value((message, kind), [api_key])
     return APIError(
-        status,
-        redact(message, [api_key]),
-        type=kind,
-        code=kind,
-        headers=passed_headers(response),
+        status, message, type=kind, code=kind, headers=passed_headers(response.headers, [api_key])
     )
 
 
@@ -310,7 +333,7 @@ async def _not_a_stream(response: httpx.Response, api_key: str) -> APIError:
         f"(text/event-stream): {text}",
         type="invalid_upstream_response",
         code="invalid_upstream_response",
-        headers=passed_headers(response),
+        headers=passed_headers(response.headers, [api_key]),
     )
 
 

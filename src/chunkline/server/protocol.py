@@ -1,0 +1,177 @@
+"""uvicorn's HTTP/1.1 protocol with the limits it lacks: request deadlines, write timeout, connection cap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from .settings import Settings
+
+__all__ = ["ConnectionLimits", "GuardedH11Protocol", "guard"]
+
+logger = logging.getLogger("chunkline.server")
+
+#: Where `guard` leaves the limits on a uvicorn config (which worker processes receive pickled).
+LIMITS_ATTRIBUTE: Final = "chunkline_limits"
+
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: 61\r\n\r\n"
+    b"too many connections are open (CHUNKLINE_MAX_CONNECTIONS)\r\n\r\n"
+)
+_SLOW = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: 73\r\n\r\n"
+    b"the request was not sent in time (CHUNKLINE_HEADER_TIMEOUT, _BODY_TIMEOUT)\r\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What a connection is allowed: see the settings of the same names."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 15.0
+    write_timeout: float = 30.0
+    max_connections: int = 1000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            settings.header_timeout, settings.body_timeout, settings.write_timeout, settings.max_connections
+        )
+
+
+def guard(config: uvicorn.Config, settings: Settings) -> uvicorn.Config:
+    """Make ``config`` serve with `GuardedH11Protocol` and the limits of ``settings``."""
+    config.http = GuardedH11Protocol
+    setattr(config, LIMITS_ATTRIBUTE, ConnectionLimits.from_settings(settings))
+    return config
+
+
+class GuardedH11Protocol(H11Protocol):
+    """`H11Protocol` with the limits a server facing the internet needs, each enforced per
+    connection by one timer (h11 and uvicorn have none of them):
+
+    - more than ``max_connections`` open: a new one gets a 503 and is closed at once;
+    - a request's headers must arrive within ``header_timeout`` of its first byte (of the
+      connection, for the first request: an idle new connection is cut off too), and its body
+      within ``body_timeout`` of the headers; else a 408 (or, once the app has answered, a close);
+    - a client that accepts none of the response bytes waiting for it for ``write_timeout``
+      seconds is cut off (the transport aborted, so its file descriptor is freed at once, and the
+      app sees a disconnect and cancels the upstream request).
+    """
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self._limits: ConnectionLimits = getattr(config, LIMITS_ATTRIBUTE, None) or ConnectionLimits()
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._reading_body = False
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._write_waiting = 0
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            logger.debug(
+                "connection refused: CHUNKLINE_MAX_CONNECTIONS (%d) reached", self._limits.max_connections
+            )
+            transport.write(_BUSY)
+            transport.close()
+            return
+        self._arm_read(self._limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_read()
+        self._cancel_write()
+        super().connection_lost(exc)
+
+    # -- reading the request -----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._read_timer is None and self.conn.their_state is h11.IDLE:
+            self._arm_read(self._limits.header_timeout)  # the first byte of the next request
+        super().data_received(data)
+        self._follow_request()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # A pipelined request may have been read from the buffer just now.
+        if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+            self._arm_read(self._limits.header_timeout)
+        self._follow_request()
+
+    def _follow_request(self) -> None:
+        state = self.conn.their_state
+        if state is h11.SEND_BODY:
+            if not self._reading_body:
+                self._reading_body = True
+                self._arm_read(self._limits.body_timeout)
+        elif state is not h11.IDLE:
+            # The whole request is in (or the connection is closing): the app has it.
+            self._reading_body = False
+            self._cancel_read()
+
+    def _arm_read(self, seconds: float) -> None:
+        self._cancel_read()
+        if not self.transport.is_closing():
+            self._read_timer = self.loop.call_later(seconds, self._read_timed_out)
+
+    def _cancel_read(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _read_timed_out(self) -> None:
+        self._read_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            self.transport.write(_SLOW)
+            self.transport.close()
+        else:
+            self.transport.abort()
+
+    # -- writing the response ----------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._arm_write()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_write()
+
+    def _arm_write(self) -> None:
+        self._cancel_write()
+        self._write_waiting = self.transport.get_write_buffer_size()
+        self._write_timer = self.loop.call_later(self._limits.write_timeout, self._write_check)
+
+    def _cancel_write(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_check(self) -> None:
+        self._write_timer = None
+        waiting = self.transport.get_write_buffer_size()
+        if waiting and waiting >= self._write_waiting:
+            # No byte was taken in write_timeout seconds. abort(), not close(): close() would
+            # wait for the client to read the buffer, holding the connection for ever.
+            logger.warning(
+                "a client read nothing for %g seconds (CHUNKLINE_WRITE_TIMEOUT); its connection was closed",
+                self._limits.write_timeout,
+            )
+            self.transport.abort()
+        elif waiting:
+            self._arm_write()
