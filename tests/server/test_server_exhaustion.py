@@ -224,6 +224,7 @@ def test_connections_that_never_finish_a_request_are_let_go_at_the_deadline(upst
         while _fds(process.pid) > base + 5 and time.monotonic() < deadline:
             time.sleep(0.1)
         held = _fds(process.pid) - base
+        print(f"450 connections: {held} held {time.monotonic() - opened:.1f} s after opening")
         assert held <= 5, f"{held} connections still held {time.monotonic() - opened:.1f} s after opening"
         answers = set()
         for sock in sockets[:30]:
