@@ -55,7 +55,7 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_METRICS               true (default) or false: GET /metrics (Prometheus text)
   CHUNKLINE_ADD, CHUNKLINE_REMOVE, CHUNKLINE_REPLACE   stage-list edits, comma-separated
   CHUNKLINE_CHUNKING              the chunking policy (as --chunking)
-  CHUNKLINE_OPTIONS               stage options as a JSON object, e.g. {"redact_mask": "***"}
+  CHUNKLINE_OPTIONS               stage options as a JSON object, e.g. {"redact_replacement": "***"}
   CHUNKLINE_DISABLE_PLUGINS       plugins not to load (as --block)
   CHUNKLINE_CONFIG                a TOML configuration file (as --config)
 
