@@ -1,4 +1,4 @@
-# chunkline: `make demo` shows a conversion, `make test` runs every check CI runs.
+# chunkline: `make demo` shows a conversion (`make demo FULL=1`: every event), `make test` runs every check CI runs.
 # Everything runs from .venv, which is created on first use; no activation needed.
 
 VENV := .venv
@@ -17,10 +17,10 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # exercise real entry-point discovery exactly as a user's installed plugins are found.
 PLUGINS := plugins/chunkline-redact plugins/chunkline-markdown
 
-.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-peers clean distclean
+.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-peers dist clean distclean
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/python -m chunkline.demo
+	$(BIN)/python -m chunkline.demo $(if $(FULL),--full)
 
 test: lint typecheck docs
 	$(BIN)/python -m pytest -n auto
@@ -85,6 +85,12 @@ $(PEERS_CHAT_VENV)/.installed: pyproject.toml
 	$(PEERS_CHAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		'ccproxy-api==0.2.10' 'litellm==1.110.2' orjson -e .
 	@touch $@
+
+# The sdist and the wheel in dist/ (chunkline is not on the package index yet): install the wheel
+# with `pip install 'dist/chunkline-0.1.0-py3-none-any.whl[server]'`.
+dist: $(VENV)/.installed-dev
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

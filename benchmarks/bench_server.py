@@ -225,6 +225,14 @@ async def _run(args: argparse.Namespace, processes: list[Process]) -> None:
                     1000 * (percentile(ttfb, q) - percentile(base, q))
                 )
     _print_table(figures, args)
+    per_request = _observation_cost()
+    server_cpu_ms = statistics.median(figures["chunkline"]["cpu_ms"])
+    print()
+    print("metrics and the access line (recorded once per request; nothing is recorded per event):")
+    print(
+        f"  {per_request * 1e6:.1f} us per request, {per_request * 1000 / server_cpu_ms:.1%} of the "
+        "server's CPU per stream"
+    )
 
 
 def _print_machine(args: argparse.Namespace, peers: list[Process]) -> None:
@@ -244,6 +252,25 @@ def _print_machine(args: argparse.Namespace, peers: list[Process]) -> None:
         f"memory with {args.held} streams held open; medians over rounds"
     )
     print()
+
+
+def _observation_cost(count: int = 20000) -> float:
+    """Seconds per request for what the server records when a request ends: the metrics (label
+    lookups and histogram observations) and the access line's fields and text (not its I/O)."""
+    from chunkline.server.accesslog import access_fields, access_text
+    from chunkline.server.metrics import Metrics
+    from chunkline.server.observe import RequestRecord
+
+    metrics = Metrics(lambda: (0, 0), 1000)
+    record = RequestRecord(id="req_bench", started=time.perf_counter(), route="/v1/chat/completions")
+    record.status, record.stream, record.client_model, record.upstream_model = 200, True, "gpt-4o", "claude"
+    record.duration, record.first_byte, record.first_token = 0.5, 0.01, 0.02
+    record.input_tokens, record.output_tokens, record.cache_read_tokens = 100, 200, 50
+    started = time.perf_counter()
+    for _ in range(count):
+        metrics.observe(record)
+        access_text(access_fields(record))
+    return (time.perf_counter() - started) / count
 
 
 def _print_table(figures: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import selectors
 import subprocess
 import sys
@@ -138,11 +139,15 @@ def test_jsonl_file_is_read_as_json_lines(capsys: pytest.CaptureFixture[str], tm
     code, out, _ = run(capsys, "convert", str(path))
     assert code == 0
     assert _content(_chunks(out)) == ["Hello world"]
-    # Told otherwise, the SSE parser finds no events in bare JSON lines (in-band, so still exit 0).
-    code, out, _ = run(capsys, "convert", str(path), "--input-format", "sse")
-    assert code == 0
+    # Told otherwise, the SSE parser finds no events in bare JSON lines and says what to do
+    # (in-band, and exit 1).
+    code, out, err = run(capsys, "convert", str(path), "--input-format", "sse")
+    assert code == 1
     [error] = _chunks(out)
-    assert error["error"]["type"] == "upstream_truncated"
+    assert error["error"]["type"] == "invalid_upstream_response"
+    hint = "no server-sent events in the input; is it JSON lines? try --input-format jsonl"
+    assert error["error"]["message"].startswith(hint)
+    assert err.startswith("chunkline: error: the stream ended in an in-band error") and hint in err
     # --input-format decides, whatever the file is called.
     renamed = path.rename(tmp_path / "recorded.txt")
     out = run(capsys, "convert", str(renamed), "--input-format", "jsonl")[1]
@@ -212,16 +217,54 @@ def test_stages_list_without_serialize_prints_items(capsys: pytest.CaptureFixtur
 
 def test_stages_list_of_default_stages(capsys: pytest.CaptureFixture[str], stream: Path) -> None:
     names = ",".join(chunkline.DEFAULT_STAGES)
-    assert run(capsys, "convert", str(stream), "--stages", names)[1] == run(capsys, "convert", str(stream))[1]
+    # One `created` for both runs: the clock may pass a second between them.
+    fixed = ("--option", "created=1700000000")
+    listed = run(capsys, "convert", str(stream), "--stages", names, *fixed)[1]
+    assert listed == run(capsys, "convert", str(stream), *fixed)[1]
 
 
 def test_truncated_input_inband(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "cut.sse"
     path.write_bytes(_sse(_events(truncated=True)))
     code, out, err = run(capsys, "convert", str(path))
-    assert (code, err) == (0, "")
+    assert code == 1  # the error event is written, and the exit code says so too
+    assert err.startswith("chunkline: error: the stream ended in an in-band error, written to the output: ")
+    assert err.count("\n") == 1 and "upstream_truncated: the upstream stream ended" in err
     assert _chunks(out)[-1]["error"]["type"] == "upstream_truncated"
     assert out.endswith("data: [DONE]\n\n")
+    # --exit-zero: the old behaviour, for pipelines that read the error in-band.
+    code, again, err = run(capsys, "convert", str(path), "--exit-zero")
+    created = re.compile(r'"created":\d+')
+    assert (code, err, created.sub("", again)) == (0, "", created.sub("", out))
+
+
+def test_an_api_error_body_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """What curl prints for a bad key: the API's JSON error, not a stream."""
+    path = tmp_path / "curl-output.sse"
+    path.write_bytes(
+        b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}'
+    )
+    code, out, err = run(capsys, "convert", str(path))
+    assert code == 1
+    [error] = _chunks(out)
+    assert error["error"]["message"].startswith("authentication_error: invalid x-api-key")
+    assert "authentication_error: invalid x-api-key" in err
+
+
+def test_a_last_event_without_its_blank_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "saved.sse"
+    path.write_bytes(_sse(_events()).rstrip(b"\n"))
+    code, out, _ = run(capsys, "convert", str(path))
+    assert code == 1
+    message = _chunks(out)[-1]["error"]["message"]
+    assert message.startswith("the input's last event ('message_stop') has no blank line after it")
+
+
+def test_an_unknown_flag_prints_the_commands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "convert", "x", "--frobnicate")
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: chunkline convert ")
+    assert err.endswith("chunkline convert: error: unrecognized arguments: --frobnicate\n")
 
 
 def test_truncated_input_raise(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

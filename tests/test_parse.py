@@ -270,10 +270,46 @@ def test_an_event_cut_inside_a_line_is_not_dispatched() -> None:
     data = encode_sse(stream_events())
     cut = data[:-2]  # message_stop's data line lacks its line break
     assert cut.endswith(b"}")
-    assert parse(cut) == stream_events()[:-1]
+    *events, error = parse(cut)
+    assert events == stream_events()[:-1]
+    # Its JSON is whole, so the message says what is missing (a recording saved without it).
+    assert error == ErrorEvent(
+        "upstream_truncated",
+        "the input's last event ('message_stop') has no blank line after it (not even a line break), "
+        "so it was not used: server-sent events end with a blank line; was the recording saved without "
+        "its last newlines?",
+    )
     stream = read_openai_stream(convert(cut))
     assert stream.finish_chunks == [] and stream.error is not None
     assert stream.error["type"] == "upstream_truncated"
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "message"),
+    [
+        (
+            b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}\n',
+            "upstream_error",
+            "authentication_error: invalid x-api-key (the input is the API's JSON error response",
+        ),
+        (
+            b'{"id":"msg_1","type":"message","role":"assistant","content":[]}',
+            "invalid_upstream_response",
+            'the input is a whole JSON message, not a stream: was the request sent without "stream": true?',
+        ),
+        (
+            b'{"type":"message_start","message":{}}\n{"type":"ping"}\n',
+            "invalid_upstream_response",
+            "no server-sent events in the input; is it JSON lines? try --input-format jsonl",
+        ),
+    ],
+)
+def test_input_that_is_not_server_sent_events_says_what_it_is(data: bytes, kind: str, message: str) -> None:
+    (error,) = parse(data)
+    assert isinstance(error, ErrorEvent) and error.type == kind
+    assert error.message.startswith(message)
+    stream = read_openai_stream(convert(data))
+    assert stream.error is not None and stream.error["message"].startswith(message)
 
 
 def test_truncation_is_an_in_band_error_not_a_finish() -> None:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import chunkline
 import harness
+from chunkline.errors import describe
 from faults import DONE, assert_client_error, error_body, split_output
 from strategies import CREATED, anthropic_streams, encode_sse, read_openai_stream, splits, sse_framing
 
@@ -43,6 +44,20 @@ TRUNCATED = "the upstream stream ended before 'message_stop': the response is in
 TRUNCATED_AFTER_DELTA = (
     "the upstream stream ended after 'message_delta' before 'message_stop': the response is incomplete"
 )
+# An input cut right at the end of an event's JSON: whole, but with no line break after it.
+NO_BLANK_LINE = (
+    "the input's last event ({kind}) has no blank line after it (not even a line break), so it was "
+    "not used: server-sent events end with a blank line; was the recording saved without its last newlines?"
+)
+
+
+def truncation_message(events: list[Event], cut: int, reason: str | None, input_format: str = "sse") -> str:
+    """The error for ``data[:cut]`` of a stream whose last stop reason seen was ``reason``."""
+    if input_format == "sse":
+        for event in events:
+            if event.dispatched_at - 1 == cut:
+                return NO_BLANK_LINE.format(kind=describe(event.data["type"]))
+    return TRUNCATED if reason is None else TRUNCATED_AFTER_DELTA
 
 
 @functools.cache
@@ -96,7 +111,7 @@ class Recording:
         for event in self.events[:arrived]:
             if event.data["type"] == "message_delta":
                 reason = event.data["delta"].get("stop_reason")
-        message = TRUNCATED if reason is None else TRUNCATED_AFTER_DELTA
+        message = truncation_message(self.events, cut, reason, self.input_format)
         count = self.counts[arrived - 1] if arrived else 0
         return error_body(message, "upstream_truncated"), self.body[:count]
 
@@ -151,9 +166,6 @@ def error_line(error: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps({"error": error}, separators=(",", ":")).encode() + b"\n\n"
 
 
-ERROR_LINES = {m: error_line(error_body(m, "upstream_truncated")) for m in (TRUNCATED, TRUNCATED_AFTER_DELTA)}
-
-
 def check_prefix(rec: Recording, cut: int, out: list[bytes]) -> None:
     """Assert the conversion of ``data[:cut]`` byte for byte: the whole output once the input is
     complete; else the outputs of the events that arrived, the truncation error and [DONE]."""
@@ -163,7 +175,7 @@ def check_prefix(rec: Recording, cut: int, out: list[bytes]) -> None:
         return
     want_error, want_body = rec.expected(cut)
     # want_body is a prefix of the whole output's outputs before its finish: no finish, no error.
-    assert out == [*want_body, ERROR_LINES[want_error["message"]], DONE], where
+    assert out == [*want_body, error_line(want_error), DONE], where
 
 
 SWEEP = [(p, "sse") for p in PATHS] + [(p, "jsonl") for p in JSONL]
@@ -279,7 +291,7 @@ def test_generated_streams_cut_anywhere_raise_in_the_sdk(data: st.DataObject) ->
     for event in rec_events:
         if event.dispatched_at <= cut and event.data["type"] == "message_delta":
             reason = event.data["delta"]["stop_reason"]
-    assert error == error_body(TRUNCATED if reason is None else TRUNCATED_AFTER_DELTA, "upstream_truncated")
+    assert error == error_body(truncation_message(rec_events, cut, reason), "upstream_truncated")
     whole = pipeline().convert(plain)
     assert body == whole[: len(body)]
     text = read_openai_stream([*body, b"data: [DONE]\n\n"], check=False).text

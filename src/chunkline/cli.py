@@ -12,10 +12,12 @@ from typing import IO, Any
 
 from . import __version__
 from .errors import ConfigError, PluginError, StreamError
+from .events import ErrorEvent
 from .listing import print_plugins, print_stages
 from .pipeline import DEFAULT_SOURCE, DEFAULT_TARGET, Pipeline
 from .plugins import DISABLE_ENV
 from .routing import print_routes
+from .stageflags import add_block_flag, add_stage_flags, edit_stages, parse_options
 from .stagelist import StageList, default_stages
 
 __all__ = ["main"]
@@ -33,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            # The command's own usage, not the top-level one: `convert x --frobnicate`.
+            args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:
         # argparse has already printed its message; in-process callers want a code, not an exit.
         return exc.code if isinstance(exc.code, int) else 2
@@ -91,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("file", nargs="?", default="-", metavar="FILE", help="input file; '-' is stdin")
     convert.add_argument("-o", "--output", default="-", metavar="OUT", help="output file; '-' is stdout")
+    convert.add_argument(
+        "--exit-zero",
+        dest="exit_zero",
+        action="store_true",
+        help="exit 0 even when the stream ended in an in-band error (default: exit 1; the error "
+        "event is written either way)",
+    )
     _add_route_flags(convert)
     option = convert.add_argument_group("pipeline options (see 'chunkline stages' for all of them)")
     option.add_argument(
@@ -137,33 +149,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="A,B,...",
         help="the stage list, comma-separated (default: the built-in stages and plugin stages)",
     )
-    option.add_argument(
-        "--add",
-        action="append",
-        default=[],
-        metavar="NAME[@STAGE]",
-        help="add a stage (an optional one such as a plugin's 'redact') at the place its plugin declared, "
-        "or right after STAGE (repeatable)",
-    )
-    option.add_argument(
-        "--remove", action="append", default=[], metavar="NAME", help="leave a stage out (repeatable)"
-    )
-    option.add_argument(
-        "--replace",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="run stage NEW where stage OLD was (repeatable)",
-    )
-    option.add_argument(
-        "--option",
-        dest="extra",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="any stage option, such as a plugin's; VALUE is read as JSON, or else as a string (repeatable)",
-    )
-    _add_block_flag(convert)
+    add_stage_flags(option)
+    add_block_flag(convert)
     convert.set_defaults(run=_convert)
 
     stages = commands.add_parser(
@@ -174,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     stages.add_argument("--json", action="store_true", help="print JSON")
     _add_route_flags(stages)
-    _add_block_flag(stages)
+    add_block_flag(stages)
     stages.set_defaults(run=_stages)
 
     routes = commands.add_parser(
@@ -185,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
         "provides each stage.",
     )
     routes.add_argument("--json", action="store_true", help="print JSON")
-    _add_block_flag(routes)
+    add_block_flag(routes)
     routes.set_defaults(run=_routes)
 
     plugins = commands.add_parser(
@@ -194,12 +181,14 @@ def _parser() -> argparse.ArgumentParser:
         description=f"List the loaded plugins: built-in and installed. {DISABLE_ENV}=A,B blocks plugins.",
     )
     plugins.add_argument("--json", action="store_true", help="print JSON")
-    _add_block_flag(plugins)
+    add_block_flag(plugins)
     plugins.set_defaults(run=_plugins)
 
     from .server.cli import add_serve_command  # the serve subcommand; imports no server dependency
 
     add_serve_command(commands)
+    for command in commands.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -217,16 +206,6 @@ def _add_route_flags(command: argparse.ArgumentParser) -> None:
         default=DEFAULT_TARGET,
         metavar="FORMAT",
         help=f"the output's format (default: {DEFAULT_TARGET})",
-    )
-
-
-def _add_block_flag(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--block",
-        action="append",
-        default=[],
-        metavar="PLUGIN",
-        help=f"do not load this plugin (as pytest's -p no:NAME; repeatable; {DISABLE_ENV} does the same)",
     )
 
 
@@ -248,17 +227,10 @@ _FLAG_OPTIONS = (
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The pipeline options the command line sets; anything not given keeps the stage's default."""
     options = {name: getattr(args, name) for name in _FLAG_OPTIONS if getattr(args, name) is not None}
-    for entry in args.extra:
-        name, sep, text = entry.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise _UsageError(f"--option takes NAME=VALUE, not {entry!r}")
+    for name, value in parse_options(args.extra).items():
         if name in options:
             raise _UsageError(f"option {name!r} is given twice")
-        try:
-            options[name] = json.loads(text)
-        except json.JSONDecodeError:
-            options[name] = text
+        options[name] = value
     return options
 
 
@@ -273,18 +245,7 @@ def _stage_list(args: argparse.Namespace) -> StageList | None:
         if not names:
             raise _UsageError("--stages needs at least one stage name")
         base = StageList(names, base.registry)
-    stages = base.remove(*args.remove)
-    for entry in args.replace:
-        old, sep, new = (part.strip() for part in entry.partition("="))
-        if not sep or not old or not new:
-            raise _UsageError(f"--replace takes OLD=NEW, not {entry!r}")
-        stages = stages.replace(old, new)
-    for entry in args.add:
-        name, sep, anchor = (part.strip() for part in entry.partition("@"))
-        if not name or (sep and not anchor):
-            raise _UsageError(f"--add takes NAME or NAME@STAGE, not {entry!r}")
-        stages = stages.insert_after(anchor, name) if sep else stages.add(name)
-    return stages
+    return edit_stages(base, add=args.add, remove=args.remove, replace=args.replace)
 
 
 def _build(args: argparse.Namespace) -> Pipeline:
@@ -305,7 +266,9 @@ def _convert(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as files:
         source = _open(files, args.file, "rb", sys.stdin.buffer)
         sink = _open(files, args.output, "wb", sys.stdout.buffer)
-        _pump(pipeline, source, sink)
+        error = _pump(pipeline, source, sink)
+    if error is not None and not args.exit_zero:
+        return _fail(f"the stream ended in an in-band error, written to the output: {error}", 1)
     return 0
 
 
@@ -319,18 +282,44 @@ def _open(files: contextlib.ExitStack, path: str, mode: str, standard: IO[bytes]
     return stream
 
 
-def _pump(pipeline: Pipeline, source: IO[bytes], sink: IO[bytes]) -> None:
+def _pump(pipeline: Pipeline, source: IO[bytes], sink: IO[bytes]) -> str | None:
+    """Convert ``source`` into ``sink``; the in-band error the stream ended in, if any."""
     conversion = pipeline.open()
     read = getattr(source, "read1", source.read)
+    last: list[Any] = []
     try:
         # Stop at [DONE]: an upstream (or `tail -f`) that stays open must not keep the output open (R5).
         while not conversion.finished and (data := read(READ_SIZE)):
-            _write(sink, conversion.feed(data))
-        _write(sink, conversion.close())
+            if out := conversion.feed(data):
+                _write(sink, out)
+                last = out
+        if out := conversion.close():
+            _write(sink, out)
+            last = out
     except StreamError as exc:
         # Send what was converted before the fault, as a client would have received it.
         _write(sink, exc.output)
         raise
+    # An error ends the stream, so it is in the last outputs (with the end marker after it).
+    return next((error for item in last if (error := _in_band_error(item)) is not None), None)
+
+
+# How the serializers write an error event (the Chat Completions shape; event-named formats).
+_ERROR_PREFIXES = (b'data: {"error":', b"event: error\n")
+
+
+def _in_band_error(item: Any) -> str | None:
+    """``type: message`` of an error item (an ErrorEvent, or one serialized), else None."""
+    if isinstance(item, ErrorEvent):
+        return f"{item.type}: {item.message}"
+    if not isinstance(item, bytes) or not item.startswith(_ERROR_PREFIXES):
+        return None
+    try:
+        body = json.loads(item[item.index(b"data: ") + 6 :])
+        error = body.get("error", body)
+        return f"{error.get('type')}: {error.get('message')}"
+    except (ValueError, AttributeError):
+        return "an error event"
 
 
 def _write(sink: IO[bytes], items: Iterable[Any]) -> None:

@@ -56,7 +56,8 @@ def test_the_completion_body(proxy: ServerThread) -> None:
     response = proxy.post_chat({"model": "llm_thinking_then_tool_use", "messages": user("hi")})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.headers["x-request-id"] == "req_fake_1"
+    assert response.headers["x-request-id"].startswith("req_")  # chunkline's id of the request
+    assert response.headers["anthropic-request-id"] == "req_fake_1"
     body = response.json()
     truth = harness.anthropic_truth(
         harness.load_complete_sse(harness.ANTHROPIC_FIXTURES / "llm_thinking_then_tool_use.sse")

@@ -59,7 +59,7 @@ def test_an_upstream_error_status_keeps_its_status(
     }
     assert error.message == f"Error code: {status} - fake upstream says {status}"
     assert error.response.headers["content-type"] == "application/json"
-    assert error.response.headers["x-request-id"] == "req_fake_1"
+    assert error.response.headers["anthropic-request-id"] == "req_fake_1"
     if status in (429, 529):
         assert error.response.headers["retry-after"] == "7"
 
@@ -135,7 +135,8 @@ def _stream_error(
 def test_an_error_event_mid_stream(proxy: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
     got, error = _stream_error(proxy, "error-mid:llm_long_text:5")
     logged = [r.getMessage() for r in caplog.records if r.name == "chunkline.server"]
-    assert any(m.startswith('stream ended by a fault: {"error":{"message":"Overloaded"') for m in logged)
+    faults = [m for m in logged if m.startswith("stream ended by a fault [request req_")]
+    assert any(']: {"error":{"message":"Overloaded"' in m for m in faults), logged
     assert error.message == "Overloaded"
     assert error.body == {
         "message": "Overloaded",
@@ -310,7 +311,11 @@ def test_unknown_paths_and_methods_answer_in_the_openai_shape(
 def test_healthz(proxy: ServerThread) -> None:
     response = proxy.http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": __import__("chunkline").__version__}
+    health = response.json()
+    assert (health["status"], health["version"]) == ("ok", __import__("chunkline").__version__)
+    assert health["stages"][:3] == ["parse", "decode", "observe"] and health["stages"][-1] == "serialize"
+    assert health["options"]["thinking"] == "reasoning_content"
+    assert response.headers["x-request-id"].startswith("req_")
 
 
 def test_models_from_the_upstream(proxy: ServerThread) -> None:

@@ -102,7 +102,7 @@ def test_the_server_key_leaves_by_no_field(
         assert response.status_code == 429
         error = response.json()["error"]
         assert error["type"] == error["code"] == "rate_[redacted]_error"
-        assert "x-request-id" not in response.headers and "retry-after" not in response.headers
+        assert "anthropic-request-id" not in response.headers and "retry-after" not in response.headers
 
 
 def test_an_in_band_error_type_is_redacted_by_value(keyed_proxy: ServerThread) -> None:
@@ -144,7 +144,7 @@ def test_a_request_id_that_is_not_latin1_is_dropped_not_a_500(
         "/v1/chat/completions", json=payload, headers={"Authorization": f"Bearer {CLIENT_KEY}"}
     )
     assert response.status_code == status
-    assert "x-request-id" not in response.headers
+    assert "anthropic-request-id" not in response.headers
     if status == 429:
         assert response.headers["retry-after"] == "3"
     elif not stream:
@@ -221,7 +221,7 @@ def test_passed_headers_are_an_allow_list_checked_per_value() -> None:
         "set-cookie": "a=b",
         "anthropic-organization-id": "org",
     }
-    assert passed_headers(headers, ["sk"]) == {"x-request-id": "req_011CQ", "retry-after": "30"}
+    assert passed_headers(headers, ["sk"]) == {"anthropic-request-id": "req_011CQ", "retry-after": "30"}
     assert passed_headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, []) == {
         "retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"
     }

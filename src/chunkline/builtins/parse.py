@@ -174,11 +174,16 @@ class SSEParser(_Framer):
     """Server-sent events, by the WHATWG rules: comments, multi-line data joined with LF, one
     space after the colon stripped, dispatch on a blank line. Every event must be named."""
 
-    __slots__ = ()
+    __slots__ = ("_framed",)
 
     separator = b"\n\n"
 
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self._framed = False  # a blank line has been seen (set once per read, not per event)
+
     def _frames(self, frames: list[bytes]) -> None:
+        self._framed = True
         conversion = self.conversion
         emit = self.emit
         loads = orjson.loads
@@ -244,10 +249,76 @@ class SSEParser(_Framer):
     def close(self) -> None:
         rest = bytes(self._buf)
         self._buf.clear()
+        if not self._framed and rest.strip():
+            # Not one blank line in the whole input: say what it is rather than "truncated".
+            problem = _not_sse(rest)
+            if problem is not None:
+                self.emit(problem)
+                return
         # R51: an event whose lines all arrived (each ended by a line break) but whose closing
         # blank line did not is dispatched; an event cut inside a line never is.
         if rest.endswith(b"\n"):
             self._lines(rest, at_close=True)
+            return
+        kind = _complete_event_type(rest)
+        if kind is not None:
+            # Its JSON is whole, so the input most likely lost its last line breaks (a recording
+            # saved by hand); it is still not used, as the rule says, but the message says why.
+            self._error(
+                "upstream_truncated",
+                f"the input's last event ({describe(kind)}) has no blank line after it (not even a "
+                "line break), so it was not used: server-sent events end with a blank line; was "
+                "the recording saved without its last newlines?",
+            )
+
+
+def _complete_event_type(frame: bytes) -> Any:
+    """The ``type`` of an event whose data lines hold whole JSON, else None."""
+    data = [line[5:].lstrip(b" ") for line in frame.split(b"\n") if line.startswith(b"data:")]
+    if not data:
+        return None
+    try:
+        event = orjson.loads(b"\n".join(data))
+    except orjson.JSONDecodeError:
+        return None
+    return event.get("type", "?") if type(event) is dict else None
+
+
+def _not_sse(data: bytes) -> ErrorEvent | None:
+    """What input with no server-sent events in it is, when it is recognisably something else:
+    the API's JSON error body (what curl prints for a bad key), a whole JSON message (a request
+    sent without "stream": true), or JSON lines. None when it may be SSE after all (a stream cut
+    inside its first event, say)."""
+    text = data.strip()
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        body = None
+    if type(body) is dict and body.get("type") == "error" and isinstance(body.get("error"), dict):
+        kind, message = body["error"].get("type"), body["error"].get("message")
+        name = kind if isinstance(kind, str) and kind else "error"
+        return ErrorEvent(
+            "upstream_error",
+            f"{name}: {message} (the input is the API's JSON error response, not a stream)",
+            code=name,
+        )
+    if type(body) is dict and body.get("type") == "message":
+        return ErrorEvent(
+            "invalid_upstream_response",
+            'the input is a whole JSON message, not a stream: was the request sent without "stream": true?',
+        )
+    first = text.split(b"\n", 1)[0]
+    try:
+        line = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        line = None
+    if type(line) is dict:
+        return ErrorEvent(
+            "invalid_upstream_response",
+            "no server-sent events in the input; is it JSON lines? try --input-format jsonl "
+            "(the option input_format='jsonl')",
+        )
+    return None
 
 
 class JsonLinesParser(_Framer):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -14,21 +14,26 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from .._version import __version__
 from ..errors import describe
 from ..pipeline import Pipeline
-from ..stage import StageSpec
+from .accesslog import RequestObserver
 from .auth import Authenticator, beta_header, client_key
 from .bodies import read_json
-from .completion import event_stages
 from .errors import APIError, redact
+from .observe import record_of
+from .pipelines import ServerPipelines
 from .proxy import ChatExchange, error_response
 from .responses import ResponsesExchange, ResponsesPipelines, translate_responses_request
-from .scrub import REDACT_STAGE
 from .settings import Settings
+from .shutdown import Shutdown
 from .translate import translate_request
 from .upstream import Upstream
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["ServerState", "app_from_env", "create_app"]
 
@@ -42,30 +47,28 @@ class ServerState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.auth = Authenticator(settings)
-        # Thinking blocks go out whole with their signatures (delta.reasoning_details), so that a
-        # client sending them back keeps Claude thinking across tool calls.
-        plain = Pipeline(thinking=settings.thinking, reasoning_details=True)
-        # The key redaction runs on the typed events, before the envelope writes any of them.
-        events: list[str | StageSpec] = [*event_stages(plain.stage_names), REDACT_STAGE]
-        stages = [*events, *plain.stage_names[len(events) - 1 :]]
-        self._stream_pipelines = {
-            False: Pipeline(stages, thinking=settings.thinking, reasoning_details=True),
-            True: Pipeline(stages, thinking=settings.thinking, include_usage=True, reasoning_details=True),
-        }
-        # A non-streaming answer follows the same rules: the same stages up to the envelope (the
-        # usage totals ride on the finish) and faults raised (they become HTTP errors; nothing
-        # was sent yet).
-        self.events_pipeline = Pipeline(events, thinking=settings.thinking, on_error="raise")
-        self.responses_pipelines = ResponsesPipelines(settings.thinking)
         self._upstream: Upstream | None = None
+        self.auth = Authenticator(settings)
+        self.pipelines = ServerPipelines(settings)
+        self.events_pipeline = self.pipelines.events
+        self.responses_pipelines = ResponsesPipelines(settings.thinking)
+        self.shutdown = Shutdown(settings.shutdown_timeout)
+        self.metrics: Metrics | None = None
+        if settings.metrics:
+            from .metrics import Metrics
+
+            self.metrics = Metrics(self.pool_use, settings.upstream_max_connections)
         #: The server's own keys, for scrubbing what it logs.
         self.settings_secrets = [
             key.reveal() for key in (*settings.api_keys, settings.anthropic_api_key) if key is not None
         ]
 
     def stream_pipeline(self, include_usage: bool) -> Pipeline:
-        return self._stream_pipelines[include_usage]
+        return self.pipelines.stream(include_usage)
+
+    def pool_use(self) -> tuple[int, int]:
+        """Upstream connections (carrying a request, idle) now."""
+        return self._upstream.pool_use() if self._upstream is not None else (0, 0)
 
     def upstream(self) -> Upstream:
         if self._upstream is None:
@@ -126,6 +129,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         api_key = state.auth.upstream_key(request.headers)
         beta = beta_header(request.headers)
         body = await read_json(request, state.settings)
+        record = record_of(request.scope)
+        if record is not None and isinstance(body, dict):
+            model, stream = body.get("model"), body.get("stream")
+            record.client_model = model if isinstance(model, str) else None
+            record.stream = stream is True
         translated = translate_request(body, state.settings)
         return ChatExchange(state, translated, api_key, beta)
 
@@ -151,7 +159,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
 
     async def healthz(request: Request) -> Response:
-        return _json({"status": "ok", "version": __version__})
+        return _json({"status": "ok", "version": __version__, **state.pipelines.describe()})
+
+    async def metrics(request: Request) -> Response:
+        assert state.metrics is not None
+        from .metrics import CONTENT_TYPE
+
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -162,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "the server's keys" if state.settings.auth_mode == "keys" else "clients' keys passed through",
         )
         state.upstream()  # now rather than on the first request: building the pools takes a while
+        state.shutdown.install()
         try:
             yield
         finally:
@@ -169,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, APIError)
+        _note_fault(request, exc.type)
         return error_response(exc)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -180,17 +196,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         else:
             message = exc.detail
         error = APIError(exc.status_code, message, headers=exc.headers)
+        _note_fault(request, error.type)
         return error_response(error)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # The traceback goes to the log (uvicorn's handler logs it); the client gets no internals.
         secrets = [client_key(request.headers) or "", *state.settings_secrets]
+        record = record_of(request.scope)
         logger.error(
-            "unexpected error on %s %s: %s",
+            "unexpected error on %s %s [request %s]: %s",
             request.method,
             request.url.path,
+            record.id if record else "-",
             redact(f"{type(exc).__name__}: {exc}", secrets),
         )
+        _note_fault(request, "server_error")
         return error_response(
             APIError(500, "The server had an error processing your request.", type="server_error")
         )
@@ -202,7 +222,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    app = Starlette(
+    if state.metrics is not None:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
+    app = _App(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={APIError: api_error, HTTPException: http_error, Exception: server_error},
@@ -211,7 +233,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
+class _App(Starlette):
+    """Starlette with the request observer outside even its error middleware, so that a 500
+    also carries the x-request-id and is logged and counted."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        state: ServerState = self.state.chunkline
+        metrics = state.metrics
+        return RequestObserver(
+            super().build_middleware_stack(),
+            routes=self.routes,
+            log=state.settings.access_log,
+            finished=metrics.observe if metrics is not None else None,
+        )
+
+
+def _note_fault(request: Request, kind: str) -> None:
+    record = record_of(request.scope)
+    if record is not None:
+        record.fault = kind
+
+
 def app_from_env() -> Starlette:
     """The app factory for uvicorn (``--factory``), gunicorn and worker processes: settings from
-    the environment, read in the process that serves."""
-    return create_app(Settings.from_env())
+    the environment (and the file ``CHUNKLINE_CONFIG`` names), read in the process that serves."""
+    from .config import settings_from
+
+    return create_app(settings_from())

@@ -62,14 +62,17 @@ class ChatUpstream(Upstream):
 
     stream_path = "/chat/completions"
 
-    def _headers(self, api_key: str, beta: str | None) -> dict[str, str]:
-        return {
+    def _headers(self, api_key: str, beta: str | None, request_id: str | None = None) -> dict[str, str]:
+        headers = {
             "authorization": f"Bearer {api_key}",
             "content-type": "application/json",
             "accept": "text/event-stream",
             "accept-encoding": "identity",
             "user-agent": f"chunkline/{__version__}",
         }
+        if request_id:
+            headers["x-request-id"] = request_id
+        return headers
 
 
 class MessagesState(ServerState):
@@ -123,7 +126,7 @@ class MessagesExchange(ChatExchange):
             return
         settings = state.settings
         if self._chat.stream:
-            pipeline, answer = state.messages_pipeline, self._stream
+            pipeline, answer = state.messages_pipeline, self._stream_events
         else:
             pipeline, answer = state.message_events_pipeline, self._complete
         raw = response.aiter_bytes()
@@ -141,7 +144,7 @@ class MessagesExchange(ChatExchange):
         finally:
             await Upstream.finish(response, raw, drain=complete)
 
-    async def _stream(
+    async def _stream_events(
         self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         headers = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -16,8 +17,10 @@ from starlette.types import Message, Receive, Scope, Send
 from ..errors import StreamError
 from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
+from .observe import RequestRecord, record_of
 from .relay import relay
-from .scrub import SECRETS_OPTION, passed_headers, redact_value
+from .scrub import SECRETS_OPTION, UPSTREAM_REQUEST_ID, passed_headers, redact_value
+from .shutdown import SHUTDOWN_ERROR
 from .translate import Translated
 from .upstream import Upstream, capped, counted
 
@@ -28,6 +31,10 @@ __all__ = ["ChatExchange", "error_response"]
 
 logger = logging.getLogger("chunkline.server")
 
+# How the serializer stage frames an in-band error event (R41): the one event worth a log line.
+_IN_BAND_ERROR = b'data: {"error":'
+#: The fault type an answer gets when its client left before it ended.
+CLIENT_GONE = "client_disconnected"
 # A stream still running this long after CHUNKLINE_STREAM_TIMEOUT is cut off whatever it waits for
 # (a client that reads nothing, an upstream that is quiet but within the idle timeout). Until then
 # the limit is met at the upstream's next chunk, with an in-band error the client can read.
@@ -64,11 +71,13 @@ class ChatExchange(Response):
         self._request = request
         self._api_key = api_key
         self._beta = beta
+        self._record: RequestRecord
         self._started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
         async with anyio.create_task_group() as group:
-            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope, self._record)
             try:
                 await self._exchange(scope, send)
             finally:
@@ -77,14 +86,25 @@ class ChatExchange(Response):
     async def _exchange(self, scope: Scope, send: Send) -> None:
         """The upstream request, its body through the pipeline into the answer, and the upstream
         connection let go of: kept for the next request after a whole answer, else closed."""
+        record = self._record
+        record.stream = self._request.stream
+        record.upstream_model = self._request.body.get("model")
         try:
             upstream = self._state.upstream()
-            response = await upstream.open_stream(self._request.body, self._api_key, self._beta)
+            response = await upstream.open_stream(
+                self._request.body, self._api_key, self._beta, request_id=record.id
+            )
         except APIError as error:
+            record.fault = error.type
+            record.upstream_request_id = error.headers.get(UPSTREAM_REQUEST_ID)
             if error.status >= 500:
-                logger.warning("upstream request failed: %s %s", error.status, error.message)
+                logger.warning(
+                    "upstream request failed: %s %s [request %s]", error.status, error.message, record.id
+                )
             await _respond(error_response(error), scope, send)
             return
+        passed = passed_headers(response.headers, [self._api_key])
+        record.upstream_request_id = passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
         raw = response.aiter_bytes()
         complete = False
@@ -95,7 +115,10 @@ class ChatExchange(Response):
                 else:
                     source = counted(capped(raw, settings.stream_timeout), settings.max_response_bytes)
                     outputs = self._state.events_pipeline.transform(
-                        source, idle_timeout=settings.idle_timeout, **{SECRETS_OPTION: (self._api_key,)}
+                        source,
+                        idle_timeout=settings.idle_timeout,
+                        observer=record,
+                        **{SECRETS_OPTION: (self._api_key,)},
                     )
                     async with _closing(outputs):
                         complete = await self._complete(response, outputs, scope, send)
@@ -115,7 +138,8 @@ class ChatExchange(Response):
             f"the response ran past this server's limit of {seconds:g} seconds per stream "
             "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
         )
-        logger.warning("%s", message)
+        self._record.fault = "upstream_timeout"
+        logger.warning("%s [request %s]", message, self._record.id)
         if not self._started:
             await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
 
@@ -123,17 +147,54 @@ class ChatExchange(Response):
         """Sends the converted stream; True once the client has all of it."""
         settings = self._state.settings
         pipeline = self._state.stream_pipeline(self._request.include_usage)
-        conversion = pipeline.open(**{SECRETS_OPTION: (self._api_key,)})
+        conversion = pipeline.open(observer=self._record, **{SECRETS_OPTION: (self._api_key,)})
         passed = passed_headers(response.headers, [self._api_key])
         headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in passed.items())]
         self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await relay(
-            conversion, raw, send, idle_timeout=settings.idle_timeout, stream_timeout=settings.stream_timeout
-        )
+        record = self._record
+        metrics = self._state.metrics
+        in_flight = metrics.streams.labels(record.route) if metrics is not None else None
+        if in_flight is not None:
+            in_flight.inc()
+        try:
+            with self._state.shutdown.guard() as cut:
+                await relay(
+                    conversion,
+                    raw,
+                    send,
+                    idle_timeout=settings.idle_timeout,
+                    stream_timeout=settings.stream_timeout,
+                    on_fault=self._in_band_fault,
+                )
+            if cut.cancelled_caught:
+                await self._end_for_shutdown(send)
+        finally:
+            if in_flight is not None:
+                in_flight.dec()
         # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+    def _in_band_fault(self, data: bytes) -> None:
+        """An error event: its type noted, and a warning for the operator (the client reads the
+        fault in-band, its key already redacted by value in the events, see scrub.RedactStage)."""
+        self._record.fault = _fault_type(data)
+        logger.warning(
+            "stream ended by a fault [request %s]: %s",
+            self._record.id,
+            data[6:].decode(errors="replace").strip(),
+        )
+
+    async def _end_for_shutdown(self, send: Send) -> None:
+        """The grace period of a shutdown ran out mid-answer: end it in-band, in the route's own
+        error shape (a fresh conversion of the same pipeline, aborted at once)."""
+        shutdown = self._state.shutdown
+        self._record.fault = SHUTDOWN_ERROR
+        logger.warning("stream cut off by the shutdown [request %s]", self._record.id)
+        conversion = self._state.stream_pipeline(self._request.include_usage).open()
+        for data in conversion.abort(SHUTDOWN_ERROR, shutdown.message):
+            await send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def _complete(
         self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
@@ -142,8 +203,14 @@ class ChatExchange(Response):
         error; True for the answer."""
         builder = CompletionBuilder(self._state.settings.thinking, reasoning_details=True)
         try:
-            async for item in outputs:
-                builder.add(item)
+            with self._state.shutdown.guard() as cut:
+                async for item in outputs:
+                    builder.add(item)
+            if cut.cancelled_caught:
+                self._record.fault = SHUTDOWN_ERROR
+                error = APIError(503, self._state.shutdown.message, type=SHUTDOWN_ERROR, code=SHUTDOWN_ERROR)
+                await _respond(error_response(error), scope, send)
+                return False
             body = orjson.dumps(builder.result())
         except StreamError as fault:
             # Nothing was sent yet, so the fault becomes an HTTP error, with the same type,
@@ -153,7 +220,14 @@ class ChatExchange(Response):
             # (The type is chunkline's own word for the fault.)
             kind = fault.type
             code, message = redact_value((fault.code or fault.type, fault.message), [self._api_key])
-            logger.warning("upstream stream fault (answered %s): %s: %s", status, kind, message)
+            self._record.fault = kind
+            logger.warning(
+                "upstream stream fault (answered %s) [request %s]: %s: %s",
+                status,
+                self._record.id,
+                kind,
+                message,
+            )
             self._started = True
             await _respond(error_response(APIError(status, message, type=kind, code=code)), scope, send)
             return False
@@ -163,11 +237,23 @@ class ChatExchange(Response):
         return True
 
 
-async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+def _fault_type(data: bytes) -> str:
+    """The ``type`` of an in-band error event (``data: {"error": {...}}``)."""
+    try:
+        error = orjson.loads(data[5:]).get("error")
+        kind = error.get("type") if isinstance(error, dict) else None
+    except (orjson.JSONDecodeError, AttributeError):
+        kind = None
+    return kind if isinstance(kind, str) and kind else "error"
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope, record: RequestRecord) -> None:
     # The request body has been read, so the next message the server has for us is the disconnect.
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            if record.fault is None and record.finish is None:
+                record.fault = CLIENT_GONE
             scope.cancel()
             return
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -63,6 +63,7 @@ async def relay(
     *,
     idle_timeout: float,
     stream_timeout: float,
+    on_fault: Callable[[bytes], None] | None = None,
 ) -> None:
     """Feed ``source`` (the upstream body) to ``conversion`` chunk by chunk and send the outputs
     through a `_Writer`: what the chunks of one socket read complete leaves as one ASGI body
@@ -72,12 +73,14 @@ async def relay(
     The same faults as `chunkline.aio.transform`, in-band and in the same words: a failed read
     (``upstream_error``, or the type of a `chunkline.StreamError` it raised), ``idle_timeout``
     seconds without a read (``upstream_timeout``), and a read after ``stream_timeout`` seconds
-    (``upstream_timeout`` too). Does not close ``source`` and does not end the response."""
+    (``upstream_timeout`` too). Each in-band error event that goes out is handed to ``on_fault``
+    (by default it is logged). Does not close ``source`` and does not end the response."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + stream_timeout
     tail: list[Any] = []
     read = source.__anext__
-    writer = _Writer(send)
+    fault = on_fault or _log_fault
+    writer = _Writer(send, fault)
     first = True
     async with anyio.create_task_group() as group:
         group.start_soon(writer.run)
@@ -111,7 +114,7 @@ async def relay(
                             # client's first byte waits for no other task.
                             first = False
                             watchdog.writing = True
-                            await _send(send, outputs)
+                            await _send(send, outputs, fault)
                             watchdog.writing = False
                         elif writer.put(outputs):
                             # The client takes less than the upstream sends: wait for it.
@@ -141,10 +144,11 @@ class _Writer:
     one body message: the events one socket read brought leave together (httpx hands them over
     one chunk at a time, without waiting in between), and none waits for a later read."""
 
-    __slots__ = ("_closed", "_pending", "_send", "_wake", "room")
+    __slots__ = ("_closed", "_fault", "_pending", "_send", "_wake", "room")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, fault: Callable[[bytes], None]) -> None:
         self._send = send
+        self._fault = fault
         self._pending: list[bytes] = []
         self._closed = False
         self._wake = asyncio.Event()
@@ -175,7 +179,7 @@ class _Writer:
                 continue
             outputs, self._pending = self._pending, []
             self.room.set()
-            await _send(self._send, outputs)
+            await _send(self._send, outputs, self._fault)
 
 
 def _too_long(seconds: float) -> str:
@@ -185,7 +189,11 @@ def _too_long(seconds: float) -> str:
     )
 
 
-async def _send(send: Send, outputs: list[bytes]) -> None:
+def _log_fault(data: bytes) -> None:
+    logger.warning("stream ended by a fault: %s", data[6:].decode(errors="replace").strip())
+
+
+async def _send(send: Send, outputs: list[bytes], fault: Callable[[bytes], None]) -> None:
     body = outputs[0] if len(outputs) == 1 else b"".join(outputs)
     if _IN_BAND_ERROR in body:
         # The client reads the fault in-band (its key already redacted by value in the events,
@@ -193,5 +201,5 @@ async def _send(send: Send, outputs: list[bytes]) -> None:
         # marker: its quote would be escaped.)
         for data in outputs:
             if data.startswith(_IN_BAND_ERROR):
-                logger.warning("stream ended by a fault: %s", data[6:].decode(errors="replace").strip())
+                fault(data)
     await send({"type": "http.response.body", "body": body, "more_body": True})

@@ -12,14 +12,15 @@ from ..events import ErrorEvent, Finish, ResponseStart, ToolCallStart
 from ..stage import Option, Options, Stage, StageSpec
 from .errors import REDACTED
 
-__all__ = ["REDACT_STAGE", "RedactStage", "passed_headers", "redact_value"]
+__all__ = ["REDACT_STAGE", "UPSTREAM_REQUEST_ID", "RedactStage", "passed_headers", "redact_value"]
 
 #: The per-conversion option that names the keys to redact from the stream's events.
 SECRETS_OPTION = "redact_secrets"
 
 # Upstream response headers a client gets, under the name it gets them by, and the shape each
-# value must have: the upstream's request id (the openai SDK reads x-request-id) and, on errors,
-# when to retry. Anything else the upstream sends stays with the server.
+# value must have: the upstream's request id (as anthropic-request-id: x-request-id is chunkline's
+# own, see accesslog.py) and, on errors, when to retry. Anything else the upstream sends stays
+# with the server.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _SECONDS = re.compile(r"[0-9]{1,9}")
 _HTTP_DATE = re.compile(r"[A-Za-z0-9 ,:]{1,40}")
@@ -41,8 +42,11 @@ def _is_request_id(value: str) -> bool:
     return _REQUEST_ID.fullmatch(value) is not None
 
 
+#: The header that carries the upstream's own request id to the client (``x-request-id`` is
+#: chunkline's id of the request, which the upstream is sent too).
+UPSTREAM_REQUEST_ID = "anthropic-request-id"
 _PASSED_HEADERS: dict[str, tuple[str, Callable[[str], bool]]] = {
-    "request-id": ("x-request-id", _is_request_id),
+    "request-id": (UPSTREAM_REQUEST_ID, _is_request_id),
     "retry-after": ("retry-after", _is_retry_after),
 }
 

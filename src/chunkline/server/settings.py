@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -11,6 +12,8 @@ from urllib.parse import urlsplit
 
 from ..builtins.thinking import THINKING_MODES
 from ..errors import ConfigError
+from ..plugins import DISABLE_ENV
+from ..stageflags import parse_add, parse_replace
 
 __all__ = [
     "DEFAULT_OPENAI_UPSTREAM",
@@ -19,6 +22,7 @@ __all__ = [
     "Secret",
     "Settings",
     "SettingsError",
+    "unparse",
 ]
 
 
@@ -110,7 +114,16 @@ def _url(text: str) -> str:
         raise ValueError(f"must be an http:// or https:// URL, not {text!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"must be a base URL without a query or fragment, not {text!r}")
-    return text.strip().rstrip("/")
+    base = text.strip().rstrip("/")
+    # The server adds /v1/messages itself: a base URL copied from an SDK (".../v1") would
+    # otherwise be asked for /v1/v1/messages. A path that names an endpoint is refused.
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    if base.endswith(("/v1/messages", "/messages", "/v1/chat/completions")):
+        raise ValueError(
+            f"must be the API's base URL (such as https://api.anthropic.com), not an endpoint: {text!r}"
+        )
+    return base
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -164,6 +177,39 @@ def _budgets(text: str) -> Mapping[str, int]:
             raise ValueError(f"gives {effort!r} {tokens} tokens; Anthropic's minimum budget is {_MIN_BUDGET}")
         budgets[effort] = tokens
     return MappingProxyType(budgets)
+
+
+def _entries(parse: Callable[[str], Any], form: str) -> Callable[[str], tuple[str, ...]]:
+    """Comma-separated entries, each checked with the --flag's own parser."""
+
+    def entries(text: str) -> tuple[str, ...]:
+        names = _names(text)
+        for entry in names:
+            try:
+                parse(entry)
+            except ConfigError:
+                raise ValueError(
+                    f"must be {form} entries separated by commas; {entry!r} is not one"
+                ) from None
+        return names
+
+    return entries
+
+
+def _optional(text: str) -> str | None:
+    return text.strip() or None
+
+
+def _json_options(text: str) -> Mapping[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f'must be a JSON object of option names and values, such as {{"n": 3}}, not {text!r}'
+        )
+    return MappingProxyType(value)
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -252,13 +298,25 @@ class Settings:
     #: With openai-chat: send ``thinking`` upstream as ``reasoning_effort`` (models that do not
     #: reason, such as gpt-4.1, refuse the field: turn it off for them).
     reasoning_effort: bool = True
+    #: ``text`` or ``json``: the form of the access line each request writes when it ends.
+    log_format: str = "text"
+    #: ``GET /metrics`` (Prometheus text); False: no metrics are kept.
+    metrics: bool = True
+    #: Stage-list edits and options, as ``chunkline convert`` takes them (--add NAME[@STAGE], ...).
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    chunking: str | None = None
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Plugins not to load (``--block``).
+    block: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Values given in code meet the same rules as the environment's, and take the same form
         # (choices lower-cased, budgets merged with the defaults): each goes through its
         # variable's parser.
         for name, (variable, parse) in ENVIRONMENT.items():
-            text = _unparse(getattr(self, name))
+            text = unparse(name, getattr(self, name))
             if text:
                 try:
                     value = parse(text)
@@ -290,12 +348,19 @@ class Settings:
         return "keys" if self.api_keys else "passthrough"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        file: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Settings:
         """Settings from environment variables (``os.environ`` by default); keyword arguments that
-        are not ``None`` (command-line flags, already parsed) take precedence. A bad value raises
-        `SettingsError` naming the variable."""
+        are not ``None`` (command-line flags, already parsed) take precedence, and ``file`` (a
+        configuration file's values, already parsed) comes last, before the defaults. A bad value
+        raises `SettingsError` naming the variable."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(file or {})
         for name, (variable, parse) in ENVIRONMENT.items():
             text = environ.get(variable)
             if text is None or not text.strip():
@@ -315,8 +380,15 @@ class Settings:
         build their own app from the environment). Holds the keys: never log it."""
         out: dict[str, str] = {}
         for name, (variable, _) in ENVIRONMENT.items():
-            out[variable] = _unparse(getattr(self, name))
+            out[variable] = unparse(name, getattr(self, name))
         return out
+
+
+def unparse(name: str, value: Any) -> str:
+    """A field's value as its variable's text (keys revealed: never log it)."""
+    if name == "options":
+        return json.dumps(dict(value)) if value else ""
+    return _unparse(value)
 
 
 def _unparse(value: Any) -> str:
@@ -371,6 +443,14 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "model_map": ("CHUNKLINE_MODEL_MAP", _aliases),
         "ping_interval": ("CHUNKLINE_PING_INTERVAL", _interval),
         "reasoning_effort": ("CHUNKLINE_REASONING_EFFORT", _boolean),
+        "log_format": ("CHUNKLINE_LOG_FORMAT", _choice("text", "json")),
+        "metrics": ("CHUNKLINE_METRICS", _boolean),
+        "add": ("CHUNKLINE_ADD", _entries(parse_add, "NAME or NAME@STAGE")),
+        "remove": ("CHUNKLINE_REMOVE", _names),
+        "replace": ("CHUNKLINE_REPLACE", _entries(parse_replace, "OLD=NEW")),
+        "chunking": ("CHUNKLINE_CHUNKING", _optional),
+        "options": ("CHUNKLINE_OPTIONS", _json_options),
+        "block": (DISABLE_ENV, _names),
     }
 )
 

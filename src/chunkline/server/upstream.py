@@ -91,7 +91,20 @@ class Upstream:
         for client in self._clients:
             await client.aclose()
 
-    def _headers(self, api_key: str, beta: str | None) -> dict[str, str]:
+    def pool_use(self) -> tuple[int, int]:
+        """Connections open now: (carrying a request, idle). Read from httpcore's pools at scrape
+        time; 0 for a pool whose internals are not the ones known here."""
+        active = idle = 0
+        for client in self._clients:
+            pool = getattr(getattr(client, "_transport", None), "_pool", None)
+            for connection in getattr(pool, "connections", ()):
+                if connection.is_idle():
+                    idle += 1
+                elif not connection.is_closed():
+                    active += 1
+        return active, idle
+
+    def _headers(self, api_key: str, beta: str | None, request_id: str | None = None) -> dict[str, str]:
         headers = {
             "x-api-key": api_key,
             "anthropic-version": ANTHROPIC_VERSION,
@@ -103,9 +116,13 @@ class Upstream:
         }
         if beta:
             headers["anthropic-beta"] = beta
+        if request_id:
+            headers["x-request-id"] = request_id
         return headers
 
-    async def open_stream(self, body: dict[str, Any], api_key: str, beta: str | None) -> httpx.Response:
+    async def open_stream(
+        self, body: dict[str, Any], api_key: str, beta: str | None, *, request_id: str | None = None
+    ) -> httpx.Response:
         """POST ``/v1/messages`` and wait for a 2xx response's headers; its body is left to read.
         A failure before then raises `APIError`: a 400 for a body too deeply nested to send, the
         upstream's own status and message for a non-2xx answer, 502 for a connection that failed,
@@ -119,7 +136,7 @@ class Upstream:
             ) from None
         client = next(self._turn)
         request = client.build_request(
-            "POST", self.stream_path, content=content, headers=self._headers(api_key, beta)
+            "POST", self.stream_path, content=content, headers=self._headers(api_key, beta, request_id)
         )
         response = await self._send(client, request, api_key)
         try:

@@ -91,7 +91,7 @@ class ResponsesExchange(ChatExchange):
         settings = self._state.settings
         pipelines = self._state.responses_pipelines
         pipeline, answer = (
-            (pipelines.stream, self._stream) if request.stream else (pipelines.whole, self._complete)
+            (pipelines.stream, self._stream_events) if request.stream else (pipelines.whole, self._complete)
         )
         overrides: dict[str, Any] = {
             "reasoning_encrypted_content": request.encrypted,
@@ -110,13 +110,12 @@ class ResponsesExchange(ChatExchange):
         finally:
             await Upstream.finish(response, raw, drain=complete)
 
-    async def _stream(
+    async def _stream_events(
         self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         passed = passed_headers(response.headers, [self._api_key])
-        headers = {**_STREAM_HEADERS, **passed, **self._warnings()}
-        raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
-        raw_headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        headers = {**passed, **self._warnings()}
+        raw_headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
         async for data in outputs:
             if data.startswith(_FAILED):
