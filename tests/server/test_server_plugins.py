@@ -249,6 +249,14 @@ def test_an_endpoint_url_as_the_upstream_is_refused(capsys: pytest.CaptureFixtur
     assert main(["serve", "--upstream", "https://api.anthropic.com/v1/messages"]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "chunkline: error: --upstream must be the API's base URL (such as https://api.anthropic.com), "
-        "not an endpoint: 'https://api.anthropic.com/v1/messages'\n"
+        "chunkline: error: --upstream must be the API's base URL (such as https://api.anthropic.com or "
+        "https://api.openai.com/v1), not an endpoint: 'https://api.anthropic.com/v1/messages'\n"
     )
+
+
+@pytest.mark.parametrize(
+    "base", ["http://vllm:8000/v1", "https://openrouter.ai/api/v1", "http://ollama:11434"]
+)
+def test_an_openai_compatible_upstream_keeps_its_v1(base: str) -> None:
+    """Its endpoints hang below /v1 (POST {base}/chat/completions), unlike the Messages API's."""
+    assert Settings(upstream=base + "/", upstream_format="openai-chat").upstream == base

@@ -115,15 +115,19 @@ def _url(text: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"must be a base URL without a query or fragment, not {text!r}")
     base = text.strip().rstrip("/")
-    # The server adds /v1/messages itself: a base URL copied from an SDK (".../v1") would
-    # otherwise be asked for /v1/v1/messages. A path that names an endpoint is refused.
-    if base.endswith("/v1"):
-        base = base[: -len("/v1")]
-    if base.endswith(("/v1/messages", "/messages", "/v1/chat/completions")):
+    if base.endswith(("/messages", "/chat/completions", "/responses")):
         raise ValueError(
-            f"must be the API's base URL (such as https://api.anthropic.com), not an endpoint: {text!r}"
+            "must be the API's base URL (such as https://api.anthropic.com or "
+            f"https://api.openai.com/v1), not an endpoint: {text!r}"
         )
     return base
+
+
+def _anthropic_base(base: str) -> str:
+    # The server adds /v1/messages itself: a base URL copied from an SDK (".../v1") would
+    # otherwise be asked for /v1/v1/messages. OpenAI-compatible bases keep their /v1, since
+    # their endpoints (".../v1/chat/completions") hang below it.
+    return base[: -len("/v1")] if base.endswith("/v1") else base
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -331,7 +335,9 @@ class Settings:
                     "CHUNKLINE_API_KEYS is set, so clients use the server's keys and the upstream key must "
                     "come from OPENAI_API_KEY (CHUNKLINE_UPSTREAM_FORMAT=openai-chat), which is not set"
                 )
-        elif self.api_keys and self.anthropic_api_key is None:
+            return
+        object.__setattr__(self, "upstream", _anthropic_base(self.upstream))
+        if self.api_keys and self.anthropic_api_key is None:
             raise SettingsError(
                 "CHUNKLINE_API_KEYS is set, so clients use the server's keys and the upstream key must "
                 "come from ANTHROPIC_API_KEY, which is not set"
