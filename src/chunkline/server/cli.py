@@ -98,7 +98,10 @@ def add_serve_command(commands: Any) -> None:
     serve.add_argument("--host", metavar="HOST", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", metavar="PORT", help="port to listen on (default 8080)")
     serve.add_argument(
-        "--upstream", metavar="URL", help="the Anthropic API base URL (default https://api.anthropic.com)"
+        "--upstream",
+        metavar="URL",
+        help="the upstream API's base URL (default https://api.anthropic.com; "
+        "with --upstream-format openai-chat, https://api.openai.com/v1)",
     )
     serve.add_argument("--workers", metavar="N", help="worker processes (default 1)")
     serve.add_argument(
