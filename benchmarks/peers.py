@@ -6,12 +6,10 @@ import argparse
 import asyncio
 import codecs
 import datetime
-import gc
 import os
 import platform
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from importlib import metadata
@@ -23,7 +21,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import READ_SIZE, best_seconds, floor, run_pipeline
+from bench import READ_SIZE, best_seconds, floor, interleaved_best, run_pipeline
 from stream import anthropic_events, sse_bytes
 
 import chunkline
@@ -130,22 +128,6 @@ def litellm_wrapper(
         return out
 
     return lambda: asyncio.run(convert())
-
-
-def interleaved_best_seconds(fns: list[Callable[[], object]], repeat: int) -> list[float]:
-    """bench.py's best-of-N with the garbage collector off, taken in rounds (each function once per round)
-    so that no row gains from running later in the process (LiteLLM's first stream row otherwise does)."""
-    for fn in fns:
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            gc.disable()
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-            gc.enable()
-    return best
 
 
 def sse_chunks(pieces: Iterable[bytes | str]) -> list[dict]:
@@ -302,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
     ]
 
-    timings = interleaved_best_seconds([fn for _, _, fn, _ in rows], args.repeat)
+    timings = interleaved_best([fn for _, _, fn, _ in rows], args.repeat)
     floor_s = timings[0]
     print(f"{'converter':38} {'fed':30} {'events/s':>10} {'us/event':>9} {'vs floor':>9}")
     for (label, fed, _, _), seconds in zip(rows, timings, strict=True):

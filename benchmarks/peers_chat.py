@@ -24,8 +24,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import READ_SIZE, chat_floor, run_pipeline
-from peers import interleaved_best_seconds
+from bench import READ_SIZE, chat_floor, interleaved_best, run_pipeline
 from stream import anthropic_events, chat_chunks, chat_sse_bytes
 
 import chunkline
@@ -194,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         ("ccproxy-api 0.2.10 adapter [a]", ccproxy_adapter(reads), True),
         ("LiteLLM anthropic.messages [b]", litellm_messages(url), True),
     ]
-    timings = interleaved_best_seconds([fn for _, fn, _ in rows], args.repeat)
+    timings = interleaved_best([fn for _, fn, _ in rows], args.repeat)
     ours = timings[1]
     print(f"{'converter':38} {'chunks/s':>10} {'us/chunk':>9} {'vs floor':>9} {'chunkline x':>12}")
     for (label, _, _), seconds in zip(rows, timings, strict=True):

@@ -20,8 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import READ_SIZE, run_pipeline
-from peers import interleaved_best_seconds
+from bench import READ_SIZE, interleaved_best, run_pipeline
 from responses_floor import responses_floor
 from stream import anthropic_events, sse_bytes
 
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         ("ccproxy-api Responses adapter", "parsed models, async", ccproxy_adapter(events)),
     ]
-    timings = interleaved_best_seconds([fn for _, _, fn in rows], args.repeat)
+    timings = interleaved_best([fn for _, _, fn in rows], args.repeat)
     print(f"{'converter':34} {'fed':22} {'events/s':>10} {'us/event':>9} {'vs floor':>9}")
     for (label, fed, _), seconds in zip(rows, timings, strict=True):
         print(

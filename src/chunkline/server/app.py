@@ -22,7 +22,7 @@ from ..pipeline import Pipeline
 from .accesslog import RequestObserver
 from .auth import Authenticator, beta_header, client_key
 from .bodies import read_json
-from .errors import APIError, redact
+from .errors import APIError, http_error_message, redact
 from .observe import record_of
 from .pipelines import ServerPipelines
 from .proxy import ChatExchange, error_response
@@ -189,12 +189,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            message = f"Unknown request URL: {request.method} {request.url.path}."
-        elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed for {request.url.path}."
-        else:
-            message = exc.detail
+        message = http_error_message(request.method, request.url.path, exc.status_code, exc.detail)
         error = APIError(exc.status_code, message, headers=exc.headers)
         _note_fault(request, error.type)
         return error_response(error)

@@ -13,6 +13,7 @@ __all__ = [
     "APIError",
     "InvalidRequest",
     "error_body",
+    "http_error_message",
     "redact",
     "shown",
     "stream_error_status",
@@ -117,3 +118,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def http_error_message(method: str, path: str, status: int, detail: str) -> str:
+    """The message of a 404 or 405 the router raised, in the words OpenAI's API uses."""
+    if status == 404:
+        return f"Unknown request URL: {method} {path}."
+    if status == 405:
+        return f"Method {method} is not allowed for {path}."
+    return detail

@@ -26,7 +26,7 @@ from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
 from .app import ServerState
 from .bodies import read_json
-from .errors import APIError, stream_error_status
+from .errors import APIError, http_error_message, stream_error_status
 from .proxy import ChatExchange, _closing, _respond
 from .scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
 from .settings import Settings
@@ -257,12 +257,7 @@ def create_messages_app(settings: Settings) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            message = f"Unknown request URL: {request.method} {request.url.path}."
-        elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed for {request.url.path}."
-        else:
-            message = exc.detail
+        message = http_error_message(request.method, request.url.path, exc.status_code, exc.detail)
         return anthropic_error_response(APIError(exc.status_code, message, headers=exc.headers))
 
     async def server_error(request: Request, exc: Exception) -> Response:

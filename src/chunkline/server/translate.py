@@ -8,6 +8,7 @@ from typing import Any, final
 
 from .errors import InvalidRequest, shown
 from .messages import translate_messages
+from .request_common import apply_sampling, effort_budget, user_of
 from .settings import Settings
 from .tools import response_format_instruction, translate_tools
 
@@ -44,7 +45,6 @@ _UNSUPPORTED: Mapping[str, tuple[tuple[Any, ...], str]] = {
     "verbosity": ((None, "medium"), "Claude has no verbosity setting"),
 }
 _KNOWN = _HANDLED | _IGNORED | set(_UNSUPPORTED)
-_THINKING = ("thinking", "redacted_thinking")
 
 
 @final
@@ -93,7 +93,7 @@ def translate_request(request: Any, settings: Settings) -> Translated:
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
 
-    budget = _thinking_budget(request, settings, turns)
+    budget = effort_budget(request.get("reasoning_effort"), "reasoning_effort", settings, turns)
     if budget is not None:
         if tool_choice is not None and tool_choice["type"] in ("any", "tool"):
             param = "function_call" if request.get("function_call") is not None else "tool_choice"
@@ -111,11 +111,11 @@ def translate_request(request: Any, settings: Settings) -> Translated:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
     body["max_tokens"] = max_tokens
 
-    _sampling(request, body, settings, thinking=budget is not None)
+    apply_sampling(request, body, settings, thinking_field=None if budget is None else "reasoning_effort")
     stop = _stop(request.get("stop"))
     if stop:
         body["stop_sequences"] = stop
-    user = _user(request)
+    user = user_of(request)
     if user:
         body["metadata"] = {"user_id": user}
     body["stream"] = True
@@ -143,64 +143,6 @@ def _max_tokens(request: dict[str, Any], settings: Settings) -> int:
     return settings.default_max_tokens
 
 
-def _thinking_budget(request: dict[str, Any], settings: Settings, turns: list[dict[str, Any]]) -> int | None:
-    effort = request.get("reasoning_effort")
-    if effort is None or effort == "none":
-        return None
-    budget = settings.reasoning_budgets.get(effort) if isinstance(effort, str) else None
-    if budget is None:
-        allowed = ", ".join(["none", *settings.reasoning_budgets])
-        raise InvalidRequest(
-            f"'reasoning_effort' must be one of {allowed}, not {shown(effort)}", "reasoning_effort"
-        )
-    # Continuing after a tool call while thinking needs that turn's signed thinking blocks first.
-    # A client that sent them back (reasoning_details) keeps thinking on; without them Claude would
-    # refuse the request, so it runs without thinking, as Anthropic's own error message advises.
-    last_assistant = next((t for t in reversed(turns) if t["role"] == "assistant"), None)
-    content = last_assistant["content"] if last_assistant is not None else []
-    if any(b["type"] == "tool_use" for b in content) and content[0]["type"] not in _THINKING:
-        return None
-    return budget
-
-
-def _sampling(request: dict[str, Any], body: dict[str, Any], settings: Settings, *, thinking: bool) -> None:
-    temperature = _number(request, "temperature", 0, 2)
-    top_p = _number(request, "top_p", 0, 1)
-    if temperature is not None and temperature > 1:
-        if settings.temperature_above_1 == "reject":
-            raise InvalidRequest(
-                f"'temperature' is {temperature}, but Claude takes 0 to 1 (OpenAI's 0 to 2 range is "
-                "not rescaled)",
-                "temperature",
-            )
-        temperature = 1.0
-    if thinking:
-        # Claude thinks at temperature 1, and with top_p of at least 0.95.
-        if temperature is not None and temperature != 1:
-            raise InvalidRequest(
-                "'temperature' must be 1 or left out with reasoning_effort (Claude thinks at 1), "
-                f"not {temperature}",
-                "temperature",
-            )
-        if top_p is not None and top_p < 0.95:
-            raise InvalidRequest(
-                f"'top_p' must be at least 0.95 or left out with reasoning_effort, not {top_p}", "top_p"
-            )
-    if temperature is not None:
-        body["temperature"] = temperature
-    if top_p is not None:
-        body["top_p"] = top_p
-
-
-def _number(request: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = request.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidRequest(f"'{name}' must be a number from {low} to {high}, not {shown(value)}", name)
-    return value
-
-
 def _stop(stop: Any) -> list[str]:
     if stop is None:
         return []
@@ -209,18 +151,6 @@ def _stop(stop: Any) -> list[str]:
         raise InvalidRequest("'stop' must be a string or an array of strings", "stop")
     # An empty stop sequence stops nothing (and Claude refuses it).
     return [s for s in sequences if s]
-
-
-def _user(request: dict[str, Any]) -> str | None:
-    for name in ("user", "safety_identifier"):
-        value = request.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise InvalidRequest(f"'{name}' must be a string", name)
-        if value:
-            return value
-    return None
 
 
 def _include_usage(options: Any) -> bool:

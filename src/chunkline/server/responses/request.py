@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, final
 
 from ..errors import InvalidRequest
+from ..request_common import apply_sampling, effort_budget, user_of
 from ..settings import Settings
 from .items import translate_input
 from .tools import text_format_instruction, translate_choice, translate_tools
@@ -38,7 +39,6 @@ _UNSUPPORTED: Mapping[str, tuple[tuple[Any, ...], str]] = {
     "top_logprobs": ((None, 0), "Claude does not return log probabilities"),
     "max_tool_calls": ((None,), "Claude has no limit on tool calls"),
 }
-_THINKING = ("thinking", "redacted_thinking")
 _KNOWN = _HANDLED | _IGNORED | set(_UNSUPPORTED)
 
 
@@ -114,8 +114,8 @@ def translate_responses_request(request: Any, settings: Settings) -> ResponsesRe
             max_tokens += budget
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
     body["max_tokens"] = max_tokens
-    _sampling(request, body, settings, thinking=budget is not None)
-    user = _user(request)
+    apply_sampling(request, body, settings, thinking_field=None if budget is None else "reasoning.effort")
+    user = user_of(request)
     if user:
         body["metadata"] = {"user_id": user}
     body["stream"] = True
@@ -145,67 +145,4 @@ def _thinking_budget(reasoning: Any, settings: Settings, turns: list[dict[str, A
         return None
     if not isinstance(reasoning, dict):
         raise InvalidRequest("'reasoning' must be an object", "reasoning")
-    effort = reasoning.get("effort")
-    if effort is None or effort == "none":
-        return None
-    budget = settings.reasoning_budgets.get(effort) if isinstance(effort, str) else None
-    if budget is None:
-        allowed = ", ".join(["none", *settings.reasoning_budgets])
-        raise InvalidRequest(f"reasoning.effort must be one of {allowed}, not {effort!r}", "reasoning.effort")
-    # Claude, thinking, continues a tool call only after the signed thinking that led to it. A
-    # client that sent that back (a reasoning item with encrypted_content) keeps thinking on;
-    # without it Claude would refuse the request, so it runs without thinking.
-    last = next((t for t in reversed(turns) if t["role"] == "assistant"), None)
-    content = last["content"] if last is not None else []
-    if any(b["type"] == "tool_use" for b in content) and content[0]["type"] not in _THINKING:
-        return None
-    return budget
-
-
-def _sampling(request: dict[str, Any], body: dict[str, Any], settings: Settings, *, thinking: bool) -> None:
-    temperature = _number(request, "temperature", 0, 2)
-    top_p = _number(request, "top_p", 0, 1)
-    if temperature is not None and temperature > 1:
-        if settings.temperature_above_1 == "reject":
-            raise InvalidRequest(
-                f"'temperature' is {temperature}, but Claude takes 0 to 1 "
-                "(OpenAI's 0 to 2 range is not rescaled)",
-                "temperature",
-            )
-        temperature = 1.0
-    if thinking:
-        if temperature is not None and temperature != 1:
-            raise InvalidRequest(
-                "'temperature' must be 1 or left out with reasoning.effort (Claude thinks at 1), "
-                f"not {temperature}",
-                "temperature",
-            )
-        if top_p is not None and top_p < 0.95:
-            raise InvalidRequest(
-                f"'top_p' must be at least 0.95 or left out with reasoning.effort, not {top_p}", "top_p"
-            )
-    if temperature is not None:
-        body["temperature"] = temperature
-    if top_p is not None:
-        body["top_p"] = top_p
-
-
-def _number(request: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = request.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidRequest(f"'{name}' must be a number from {low} to {high}, not {value!r}", name)
-    return value
-
-
-def _user(request: dict[str, Any]) -> str | None:
-    for name in ("user", "safety_identifier"):
-        value = request.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise InvalidRequest(f"'{name}' must be a string", name)
-        if value:
-            return value
-    return None
+    return effort_budget(reasoning.get("effort"), "reasoning.effort", settings, turns)
