@@ -181,6 +181,28 @@ def test_interleaved_parts_keep_their_own_items() -> None:
     assert [(i.call_id, json.loads(i.arguments)) for i in final.output] == [("a", {"x": 1}), ("b", {})]
 
 
+@pytest.mark.parametrize("second_opens_after_first_ends", [True, False])
+def test_a_repeated_tool_use_id_fails_the_response(second_opens_after_first_ends: bool) -> None:
+    """Responses tells function calls apart by call_id alone (the openai SDK refuses two with
+    one call_id), and Anthropic never repeats a tool_use id: a repeat is a fault, not a success."""
+    first = [ToolCallStart(0, "toolu_same", "f"), ToolCallDelta(0, "{}")]
+    second = [ToolCallStart(1, "toolu_same", "f"), ToolCallDelta(1, "{}"), ToolCallEnd(1)]
+    middle = (
+        [*first, ToolCallEnd(0), *second]
+        if second_opens_after_first_ends
+        else [*first, *second, ToolCallEnd(0)]
+    )
+    body = encode([ResponseStart("msg_1", "m"), *middle, Finish("tool_calls"), Done()])
+    judge.check_frames(body)
+    reading = judge.read(body)
+    assert reading.terminal == "response.failed"
+    assert (
+        reading.final.error.message
+        == "invalid upstream stream: tool_use id 'toolu_same' repeats within the message"
+    )
+    assert b"response.completed" not in body
+
+
 def test_nothing_after_the_terminal_event() -> None:
     body = encode([*answer("stop")[:-1], ErrorEvent("x", "late"), Done()])
     assert body.count(b"event: response.completed") == 1 and b"response.failed" not in body

@@ -217,12 +217,27 @@ class ResponsesEncoder(Stage):
         self._close(entry, {"id": entry.id, **_message([_text_part(text)], "completed")})
 
     def _call_start(self, event: ToolCallStart) -> None:
+        if self._call_id_taken(event.id):
+            # The Responses API (and the openai SDK's accumulator) tells function calls apart by
+            # call_id alone, and Anthropic never repeats a tool_use id: a repeat cannot be written.
+            self._fail(
+                ErrorEvent(
+                    "invalid_upstream_response",
+                    f"invalid upstream stream: tool_use id {event.id!r} repeats within the message",
+                )
+            )
+            return
         namespace, name = self._names.get(event.name, (None, event.name))
         item: dict[str, Any] = {"type": "function_call", "call_id": event.id, "name": name, "arguments": ""}
         if namespace is not None:
             item["namespace"] = namespace
         entry = self._open(event.part, "function_call", "fc", {**item, "status": "in_progress"})
         entry.call_id, entry.name, entry.namespace = event.id, name, namespace
+
+    def _call_id_taken(self, call_id: str) -> bool:
+        return any(item.get("call_id") == call_id for item in self._output.values()) or any(
+            entry.call_id == call_id for entry in self._items.values() if entry.kind == "function_call"
+        )
 
     def _call_end(self, entry: _Item) -> None:
         arguments = "".join(entry.parts)
