@@ -118,7 +118,6 @@ class Envelope(Stage):
         "_content_head",
         "_created",
         "_details",
-        "_details_on",
         "_envelope",
         "_field",
         "_head",
@@ -153,10 +152,10 @@ class Envelope(Stage):
         self._usage: str | None = options["usage"] if options["include_usage"] else None
         self._calls: dict[int, int] | None = None  # part -> the client's tool-call index
         # Each thinking block's text, held until its end, when it goes out whole with its
-        # signature in delta.reasoning_details (the client gives it back for the next turn).
-        self._thinking: dict[int, list[str]] = {}
+        # signature in delta.reasoning_details (the client gives it back for the next turn);
+        # None when reasoning_details is off (an idle conversion then holds no dict for it).
+        self._thinking: dict[int, list[str]] | None = {} if options["reasoning_details"] else None
         self._details = 0
-        self._details_on: bool = options["reasoning_details"]
         usage_null = b',"usage":null' if self._usage else b""
         self._tail_usage_null = usage_null + b"}"
         self._envelope = b""
@@ -201,19 +200,21 @@ class Envelope(Stage):
             )
         elif cls is ReasoningDelta:
             self._delta({self._field: item.text})
-            held = self._thinking.get(item.part)
-            if held is not None:
-                held.append(item.text)
+            if self._thinking is not None:
+                held = self._thinking.get(item.part)
+                if held is not None:
+                    held.append(item.text)
         elif cls is ReasoningStart:
-            if self._details_on:
+            if self._thinking is not None:
                 if item.redacted is None:
                     self._thinking[item.part] = []
                 else:
                     self._detail("", None, item.redacted)
         elif cls is ReasoningEnd:
-            held = self._thinking.pop(item.part, None)
-            if held is not None:
-                self._detail("".join(held), item.signature, None)
+            if self._thinking is not None:
+                held = self._thinking.pop(item.part, None)
+                if held is not None:
+                    self._detail("".join(held), item.signature, None)
         elif cls is ResponseStart:
             self._start(item)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import orjson
@@ -48,6 +49,13 @@ def _limit(value: Any, registry: Registry) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=64)
+def _pending_limit(limit: int, separator_length: int) -> int:
+    """What may wait in the buffer: a whole frame plus the first byte of its separator. Cached, so
+    that conversions share one int object (an int this large is 32 bytes per conversion else)."""
+    return limit + separator_length - 1
+
+
 class _Framer(Stage):
     """Cuts bytes into frames (events for SSE, lines for JSON lines) however the input is split:
     line breaks may be CR, LF or CRLF (even a CRLF split across reads), a UTF-8 BOM at the very
@@ -65,8 +73,7 @@ class _Framer(Stage):
         self._started = False
         self._limit: int = options.get("max_event_bytes", _DEFAULT_LIMIT)
         self._max_values: int = options.get("max_event_values", _DEFAULT_MAX_VALUES)
-        # What may wait in the buffer: a whole frame plus the first byte of its separator.
-        self._pending_limit = self._limit + len(self.separator) - 1
+        self._pending_limit = _pending_limit(self._limit, len(self.separator))
 
     def feed(self, item: Any) -> None:
         data = bytes(item)
