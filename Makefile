@@ -3,8 +3,12 @@
 
 VENV := .venv
 BIN := $(VENV)/bin
-# The peers' own venv (make bench-peers, make bench-server PEERS=1).
+# The peers' own venvs (make bench-peers, make bench-server PEERS=1): ccproxy-api 0.1.2 and LiteLLM;
+# ccproxy-api 0.2.10 (which has no 0.1.x adapter) with LiteLLM for the chat -> Anthropic route; and
+# ccproxy-api 0.2.10 alone for the Responses route. .venv never sees the peers' dependencies.
 PEERS_VENV := .venv-peers
+PEERS_CHAT_VENV := .venv-peers-chat
+PEERS_RESPONSES_VENV := .venv-peers-responses
 
 # The first Python 3.11+ found on PATH; override with `make PYTHON=/path/to/python3.12 ...`.
 PYTHON ?= $(shell for p in python3 python3.11 python3.12 python3.13 python; do \
@@ -49,13 +53,7 @@ bench: $(VENV)/.installed-dev
 bench-server: $(VENV)/.installed-dev $(if $(PEERS),$(PEERS_VENV)/.installed)
 	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm)
 
-# Optional: the same stream through ccproxy-api 0.1.2 and LiteLLM, one run (and LiteLLM's proxy for
-# `make bench-server PEERS=1`). The peers are heavy and
-# bring their own dependencies, so they get a venv of their own and .venv never sees them.
-
-# ccproxy-api 0.2.x dropped the 0.1.x adapter, so its Responses adapter gets a venv of its own.
-PEERS_RESPONSES_VENV := .venv-peers-responses
-
+# Optional: each route's stream through its peers (ccproxy-api, LiteLLM), one run per route.
 bench-peers: $(PEERS_VENV)/.installed $(PEERS_CHAT_VENV)/.installed $(PEERS_RESPONSES_VENV)/.installed
 	$(PEERS_VENV)/bin/python benchmarks/peers.py
 	$(PEERS_CHAT_VENV)/bin/python benchmarks/peers_chat.py
@@ -74,10 +72,6 @@ $(PEERS_VENV)/.installed: pyproject.toml benchmarks/litellm-proxy.txt
 	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		'ccproxy-api==0.1.2' -r benchmarks/litellm-proxy.txt orjson -e .
 	@touch $@
-
-# The other direction (OpenAI chat -> Anthropic Messages) is compared with ccproxy-api 0.2.10, whose
-# adapter for it does not exist in 0.1.2: a venv of its own.
-PEERS_CHAT_VENV := .venv-peers-chat
 
 $(PEERS_CHAT_VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or newer on PATH; set PYTHON=..." >&2; exit 1; }
