@@ -142,3 +142,15 @@ CHAT_FAULTS: dict[str, tuple[bytes, str]] = {
     "orphan-call": (chat_sse([_TEXT, _ORPHAN]), "never started"),
     "late": (chat_sse([_TEXT, chat_chunk({}, "stop"), {"error": {"message": "late fault"}}]), "late fault"),
 }
+
+
+def assert_chat_error(out: list[bytes], words: str) -> dict[str, Any]:
+    """An openai-chat output that ends in its error form (`split_output`), whose message holds
+    ``words``, on which every way the openai SDK reads a stream raises ``openai.APIError``."""
+    _, error = split_output(out)
+    assert words in error["message"], error
+    for consumer, read in harness.CONSUMERS.items():
+        with pytest.raises(openai.APIError) as caught:
+            read(b"".join(out))
+        assert type(caught.value) is openai.APIError and caught.value.message == error["message"], consumer
+    return error
