@@ -120,6 +120,7 @@ class ChatReading:
     finish: str = "stop"
     usage: Any = None
     model: str | None = None
+    id: str | None = None
 
 
 def chat_reading(sse: bytes) -> ChatReading:
@@ -132,7 +133,7 @@ def chat_reading(sse: bytes) -> ChatReading:
         if chunk.usage is not None:
             reading.usage = chunk.usage
         if chunk.choices and reading.model is None:
-            reading.model = chunk.model
+            reading.model, reading.id = chunk.model, chunk.id
         for choice in chunk.choices:
             delta = choice.delta
             extra = delta.model_extra or {}

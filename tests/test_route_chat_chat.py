@@ -131,3 +131,11 @@ def test_a_refusal_arrives_as_content_with_content_filter() -> None:
     path = next(p for p in SINGLE_CHOICE if p.name == "oaipy_refusal.sse")
     got = harness.openai_stream_create(b"".join(convert(load_chat_sse(path))))
     assert got.refusal is None and got.content and got.finish_reason == "content_filter"
+
+
+def test_the_upstream_chunk_id_is_kept() -> None:
+    """An id already starting 'chatcmpl-' is not prefixed again (it read 'chatcmpl-chatcmpl-...')."""
+    path = next(p for p in SINGLE_CHOICE if p.name == "oaipy_text_basic_usage.sse")
+    sse = load_chat_sse(path)
+    ids = {p["id"] for p in harness.data_payloads(b"".join(convert(sse))) if isinstance(p, dict)}
+    assert ids == {chat_reading(sse).id}
