@@ -31,7 +31,11 @@ from faults import CHAT_FAULTS
 from strategies import split_at
 
 SINGLE_CHOICE = [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
-MODES = {"summary": {}, "reasoning_text": {"thinking": "reasoning_text"}}
+MODES = {
+    "summary": {},
+    "reasoning_text": {"thinking": "reasoning_text"},
+    "encrypted": {"reasoning_encrypted_content": True},
+}
 
 
 @functools.cache
