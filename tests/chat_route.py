@@ -70,6 +70,20 @@ def convert(data: bytes, pieces: list[bytes] | None = None, **options: Any) -> b
     return b"".join(out)
 
 
+def finish_line_end(sse: bytes) -> int:
+    """The offset of the line break ending the first chunk with a ``finish_reason``: every prefix
+    up to it (that line break left out) is a stream cut before its finish."""
+    pos = 0
+    for line in sse.splitlines(keepends=True):
+        body = line.strip()
+        if body.startswith(b"data:") and body[5:].strip() not in (b"", b"[DONE]"):
+            chunk = json.loads(body[5:])
+            if any(c.get("finish_reason") for c in chunk.get("choices") or []):
+                return pos + len(line.rstrip(b"\r\n"))
+        pos += len(line)
+    raise AssertionError("no finish_reason in the stream")
+
+
 # -- the input, read by the openai SDK ----------------------------------------------------------
 
 

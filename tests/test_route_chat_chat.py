@@ -23,6 +23,7 @@ from chat_route import (
     chat_fixture_paths,
     chat_reading,
     chat_streams,
+    finish_line_end,
     load_chat_sse,
 )
 from faults import CHAT_FAULTS, assert_chat_error
@@ -139,3 +140,11 @@ def test_the_upstream_chunk_id_is_kept() -> None:
     sse = load_chat_sse(path)
     ids = {p["id"] for p in harness.data_payloads(b"".join(convert(sse))) if isinstance(p, dict)}
     assert ids == {chat_reading(sse).id}
+
+
+@pytest.mark.parametrize("path", SINGLE_CHOICE, ids=lambda p: p.name)
+def test_recording_cut_before_its_finish_is_an_error(path: Path) -> None:
+    sse = load_chat_sse(path)
+    end = finish_line_end(sse)
+    for cut in sorted({1, end // 3, end // 2, end - 1, end}):
+        assert_chat_error(convert(sse[:cut]), "")

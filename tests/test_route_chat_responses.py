@@ -25,6 +25,7 @@ from chat_route import (
     chat_reading,
     chat_sse,
     chat_streams,
+    finish_line_end,
     load_chat_sse,
 )
 from faults import CHAT_FAULTS
@@ -146,3 +147,14 @@ def test_an_upstream_error_code_keeps_its_meaning(code: str, expected: str) -> N
     error = {"error": {"message": "no", "type": "requests", "code": code}}
     reading = judge.read(convert(chat_sse([chat_chunk({"content": "x"}), error], done=False)))
     assert reading.final.error.code == expected
+
+
+@pytest.mark.parametrize("path", SINGLE_CHOICE, ids=lambda p: p.name)
+def test_recording_cut_before_its_finish_fails_the_response(path: Path) -> None:
+    sse = load_chat_sse(path)
+    end = finish_line_end(sse)
+    for cut in sorted({1, end // 3, end // 2, end - 1, end}):
+        body = convert(sse[:cut])
+        judge.check_frames(body)
+        assert judge.read(body).terminal == "response.failed", cut
+        assert b"response.completed" not in body and b"response.incomplete" not in body
