@@ -22,6 +22,17 @@ OPENAI_FIXTURES = FIXTURES / "openai"
 COMPAT_FIXTURES = FIXTURES / "openai_compat"
 _MESSAGES = [{"role": "user", "content": "hi"}]
 
+#: Chat finish reasons in neutral terms (an unknown one is ``stop``).
+NEUTRAL_FINISH = {
+    "stop": "stop",
+    "eos": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
 #: Neutral-to-Anthropic stop reasons, as the openai finish reasons read (the route's rule).
 STOP_REASON = {
     "stop": "end_turn",
@@ -57,6 +68,20 @@ def convert(data: bytes, pieces: list[bytes] | None = None, **options: Any) -> b
         out += conversion.feed(piece)
     out += conversion.close()
     return b"".join(out)
+
+
+def finish_line_end(sse: bytes) -> int:
+    """The offset of the line break ending the first chunk with a ``finish_reason``: every prefix
+    up to it (that line break left out) is a stream cut before its finish."""
+    pos = 0
+    for line in sse.splitlines(keepends=True):
+        body = line.strip()
+        if body.startswith(b"data:") and body[5:].strip() not in (b"", b"[DONE]"):
+            chunk = json.loads(body[5:])
+            if any(c.get("finish_reason") for c in chunk.get("choices") or []):
+                return pos + len(line.rstrip(b"\r\n"))
+        pos += len(line)
+    raise AssertionError("no finish_reason in the stream")
 
 
 # -- the input, read by the openai SDK ----------------------------------------------------------
@@ -96,18 +121,33 @@ def openai_chunks(sse: bytes) -> list[Any]:
         return list(stream)
 
 
-def openai_reading(sse: bytes) -> Reading:
-    """The strict openai SDK's chunks of the input, accumulated by choice 0 and tool-call index,
-    in Anthropic's terms (``stop`` after tool calls reads as ``tool_use``)."""
-    reading = Reading()
+@dataclass
+class ChatReading:
+    """The input as the openai SDK reads it, in chat terms: text (content and refusal), reasoning,
+    tool calls with parsed arguments, the finish in neutral terms, usage and model."""
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[tuple[str, str, Any]] = field(default_factory=list)
+    #: The neutral finish reason (the route's rule: ``stop`` after tool calls is ``tool_calls``,
+    #: after refusal text ``content_filter``; an unknown reason is ``stop``).
+    finish: str = "stop"
+    usage: Any = None
+    model: str | None = None
+    id: str | None = None
+
+
+def chat_reading(sse: bytes) -> ChatReading:
+    """The openai SDK's chunks of the input, accumulated by choice 0 and tool-call index."""
+    reading = ChatReading()
     calls: dict[int, list[Any]] = {}
     finish = None
-    usage = None
-    chunks = openai_chunks(sse)
     refused = False
-    for chunk in chunks:
+    for chunk in openai_chunks(sse):
         if chunk.usage is not None:
-            usage = chunk.usage
+            reading.usage = chunk.usage
+        if chunk.choices and reading.model is None:
+            reading.model, reading.id = chunk.model, chunk.id
         for choice in chunk.choices:
             delta = choice.delta
             extra = delta.model_extra or {}
@@ -130,17 +170,33 @@ def openai_reading(sse: bytes) -> Reading:
             if choice.finish_reason is not None:
                 finish = choice.finish_reason
     reading.tool_calls = [(c[0], c[1], json.loads(c[2] or "{}")) for _, c in sorted(calls.items())]
-    reason = STOP_REASON.get(finish or "", "end_turn")
+    reading.finish = NEUTRAL_FINISH.get(finish or "", "stop")
     if finish == "stop" and calls:
-        reason = "tool_use"
+        reading.finish = "tool_calls"
     elif finish == "stop" and refused:
-        reason = "refusal"
-    reading.stop_reason = reason
+        reading.finish = "content_filter"
+    return reading
+
+
+def cached_tokens(usage: Any) -> int:
+    """The cached part of a chat usage object (OpenAI's ``cached_tokens``, DeepSeek's
+    ``prompt_cache_hit_tokens``), 0 when it says none."""
+    details = usage.prompt_tokens_details
+    cached = details.cached_tokens if details is not None else None
+    if cached is None:
+        cached = (usage.model_extra or {}).get("prompt_cache_hit_tokens")
+    return cached or 0
+
+
+def openai_reading(sse: bytes) -> Reading:
+    """`chat_reading` in Anthropic's terms, as the openai-chat -> anthropic-messages route maps it."""
+    chat = chat_reading(sse)
+    reading = Reading(chat.text, chat.reasoning, chat.tool_calls, STOP_REASON[chat.finish])
     # Anthropic's usage always has the counts: without a usage chunk they read 0.
     reading.usage = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0}
+    usage = chat.usage
     if usage is not None:
-        details = usage.prompt_tokens_details
-        cached = (details.cached_tokens if details is not None else None) or 0
+        cached = cached_tokens(usage)
         reading.usage = {
             "input_tokens": usage.prompt_tokens - cached,
             "output_tokens": usage.completion_tokens,
@@ -179,10 +235,15 @@ def message_reading(message: Any) -> Reading:
     )
 
 
-def anthropic_final(body: bytes) -> Reading:
-    """``client.messages.stream()`` and ``get_final_message()`` over the output."""
+def anthropic_message(body: bytes) -> Any:
+    """The strict anthropic SDK's ``messages.stream()`` and ``get_final_message()`` over the output."""
     with anthropic_client(body).messages.stream(model="m", max_tokens=1024, messages=_MESSAGES) as stream:
-        return message_reading(stream.get_final_message())
+        return stream.get_final_message()
+
+
+def anthropic_final(body: bytes) -> Reading:
+    """`anthropic_message` in the terms the tests compare."""
+    return message_reading(anthropic_message(body))
 
 
 def anthropic_events(body: bytes) -> list[Any]:

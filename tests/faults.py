@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 import harness
+from chat_route import chat_chunk, chat_sse
 
 DONE = b"data: [DONE]\n\n"
 PING_OUT = b": ping\n\n"
@@ -113,3 +114,43 @@ def assert_client_error(
             harness.CONSUMERS[consumer](output)
         assert type(caught.value) is openai.APIError and caught.value.message == error["message"], consumer
     return view
+
+
+# -- faults of an openai-chat source, for every route from it ----------------------------------------
+
+_TEXT = chat_chunk({"role": "assistant", "content": "partial"})
+_LINE = b"data: " + json.dumps(_TEXT).encode() + b"\n\n"
+_N2 = {**_TEXT, "choices": [*_TEXT["choices"], {**_TEXT["choices"][0], "index": 1}]}
+_ORPHAN = chat_chunk({"tool_calls": [{"index": 3, "function": {"arguments": "{}"}}]})
+
+#: Faulty chat streams by name: (input, words the error message holds). Each must end in the
+#: target's error form, never a finish.
+CHAT_FAULTS: dict[str, tuple[bytes, str]] = {
+    "error-object": (
+        chat_sse([_TEXT, {"error": {"message": "boom", "type": "server_error"}}], False),
+        "boom",
+    ),
+    "vllm-error": (
+        chat_sse([_TEXT, {"object": "error", "message": "vllm says no", "code": 400}], False),
+        "vllm says no",
+    ),
+    "broken-json": (_LINE + b"data: {not json\n\n", "malformed JSON"),
+    "cut": (chat_sse([_TEXT], False), "before a 'finish_reason'"),
+    "done-early": (chat_sse([_TEXT]), "[DONE] before a 'finish_reason'"),
+    "empty": (b"", "before its first chunk"),
+    "n2": (chat_sse([_N2]), "more than one choice"),
+    "orphan-call": (chat_sse([_TEXT, _ORPHAN]), "never started"),
+    "late": (chat_sse([_TEXT, chat_chunk({}, "stop"), {"error": {"message": "late fault"}}]), "late fault"),
+}
+
+
+def assert_chat_error(out: list[bytes], words: str) -> dict[str, Any]:
+    """An openai-chat output that ends in its error form (`split_output`), whose message holds
+    ``words``, on which every way the openai SDK reads a stream raises ``openai.APIError``."""
+    _, error = split_output(out)
+    assert words in error["message"], error
+    for consumer, read in harness.CONSUMERS.items():
+        with pytest.raises(openai.APIError) as caught:
+            read(b"".join(out))
+        assert type(caught.value) is openai.APIError and caught.value.message == error["message"], consumer
+    return error

@@ -5,7 +5,6 @@ splits change nothing; faults end with an error event and never with message_sto
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from chat_route import (
     openai_reading,
     route,
 )
+from faults import CHAT_FAULTS
 
 SINGLE_CHOICE = [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
 
@@ -127,40 +127,7 @@ def test_usage_in_anthropic_terms_on_the_finish_chunk_and_deepseek_cache_hits() 
 _TEXT = chat_chunk({"role": "assistant", "content": "partial"})
 
 
-@pytest.mark.parametrize(
-    ("sse", "words"),
-    [
-        (_stream(_TEXT, {"error": {"message": "boom", "type": "server_error"}}, done=False), "boom"),
-        (
-            _stream(_TEXT, {"object": "error", "message": "vllm says no", "code": 400}, done=False),
-            "vllm says no",
-        ),
-        (b"data: " + json.dumps(_TEXT).encode() + b"\n\ndata: {not json\n\n", "malformed JSON"),
-        (_stream(_TEXT, done=False), "before a 'finish_reason'"),
-        (_stream(_TEXT), "[DONE] before a 'finish_reason'"),
-        (b"", "before its first chunk"),
-        (
-            _stream({**_TEXT, "choices": [*_TEXT["choices"], {**_TEXT["choices"][0], "index": 1}]}),
-            "more than one choice",
-        ),
-        (
-            _stream(_TEXT, chat_chunk({"tool_calls": [{"index": 3, "function": {"arguments": "{}"}}]})),
-            "never started",
-        ),
-        (_stream(_TEXT, chat_chunk({}, "stop"), {"error": {"message": "late fault"}}), "late fault"),
-    ],
-    ids=[
-        "error-object",
-        "vllm-error",
-        "broken-json",
-        "cut",
-        "done-early",
-        "empty",
-        "n2",
-        "orphan-call",
-        "late",
-    ],
-)
+@pytest.mark.parametrize(("sse", "words"), CHAT_FAULTS.values(), ids=list(CHAT_FAULTS))
 def test_faults_end_with_an_error_event_never_message_stop(sse: bytes, words: str) -> None:
     out = convert(sse)
     named = frames(out)

@@ -28,6 +28,7 @@ from ..events import (
 )
 from ..hookspecs import hookimpl
 from ..stage import EncoderSpec, Option, Options, Stage, StageSpec
+from .decode import STOP_REASONS as _UPSTREAM_STOP_REASONS
 
 __all__ = [
     "ANTHROPIC_ERROR_TYPES",
@@ -49,6 +50,8 @@ STOP_REASONS = MappingProxyType(
 )
 """Neutral finish reasons -> Anthropic stop reasons (``stop`` with a known stop sequence is
 ``stop_sequence``)."""
+
+_KEPT_STOP_REASONS = frozenset({*STOP_REASONS.values(), "stop_sequence", "model_context_window_exceeded"})
 
 ANTHROPIC_ERROR_TYPES = frozenset(
     {
@@ -342,7 +345,10 @@ class AnthropicEncoder(Stage):
             self._merge(finish.usage)
         usage = self._usage
         reason = STOP_REASONS.get(finish.reason, "end_turn")
-        if finish.reason == "stop" and finish.stop_sequence:
+        raw = finish.raw_reason
+        if raw in _KEPT_STOP_REASONS and _UPSTREAM_STOP_REASONS.get(raw) == finish.reason:
+            reason = raw  # Claude's own word still means it (a full context is not max_tokens)
+        elif finish.reason == "stop" and finish.stop_sequence:
             reason = "stop_sequence"
         counts: dict[str, int] = {"output_tokens": usage.output_tokens or 0}
         if usage.input_tokens is not None:

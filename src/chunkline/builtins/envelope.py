@@ -240,7 +240,8 @@ class Envelope(Stage):
     def _start(self, item: ResponseStart) -> None:
         envelope = _dumps(
             {
-                "id": self._id or f"chatcmpl-{item.id}",
+                # A chat upstream's id is kept as it is, not prefixed twice.
+                "id": self._id or (item.id if item.id.startswith("chatcmpl-") else f"chatcmpl-{item.id}"),
                 "object": "chat.completion.chunk",
                 "created": self._created if self._created is not None else int(time.time()),
                 "model": self._model or item.model,
@@ -282,7 +283,7 @@ def register_stages(register: Any) -> None:
                 ),
                 Option.optional_string(
                     "response_id",
-                    "The chunk id clients see; by default 'chatcmpl-' + the upstream message id.",
+                    "The chunk id clients see; by default 'chatcmpl-' + the upstream id (kept if it has it).",
                     per_conversion=True,
                 ),
                 Option(

@@ -24,11 +24,16 @@ __all__ = [
 #: Marks an ``encrypted_content`` that chunkline wrote: the Anthropic thinking block, whole.
 ENCRYPTED_PREFIX = "chunkline.v1."
 
-# The `code` of a Responses error is a closed list in the SDK's types; these are the nearest words.
+# The `code` of a Responses error is a closed list in the SDK's types; these are the nearest words
+# for Anthropic's error types and for the codes OpenAI-compatible upstreams send.
 _CODES = {
     "rate_limit_error": "rate_limit_exceeded",
     "invalid_request_error": "invalid_prompt",
     "request_too_large": "invalid_prompt",
+    "rate_limit_exceeded": "rate_limit_exceeded",
+    "insufficient_quota": "rate_limit_exceeded",
+    "context_length_exceeded": "invalid_prompt",
+    "invalid_prompt": "invalid_prompt",
 }
 
 
