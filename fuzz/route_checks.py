@@ -107,6 +107,8 @@ def responses_fault(outputs: list[bytes], body: bytes) -> tuple[str, str] | None
             item = data["item"]
             assert item["id"] not in items, f"item {item['id']} announced twice"
             assert data["output_index"] == len(items), "output_index counts items as announced (RS4)"
+            if item["type"] == "function_call":
+                assert item["call_id"] and item["name"], f"a call no client can answer or make: {item}"
             items[item["id"]] = {"index": data["output_index"], "type": item["type"], "streamed": {}}
             continue
         item_id = data["item"]["id"] if name == "response.output_item.done" else data.get("item_id")
@@ -145,7 +147,15 @@ def responses_fault(outputs: list[bytes], body: bytes) -> tuple[str, str] | None
 
 # -- openai-chat -> anthropic-messages -----------------------------------------------------------
 
-_STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"}
+_STOP_REASONS = {
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+}
 _DELTAS = {
     "text": {"text_delta"},
     "thinking": {"thinking_delta", "signature_delta"},
@@ -189,7 +199,8 @@ def anthropic_fault(outputs: list[bytes], body: bytes) -> tuple[str, str] | None
             assert kind in _DELTAS, kind
             if kind == "tool_use":
                 block = data["content_block"]
-                assert isinstance(block["id"], str) and block["id"] and isinstance(block["name"], str)
+                assert isinstance(block["id"], str) and block["id"], block  # answerable, and
+                assert isinstance(block["name"], str) and block["name"], block  # callable
             open_block, expected = (data["index"], kind), expected + 1
         elif name == "content_block_delta":
             assert open_block is not None and data["index"] == open_block[0], "a delta outside its block"
