@@ -111,9 +111,10 @@ clean:
 distclean: clean
 	rm -rf $(VENV) $(PEERS_VENV) $(PEERS_CHAT_VENV) $(PEERS_RESPONSES_VENV)
 
-# Fuzz the whole pipeline for FUZZ_SECONDS with atheris (installed into .venv on first use; where it
-# cannot be, the harness falls back to pure-Python mutation). Seeds: the recordings, written into
-# build/fuzz/corpus. Exits non-zero on a finding, whose input is saved as build/fuzz/crash-*.
+# Fuzz the whole pipeline, on every built-in route, for FUZZ_SECONDS with atheris (installed into
+# .venv on first use; where it cannot be, the harness falls back to pure-Python mutation). Seeds: the
+# Anthropic and chat recordings, written into build/fuzz/corpus. Exits non-zero on a finding, whose
+# input is saved as build/fuzz/crash-*.
 # Then the server's request side (fuzz/fuzz_server.py, hypothesis) for a third of FUZZ_SECONDS: the
 # total stays FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60

@@ -1,23 +1,34 @@
-"""Coverage-guided fuzzing of the whole chunkline pipeline (atheris, or a pure-Python fallback).
+"""Coverage-guided fuzzing of the whole chunkline pipeline, on every built-in route (atheris or pure Python).
 
 What it runs
-    Each input is two header bytes and the upstream bytes: byte 0 picks one of the VARIANTS below
-    (the default pipeline, and option sets that change every stage's path: usage reports, tiny
-    limits, chunking with thinking tags, JSON-lines input, usage on the finish chunk with dropped
-    pings, and on_error="raise"); byte 1 + 1 is the size of the reads the input is fed in again.
+    Each input is two header bytes and the upstream bytes: byte 0 picks one of the VARIANTS below,
+    a route and its options: the default route (anthropic-messages -> openai-chat) plain and with
+    option sets that change every stage's path (usage reports, tiny limits, chunking with thinking
+    tags, JSON-lines input, usage on the finish chunk with dropped pings, on_error="raise"); the
+    openai-responses target (Anthropic SSE in) and the openai-chat -> anthropic-messages route
+    (chat chunk SSE in), each plain, with its thinking modes and chunking, tiny limits, JSON-lines
+    input and on_error="raise". Byte 1 + 1 is the size of the reads the input is fed in again.
 
 What it checks (any failure is a finding)
     1. No exception escapes ``Pipeline.convert``, ``Conversion.feed`` or ``close`` (with
        on_error="raise", only a chunkline.StreamError, and it must agree with the in-band error).
-    2. The output is a valid OpenAI stream: every item one SSE event, every data payload JSON, the
-       role chunk first, one id, contiguous tool-call indices, and exactly one finish chunk or one
-       error event, then ``data: [DONE]`` last (tests/strategies.py ``read_openai_stream``).
+    2. The output is a valid stream of the route's target. openai-chat: every item one SSE event,
+       every data payload JSON, the role chunk first, one id, contiguous tool-call indices, exactly
+       one finish chunk or one error event, then ``data: [DONE]`` last (tests/strategies.py
+       ``read_openai_stream``). openai-responses and anthropic-messages: fuzz/route_checks.py
+       (``event: X`` naming its data's type; sequence numbers, items announced before anything
+       refers to them and one terminal event, last; message_start first, blocks 0, 1, 2... started
+       before their deltas and stopped before message_delta, and one message_stop or error, last).
     3. Fed in reads of any size, the output is byte for byte the same (R44).
-    4. A finish only if the input holds a ``message_stop`` (never a fabricated success, R43/R51).
+    4. A finish only if the input can hold what ends it: a ``message_stop`` (Anthropic input, R43,
+       R51, RS12) or a ``finish_reason`` (chat input): never a fabricated success.
 
 Seeds
     Every recording in tests/fixtures/anthropic/ (SSE, and the .jsonl ones raw too) under several
-    variants is written into the corpus directory at start (files already there are kept).
+    variants of the two routes that read it, and every chat recording in tests/fixtures/openai/ and
+    tests/fixtures/openai_compat/ under the chat route's variants, with the hand-written inputs in
+    fuzz/seeds/ (anthropic_*.sse and chat_*.sse alike), are written into the corpus directory at
+    start (files already there are kept).
 
 Running
     make fuzz [FUZZ_SECONDS=60]     installs atheris into .venv if missing, seeds build/fuzz/corpus,
@@ -40,6 +51,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import pkgutil
 import random
 import sys
 import time
@@ -56,49 +68,78 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     atheris = None
 
-BUILTINS = (
-    "chunker",
-    "decode",
-    "envelope",
-    "finish",
-    "parse",
-    "policies",
-    "serialize",
-    "thinking",
-    "tool_calls",
-    "usage",
-)
-
-if atheris is not None and __name__ == "__main__":
+if atheris is not None and __name__ == "__main__" and "--fallback" not in sys.argv:
     # Every chunkline module, the built-in stages included (pluggy loads those by name later).
-    # Only when run as the fuzzer: imported (by the tests), nothing is instrumented.
+    # Only when run as the fuzzer: imported (by the tests) or as the fallback, nothing is
+    # instrumented (nothing would read the coverage, and it costs half the speed).
     with atheris.instrument_imports(include=["chunkline"]):
         import chunkline
+        import chunkline.builtins
 
-        for _name in BUILTINS:
-            __import__(f"chunkline.builtins.{_name}")
+        for _module in pkgutil.iter_modules(chunkline.builtins.__path__):
+            __import__(f"chunkline.builtins.{_module.name}")
 else:
     import chunkline
+
+from route_checks import anthropic_fault, responses_fault, saw_message_stop  # noqa: E402
 
 from strategies import read_openai_stream  # noqa: E402
 
 CREATED = 1_700_000_000
-VARIANTS: list[dict[str, Any]] = [
-    {},
-    {"include_usage": True},
-    {"max_event_bytes": 1024, "max_content_blocks": 4, "max_tool_argument_bytes": 64},
-    {"chunking": "words:2", "thinking": "tags"},
-    {"input_format": "jsonl"},
-    {"include_usage": True, "usage": "final", "thinking": "reasoning", "ping": "drop"},
-    {"on_error": "raise"},
-]
-JSONL_VARIANT = 4
-RAISE_VARIANT = 6
-PIPELINES = [chunkline.Pipeline(created=CREATED, **options) for options in VARIANTS]
-IN_BAND = {
-    i: chunkline.Pipeline(created=CREATED, **{**o, "on_error": "inband"}) for i, o in enumerate(VARIANTS)
+CHAT, RESPONSES, ANTHROPIC = "openai-chat", "openai-responses", "anthropic-messages"
+ROUTES: dict[str, dict[str, Any]] = {
+    CHAT: {"created": CREATED},
+    RESPONSES: {"target": RESPONSES, "created": CREATED},
+    ANTHROPIC: {"source": CHAT, "target": ANTHROPIC},
 }
-DONE = b"data: [DONE]\n\n"
+TINY = {"max_event_bytes": 1024, "max_tool_argument_bytes": 64}
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    (CHAT, {}),
+    (CHAT, {"include_usage": True}),
+    (CHAT, {**TINY, "max_content_blocks": 4}),
+    (CHAT, {"chunking": "words:2", "thinking": "tags"}),
+    (CHAT, {"input_format": "jsonl"}),
+    (CHAT, {"include_usage": True, "usage": "final", "thinking": "reasoning", "ping": "drop"}),
+    (CHAT, {"on_error": "raise"}),
+    (RESPONSES, {}),
+    (RESPONSES, {"thinking": "reasoning_text", "reasoning_encrypted_content": True, "chunking": "words:2"}),
+    (RESPONSES, {**TINY, "max_content_blocks": 4, "tool_namespaces": {"get_weather": ("ns", "weather")}}),
+    (RESPONSES, {"input_format": "jsonl", "thinking": "tags", "finish_reasons": {"pause_turn": "stop"}}),
+    (RESPONSES, {"on_error": "raise"}),
+    (ANTHROPIC, {}),
+    (ANTHROPIC, {"thinking": "tags", "chunking": "chars:3", "stop_sequences": ["\n"], "ping": "drop"}),
+    (ANTHROPIC, TINY),
+    (ANTHROPIC, {"input_format": "jsonl", "thinking": "drop"}),
+    (ANTHROPIC, {"on_error": "raise"}),
+]
+# Per route: the variant seeded with JSON-lines files raw, and the on_error="raise" one.
+JSONL_VARIANT = {CHAT: 4, RESPONSES: 10, ANTHROPIC: 15}
+RAISE_VARIANTS = {6, 11, 16}
+# Per route: the variants (and read sizes) every recording it reads is seeded under.
+SEEDED = {
+    CHAT: ((0, 63), (1, 6), (2, 255), (3, 0), (5, 31), (6, 127)),
+    RESPONSES: ((7, 63), (8, 6), (9, 255), (11, 127)),
+    ANTHROPIC: ((12, 63), (13, 6), (14, 255), (16, 127)),
+}
+PIPELINES = [chunkline.Pipeline(**ROUTES[route], **options) for route, options in VARIANTS]
+IN_BAND = [
+    chunkline.Pipeline(**ROUTES[route], **{**options, "on_error": "inband"}) for route, options in VARIANTS
+]
+
+
+EXECUTIONS = dict.fromkeys(ROUTES, 0)
+
+
+def count(route: str) -> None:
+    # libFuzzer counts inputs, not routes, and ends the process without running Python's atexit:
+    # the split by route is printed as it goes (and by the fallback at its end).
+    EXECUTIONS[route] += 1
+    if sum(EXECUTIONS.values()) % 20_000 == 0:
+        print(f"fuzz_pipeline: {by_route()}", file=sys.stderr)
+
+
+def by_route() -> str:
+    return "inputs by target: " + ", ".join(f"{route} {n}" for route, n in EXECUTIONS.items())
 
 
 def fed(pipeline: chunkline.Pipeline, data: bytes, size: int) -> list[bytes]:
@@ -116,34 +157,83 @@ def check(data: bytes) -> None:
     index = data[0] % len(VARIANTS)
     size = data[1] + 1
     body = data[2:]
+    route = VARIANTS[index][0]
+    count(route)
     in_band = IN_BAND[index]
     out = in_band.convert(body)
-    stream = read_openai_stream(out)  # (2): raises AssertionError on an invalid stream
-    assert fed(in_band, body, size) == out, "the output depends on how the input is split"  # (3)
-    if stream.finish_chunks:
-        assert b"message_stop" in body, "a finish for input without message_stop"  # (4)
-    if index == RAISE_VARIANT:  # (1): raise agrees with in-band
+    fault = read(route, out, body)  # (2) and (4)
+    if route == CHAT:
+        assert fed(in_band, body, size) == out, "the output depends on how the input is split"  # (3)
+    else:
+        assert b"".join(fed(in_band, body, size)) == b"".join(out), "the output depends on the reads"
+    if index in RAISE_VARIANTS:  # (1): raise agrees with in-band
         try:
             raised = PIPELINES[index].convert(body)
         except chunkline.StreamError as exc:
-            assert stream.error is not None, f"raised {exc!r} for a stream that finishes"
-            assert (exc.type, exc.message) == (stream.error["type"], stream.error["message"])
-            assert exc.output == out[:-2]
+            assert fault is not None, f"raised {exc!r} for a stream that finishes"
+            assert exc.message == fault[1], (exc.message, fault)
+            assert route == ANTHROPIC or exc.type == fault[0], (exc.type, fault)
+            if route == CHAT:
+                assert exc.output == out[:-2]  # all but the error event and [DONE]
+            else:
+                assert_only_the_end(out, b"".join(exc.output))
         else:
-            assert stream.error is None and raised == out
+            assert fault is None, f"no exception for a stream that failed in-band: {fault}"
+            assert raised == out
+
+
+def read(route: str, out: list[bytes], body: bytes) -> tuple[str, str] | None:
+    """Check ``out`` as the route's target stream; the in-band fault it ends with, if any."""
+    if route == RESPONSES:
+        return responses_fault(out, body)
+    if route == ANTHROPIC:
+        return anthropic_fault(out, body)
+    stream = read_openai_stream(out)  # raises AssertionError on an invalid stream
+    if stream.finish_chunks:
+        assert saw_message_stop(body), "a finish for input without message_stop"
+    error = stream.error
+    return None if error is None else (error["type"], error["message"])
+
+
+def assert_only_the_end(out: list[bytes], before: bytes) -> None:
+    """A raise's ``.output`` is the in-band output up to its error event, or, on openai-responses
+    for a fault before the response opened, up to the opening that fault made."""
+    whole = b"".join(out)
+    assert whole.startswith(before), "the raised output is not what came before the error"
+    rest = [frame.split(b"\n", 1)[0] for frame in whole[len(before) :].split(b"\n\n") if frame]
+    assert rest in (
+        [b"event: error"],
+        [b"event: response.failed"],
+        [b"event: response.created", b"event: response.in_progress", b"event: response.failed"],
+    ), rest
+
+
+# Hand-written inputs for what no recording has: a tool_use id repeated (RS12), chat error objects,
+# reasoning_details with a signature, interleaved and index-less tool calls, a vLLM stop_reason.
+SEEDS = Path(__file__).with_name("seeds")
 
 
 def seeds() -> dict[str, bytes]:
-    """The seed inputs: every recording under several variants (header bytes + upstream bytes)."""
+    """The seed inputs: every recording under its routes' variants (header bytes + input bytes)."""
+    import chat_route  # the tests' chat fixture loader
     import harness  # the tests' fixture loader
 
     out: dict[str, bytes] = {}
-    for path in harness.fixture_paths():
+    for path in [*harness.fixture_paths(), *sorted(SEEDS.glob("anthropic_*.sse"))]:
         sse = harness.load_complete_sse(path)
-        for variant, size in ((0, 63), (1, 6), (2, 255), (3, 0), (5, 31), (RAISE_VARIANT, 127)):
+        for route in (CHAT, RESPONSES):
+            for variant, size in SEEDED[route]:
+                out[f"{path.stem}-v{variant}"] = bytes([variant, size]) + sse
+            if path.suffix == ".jsonl":
+                out[f"{path.stem}-jsonl{JSONL_VARIANT[route]}"] = (
+                    bytes([JSONL_VARIANT[route], 15]) + path.read_bytes()
+                )
+    for path in [*chat_route.chat_fixture_paths(), *sorted(SEEDS.glob("chat_*.sse"))]:
+        sse = chat_route.load_chat_sse(path)
+        for variant, size in SEEDED[ANTHROPIC]:
             out[f"{path.stem}-v{variant}"] = bytes([variant, size]) + sse
         if path.suffix == ".jsonl":
-            out[f"{path.stem}-jsonl"] = bytes([JSONL_VARIANT, 15]) + path.read_bytes()
+            out[f"{path.stem}-jsonl"] = bytes([JSONL_VARIANT[ANTHROPIC], 15]) + path.read_bytes()
     return out
 
 
@@ -206,7 +296,9 @@ def fallback(seconds: float, seed: int, artifacts: Path) -> int:
     pool = list(seeds().values())
     started = time.monotonic()
     execs = 0
-    for data in pool:  # the seeds themselves first
+    for data in pool:  # the seeds themselves first, as far as the time allows
+        if time.monotonic() - started >= seconds:
+            break
         run_one(data, artifacts)
         execs += 1
     while time.monotonic() - started < seconds:
@@ -215,7 +307,7 @@ def fallback(seconds: float, seed: int, artifacts: Path) -> int:
     elapsed = time.monotonic() - started
     print(
         f"fuzz_pipeline (pure-Python fallback, random mutation, not coverage guided): "
-        f"{execs} inputs in {elapsed:.0f}s, seed {seed}, {len(pool)} seeds, no finding",
+        f"{execs} inputs in {elapsed:.0f}s ({by_route()}), seed {seed}, {len(pool)} seeds, no finding",
         file=sys.stderr,
     )
     return 0

@@ -32,7 +32,7 @@ from chunkline.events import (
     ToolCallStart,
     UsageUpdate,
 )
-from strategies import CREATED, block_events, message_delta, message_start, read_openai_stream
+from strategies import CREATED, block_events, encode_sse, message_delta, message_start, read_openai_stream
 
 STOP = {"type": "message_stop"}
 START = message_start()
@@ -367,6 +367,18 @@ def _delta(index: Any = 0, delta: Any = None) -> dict[str, Any]:
 )
 def test_wrong_json_types_are_protocol_errors(events: list[dict[str, Any]]) -> None:
     protocol_error(START, *events)
+
+
+@pytest.mark.parametrize("key", ["id", "name"])
+def test_a_tool_use_block_with_an_empty_id_or_name_is_a_protocol_error(key: str) -> None:
+    # Found by make fuzz: an empty name went out as a tool call no client can call (R14 wants it
+    # complete), and an empty id as one no tool result can answer, on every route.
+    block = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}, key: ""}
+    events = [*block_events(0, block), message_delta("tool_use"), {"type": "message_stop"}]
+    error = protocol_error(START, *events)
+    assert error.message == f"invalid upstream stream: {key!r} must be a non-empty string, not ''"
+    responses = chunkline.Pipeline(target="openai-responses").convert(encode_sse([START, *events]))
+    assert responses[-1].startswith(b"event: response.failed\n")
 
 
 @pytest.mark.parametrize(

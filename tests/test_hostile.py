@@ -648,11 +648,14 @@ def test_endless_blank_lines_buffer_nothing() -> None:
 
 def test_the_fuzz_harness_passes_its_own_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
     # fuzz/fuzz_pipeline.py's checks hold for every seed it starts from (the recordings under each
-    # variant), so a finding there is a finding in chunkline, not in the harness.
+    # variant of each route that reads them), so a finding there is a finding in chunkline, not in
+    # the harness.
     monkeypatch.syspath_prepend(str(harness.FIXTURES.parents[1] / "fuzz"))
     import fuzz_pipeline
 
     seeds = fuzz_pipeline.seeds()
-    assert len(seeds) == 39 * 6 + 14
+    # 39 Anthropic recordings (14 of them JSON lines) and 1 hand-written; 17 chat recordings (5 of
+    # them JSON lines) and 4 hand-written.
+    assert len(seeds) == (39 + 1) * (6 + 4) + 14 * 2 + (17 + 4) * 4 + 5
     for data in seeds.values():
         fuzz_pipeline.check(data[: 64 * 1024])  # make fuzz passes -max_len=65536

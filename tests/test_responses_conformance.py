@@ -14,6 +14,7 @@ import harness
 import responses_judge as judge
 from chunkline.cli import main
 from chunkline.testing import assert_split_invariant
+from strategies import block_events, encode_sse, message_delta, message_start
 
 PATHS = {p.name: p for p in harness.fixture_paths()}
 #: Recordings that break the Anthropic protocol (see test_conformance.py): they fail the response.
@@ -118,6 +119,41 @@ def test_nothing_at_all_fails_the_response() -> None:
     """RS12: a fault before message_start still opens the response."""
     reading = judge.read(convert(b""))
     assert [e.type for e in reading.events] == ["response.created", "response.in_progress", "response.failed"]
+
+
+def repeated_tool_use_id() -> bytes:
+    call = {"type": "tool_use", "id": "toolu_same", "name": "f", "input": {}}
+    return encode_sse(
+        [
+            message_start(),
+            *block_events(0, call),
+            *block_events(1, call),
+            message_delta("tool_use"),
+            {"type": "message_stop"},
+        ]
+    )
+
+
+def test_a_repeated_tool_use_id_raises_with_on_error_raise() -> None:
+    """RS12 with on_error="raise": the repeat the encoder finds raises like every other fault,
+    with what came before as .output, rather than writing response.failed (found while extending
+    make fuzz to this route, by its check that on_error="raise" agrees with the in-band error)."""
+    data = repeated_tool_use_id()
+    in_band = pipeline().convert(data)
+    assert in_band[-1].startswith(b"event: response.failed\n")
+    with pytest.raises(chunkline.InvalidUpstreamResponse, match="'toolu_same' repeats") as caught:
+        pipeline(on_error="raise").convert(data)
+    assert caught.value.output == in_band[:-1]
+
+
+def test_nothing_is_read_after_the_encoder_fails_the_response() -> None:
+    """RS12: once the repeat has failed the response, the conversion is finished, so a server
+    stops reading the upstream."""
+    conversion = pipeline().open()
+    data = repeated_tool_use_id()
+    out = conversion.feed(data[: data.index(b"message_delta")])
+    assert out[-1].startswith(b"event: response.failed\n") and conversion.finished
+    assert conversion.feed(b"event: ping\ndata: {}\n\n") == []
 
 
 def test_cli_converts_to_responses(capsys: pytest.CaptureFixture[str]) -> None:

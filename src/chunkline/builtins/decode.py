@@ -277,7 +277,7 @@ class Decoder(Stage):
             tool_input = block.get("input")
             if tool_input is not None and not isinstance(tool_input, dict):
                 raise _Malformed(f"tool_use block {index} has an input that is not an object")
-            call = ToolCallStart(index, _str(block, "id"), _str(block, "name"))
+            call = ToolCallStart(index, _str(block, "id", empty=False), _str(block, "name", empty=False))
             self._held[index] = _ToolBlock(tool_input)
             out.append(call)
         self._blocks[index] = kind
@@ -355,10 +355,10 @@ def _int(event: dict[str, Any], key: str) -> int:
     return value
 
 
-def _str(event: dict[str, Any], key: str) -> str:
+def _str(event: dict[str, Any], key: str, *, empty: bool = True) -> str:
     value = event.get(key)
-    if type(value) is not str:
-        raise _Malformed(f"{key!r} must be a string, not {describe(value)}")
+    if type(value) is not str or not (empty or value):  # a tool call with no name cannot be called
+        raise _Malformed(f"{key!r} must be a {'' if empty else 'non-empty '}string, not {describe(value)}")
     return value
 
 

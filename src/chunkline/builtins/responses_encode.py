@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from ..errors import stream_error_for
 from ..events import (
     Done,
     ErrorEvent,
@@ -76,6 +77,7 @@ class ResponsesEncoder(Stage):
         "_names",
         "_options",
         "_output",
+        "_raise",
         "_reasoning_text",
         "_seq",
         "_usage",
@@ -87,6 +89,7 @@ class ResponsesEncoder(Stage):
         self._options = options
         self._reasoning_text = options.get("thinking") == "reasoning_text"
         self._encrypted: bool = options["reasoning_encrypted_content"]
+        self._raise = options.get("on_error") == "raise"
         self._names: dict[str, tuple[str, str]] = options["tool_namespaces"] or {}
         self._seq = 0
         self._base: dict[str, Any] | None = None
@@ -220,11 +223,9 @@ class ResponsesEncoder(Stage):
         if self._call_id_taken(event.id):
             # The Responses API (and the openai SDK's accumulator) tells function calls apart by
             # call_id alone, and Anthropic never repeats a tool_use id: a repeat cannot be written.
-            self._fail(
-                ErrorEvent(
-                    "invalid_upstream_response",
-                    f"invalid upstream stream: tool_use id {event.id!r} repeats within the message",
-                )
+            self._refuse(
+                "invalid_upstream_response",
+                f"invalid upstream stream: tool_use id {event.id!r} repeats within the message",
             )
             return
         namespace, name = self._names.get(event.name, (None, event.name))
@@ -312,6 +313,17 @@ class ResponsesEncoder(Stage):
         else:
             fields["incomplete_details"] = {"reason": incomplete}
             self._send("response.incomplete", {"response": self._response("incomplete", **fields)})
+
+    def _refuse(self, type_: str, message: str) -> None:
+        """A fault found here, past the finish stage: it ends the stream as that stage would,
+        raised with on_error="raise", and no later input is read."""
+        conversion = getattr(self, "conversion", None)  # unset for a stage used on its own
+        if conversion is not None:
+            conversion.finished = True
+        if self._raise:
+            self._ended = True
+            raise stream_error_for(type_, message)
+        self._fail(ErrorEvent(type_, message))
 
     def _fail(self, event: ErrorEvent) -> None:
         if self._base is None:
