@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
+from .chunked import body_reads
 from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
 from .observe import RequestRecord, record_of
@@ -106,7 +107,7 @@ class ChatExchange(Response):
         passed = passed_headers(response.headers, [self._api_key])
         record.upstream_request_id = passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
-        raw = response.aiter_bytes()
+        raw = body_reads(response)
         complete = False
         try:
             with anyio.move_on_after(settings.stream_timeout + _HARD_LIMIT_GRACE) as limit:
