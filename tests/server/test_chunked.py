@@ -152,3 +152,26 @@ async def test_an_endless_chunk_header_is_a_protocol_error() -> None:
     ):
         with pytest.raises(httpx.RemoteProtocolError):
             await _read(client, url)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("cut", range(1, 48))
+async def test_h11_hands_over_wherever_the_first_read_ends(cut: int) -> None:
+    """The first read brings the headers and part of the body, cut anywhere (in a header line,
+    in a chunk's data, in its CRLF): h11 reads that part, this module the rest."""
+    body = _framed(CHUNKS)
+    async with (
+        _upstream(lambda n: [HEAD + body[:cut], body[cut:]]) as (url, accepted),
+        httpx.AsyncClient() as client,
+    ):
+        assert await _read(client, url) == BODY
+        assert await _read(client, url) == BODY
+    assert len(accepted) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_connection_closed_in_the_trailer_is_httpxs_error() -> None:
+    body = _framed(CHUNKS)[:-2]  # the last chunk, but not the blank line that ends the trailer
+    async with _upstream(lambda n: [HEAD, body, b""]) as (url, _), httpx.AsyncClient() as client:
+        with pytest.raises(httpx.RemoteProtocolError, match=r"peer closed connection"):
+            await _read(client, url)

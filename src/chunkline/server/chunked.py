@@ -52,20 +52,11 @@ def _internals(response: httpx.Response) -> tuple[h11.Connection, Any] | None:
         return None
     if type(reader).__name__ != "ChunkedReader" or not hasattr(reader, "_bytes_in_chunk"):
         return None
+    if reader._reading_trailer or not hasattr(state, "_receive_buffer"):
+        return None
     if not isinstance(stream, anyio.abc.ByteReceiveStream):
         return None
     return state, stream
-
-
-def _at_chunk_start(state: h11.Connection) -> bool:
-    """h11 has nothing buffered and waits for a chunk's header line."""
-    reader: Any = state._reader
-    return (
-        reader._bytes_in_chunk == 0
-        and not reader._bytes_to_discard
-        and not reader._reading_trailer
-        and not len(state._receive_buffer)
-    )
 
 
 async def _receive(stream: Any) -> bytes:
@@ -79,43 +70,22 @@ async def _receive(stream: Any) -> bytes:
 
 
 async def _reads(state: h11.Connection, stream: Any) -> AsyncIterator[bytes]:
-    try:
-        # What h11 already holds (the first events often come with the headers), until it stands
-        # at a chunk's start with nothing buffered.
-        while True:
-            parts = []
-            event = state.next_event()
-            while event is not h11.NEED_DATA:
-                if isinstance(event, h11.Data):
-                    parts.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    if parts:
-                        yield b"".join(parts)
-                    return
-                else:
-                    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in the body")
-                event = state.next_event()
-            if parts:
-                yield b"".join(parts)
-            if _at_chunk_start(state):
-                break
-            state.receive_data(await _receive(stream))
-        async for data in _unframed(state, stream):
-            yield data
-    except h11.RemoteProtocolError as exc:
-        raise httpx.RemoteProtocolError(str(exc)) from None
-
-
-async def _unframed(state: h11.Connection, stream: Any) -> AsyncIterator[bytes]:
     """The chunks' data, read by read, until the last chunk, which (with whatever follows it)
-    goes to h11 to end the response."""
+    goes to h11 to end the response. What h11 holds already (often the whole body, read with
+    the headers) is taken from its buffer, and its reader left at a chunk's start, as it must be
+    when it reads the last chunk."""
+    reader: Any = state._reader
+    left = reader._bytes_in_chunk  # bytes of the current chunk still to come
+    crlf = len(reader._bytes_to_discard)  # bytes of the CRLF after it still to come
+    reader._bytes_in_chunk, reader._bytes_to_discard = 0, b""
+    data = bytes(state._receive_buffer)
+    state._receive_buffer = type(state._receive_buffer)()
     pending = b""  # an incomplete chunk header
-    left = 0  # bytes of the current chunk still to come
-    crlf = 0  # bytes of the CRLF after it still to come
     while True:
-        data = await _receive(stream)
         if not data:
-            raise httpx.RemoteProtocolError(_CUT)
+            data = await _receive(stream)
+            if not data:
+                raise httpx.RemoteProtocolError(_CUT)
         if pending:
             data, pending = pending + data, b""
         out = []
@@ -154,13 +124,17 @@ async def _unframed(state: h11.Connection, stream: Any) -> AsyncIterator[bytes]:
             pos = newline + 2
         if out:
             yield out[0] if len(out) == 1 else b"".join(out)
+        data = b""
 
 
 async def _finish(state: h11.Connection, stream: Any, tail: bytes) -> None:
     """Hand h11 the last chunk (and its trailer), so that it ends the response."""
     state.receive_data(tail)
     while True:
-        event = state.next_event()
+        try:
+            event = state.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc)) from None
         if isinstance(event, h11.EndOfMessage):
             return
         if event is h11.NEED_DATA:
