@@ -1,4 +1,4 @@
-"""The connection's writes of one event-loop turn leave as one send (chunkline.server.protocol)."""
+"""chunkline.server.protocol's own parts: one send per loop turn, and the disconnect hook."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chunkline.server.protocol import _OneWritePerTurn
+from chunkline.server.protocol import Disconnect, _OneWritePerTurn
 
 
 class _Transport:
@@ -68,3 +68,12 @@ async def test_close_sends_what_is_held_and_abort_drops_it() -> None:
     transport.abort()
     await asyncio.sleep(0)
     assert real.sent == [] and real.aborted
+
+
+def test_a_disconnect_calls_back_once_and_is_remembered() -> None:
+    calls: list[int] = []
+    hook = Disconnect()
+    hook.callback = lambda: calls.append(1)
+    hook.fire()
+    hook.fire()
+    assert calls == [1] and hook.gone

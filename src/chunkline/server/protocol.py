@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -15,10 +16,12 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
-__all__ = ["ConnectionLimits", "GuardedH11Protocol", "guard"]
+__all__ = ["DISCONNECT_KEY", "ConnectionLimits", "Disconnect", "GuardedH11Protocol", "guard"]
 
 logger = logging.getLogger("chunkline.server")
 
+#: Where `GuardedH11Protocol` puts a request's `Disconnect` in its ASGI scope.
+DISCONNECT_KEY: Final = "chunkline.disconnect"
 #: Where `guard` leaves the limits on a uvicorn config (which worker processes receive pickled).
 LIMITS_ATTRIBUTE: Final = "chunkline_limits"
 
@@ -92,9 +95,20 @@ class GuardedH11Protocol(H11Protocol):
         self._arm_read(self._limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            hook = self.cycle.scope.get(DISCONNECT_KEY)
+            if isinstance(hook, Disconnect):
+                hook.fire()
         self._cancel_read()
         self._cancel_write()
         super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not None and self.cycle is not cycle:
+            # A new request: its app task is created but has not run yet.
+            self.cycle.scope[DISCONNECT_KEY] = Disconnect()  # type: ignore[typeddict-unknown-key]
 
     # -- reading the request -----------------------------------------------------------------------
 
@@ -175,6 +189,25 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.abort()
         elif waiting:
             self._arm_write()
+
+
+class Disconnect:
+    """Tells a request's app that its client has gone, from the protocol itself: no task of the
+    request has to wait on ``receive()`` for the ``http.disconnect`` (a task, a task group and a
+    cancel scope per streamed answer). ``callback`` is called once, when the connection is lost
+    before the response is complete; ``gone`` says whether it has been."""
+
+    __slots__ = ("callback", "gone")
+
+    def __init__(self) -> None:
+        self.callback: Callable[[], None] | None = None
+        self.gone = False
+
+    def fire(self) -> None:
+        self.gone = True
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
 
 
 class _OneWritePerTurn:
