@@ -168,7 +168,10 @@ def test_in_flight_streams_are_counted(metered: ServerThread) -> None:
         httpx.Client(base_url=metered.url, timeout=10) as http,
         http.stream("POST", "/v1/chat/completions", json=payload, headers={"Authorization": "Bearer k"}) as r,
     ):
-        next(r.iter_raw())
+        # Held in a name: a generator dropped after its first item may be collected at any time,
+        # and closing it closes the connection (the server then ends the stream, as it should).
+        chunks = r.iter_raw()
+        next(chunks)
         deadline = time.monotonic() + 5
         while (
             _value((families := _families(metered))["chunkline_streams_in_flight"], "", http_route=route) < 1

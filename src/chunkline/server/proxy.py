@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,9 +16,11 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
+from .chunked import body_reads
 from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
 from .observe import RequestRecord, record_of
+from .protocol import DISCONNECT_KEY, Disconnect
 from .relay import relay
 from .scrub import SECRETS_OPTION, UPSTREAM_REQUEST_ID, passed_headers, redact_value
 from .shutdown import SHUTDOWN_ERROR
@@ -76,6 +79,18 @@ class ChatExchange(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
+        hook = scope.get(DISCONNECT_KEY)
+        if isinstance(hook, Disconnect):
+            # The server's protocol tells of the disconnect itself (GuardedH11Protocol).
+            with anyio.CancelScope() as cancel:
+                hook.callback = functools.partial(_client_gone, cancel, self._record)
+                if hook.gone:
+                    hook.fire()
+                try:
+                    await self._exchange(scope, send)
+                finally:
+                    hook.callback = None
+            return
         async with anyio.create_task_group() as group:
             group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope, self._record)
             try:
@@ -106,7 +121,7 @@ class ChatExchange(Response):
         passed = passed_headers(response.headers, [self._api_key])
         record.upstream_request_id = passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
-        raw = response.aiter_bytes()
+        raw = body_reads(response)
         complete = False
         try:
             with anyio.move_on_after(settings.stream_timeout + _HARD_LIMIT_GRACE) as limit:
@@ -252,10 +267,14 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope, reco
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            if record.fault is None and record.finish is None:
-                record.fault = CLIENT_GONE
-            scope.cancel()
+            _client_gone(scope, record)
             return
+
+
+def _client_gone(scope: anyio.CancelScope, record: RequestRecord) -> None:
+    if record.fault is None and record.finish is None:
+        record.fault = CLIENT_GONE
+    scope.cancel()
 
 
 @asynccontextmanager

@@ -19,9 +19,6 @@ logger = logging.getLogger("chunkline.server")
 
 # How the serializer stage frames an in-band error event (R41): the one event worth a log line.
 _IN_BAND_ERROR = b'data: {"error":'
-# Outputs converted but not yet sent, beyond which the relay stops reading the upstream until the
-# client has taken some: a client that reads slowly holds the upstream back, not the server's memory.
-_MAX_PENDING = 256
 
 
 class _Watchdog:
@@ -65,10 +62,12 @@ async def relay(
     stream_timeout: float,
     on_fault: Callable[[bytes], None] | None = None,
 ) -> None:
-    """Feed ``source`` (the upstream body) to ``conversion`` chunk by chunk and send the outputs
-    through a `_Writer`: what the chunks of one socket read complete leaves as one ASGI body
-    message as soon as they are converted, so no event waits for a later read, and a read that
-    completes ten events costs one write, not ten. The first output leaves inline.
+    """Feed ``source`` (the upstream body) to ``conversion`` chunk by chunk and send what each
+    chunk completes as one ASGI body message as soon as it is converted, before the next read:
+    no event waits for a later read, and a chunk that completes ten events costs one write, not
+    ten (`chunkline.server.chunked` hands over a whole network read as one chunk). A client that
+    takes less than the upstream sends holds the upstream back: the next read waits for the
+    write.
 
     The same faults as `chunkline.aio.transform`, in-band and in the same words: a failed read
     (``upstream_error``, or the type of a `chunkline.StreamError` it raised), ``idle_timeout``
@@ -80,106 +79,46 @@ async def relay(
     tail: list[Any] = []
     read = source.__anext__
     fault = on_fault or _log_fault
-    writer = _Writer(send, fault)
-    first = True
-    async with anyio.create_task_group() as group:
-        group.start_soon(writer.run)
+    with anyio.CancelScope() as scope:
+        watchdog = _Watchdog(loop, idle_timeout, scope)
         try:
-            with anyio.CancelScope() as scope:
-                watchdog = _Watchdog(loop, idle_timeout, scope)
+            while True:
                 try:
-                    while True:
-                        try:
-                            data = await read()
-                        except StopAsyncIteration:
-                            tail = conversion.close()
-                            break
-                        except StreamError as exc:
-                            # The source named the fault itself (say, UpstreamTimeout for a time limit).
-                            tail = conversion.abort(exc.type, exc.message, exc.code)
-                            break
-                        except Exception as exc:
-                            tail = conversion.abort(
-                                "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}"
-                            )
-                            break
-                        if loop.time() > deadline:
-                            tail = conversion.abort("upstream_timeout", _too_long(stream_timeout))
-                            break
-                        outputs = conversion.feed(data)
-                        if not outputs:
-                            pass
-                        elif first:
-                            # The first event leaves from here, before the next read: the
-                            # client's first byte waits for no other task.
-                            first = False
-                            watchdog.writing = True
-                            await _send(send, outputs, fault)
-                            watchdog.writing = False
-                        elif writer.put(outputs):
-                            # The client takes less than the upstream sends: wait for it.
-                            watchdog.writing = True
-                            await writer.room.wait()
-                            watchdog.writing = False
-                        if conversion.finished:
-                            tail = conversion.close()
-                            break
-                        watchdog.last = loop.time()
-                finally:
-                    watchdog.stop()
-            if watchdog.fired:
-                tail = conversion.abort(
-                    "upstream_timeout",
-                    f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
-                )
-            if tail:
-                writer.put(tail)
+                    data = await read()
+                except StopAsyncIteration:
+                    tail = conversion.close()
+                    break
+                except StreamError as exc:
+                    # The source named the fault itself (say, UpstreamTimeout for a time limit).
+                    tail = conversion.abort(exc.type, exc.message, exc.code)
+                    break
+                except Exception as exc:
+                    tail = conversion.abort(
+                        "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}"
+                    )
+                    break
+                if loop.time() > deadline:
+                    tail = conversion.abort("upstream_timeout", _too_long(stream_timeout))
+                    break
+                outputs = conversion.feed(data)
+                if conversion.finished:
+                    outputs = [*outputs, *conversion.close()]
+                if outputs:
+                    watchdog.writing = True
+                    await _send(send, outputs, fault)
+                    watchdog.writing = False
+                if conversion.finished:
+                    break
+                watchdog.last = loop.time()
         finally:
-            writer.close()
-
-
-class _Writer:
-    """Sends what the relay converted, from a task of its own. That task runs whenever the
-    relay's task waits for the upstream, and sends everything converted since its last turn as
-    one body message: the events one socket read brought leave together (httpx hands them over
-    one chunk at a time, without waiting in between), and none waits for a later read."""
-
-    __slots__ = ("_closed", "_fault", "_pending", "_send", "_wake", "room")
-
-    def __init__(self, send: Send, fault: Callable[[bytes], None]) -> None:
-        self._send = send
-        self._fault = fault
-        self._pending: list[bytes] = []
-        self._closed = False
-        self._wake = asyncio.Event()
-        #: Set while fewer than _MAX_PENDING outputs wait to be sent.
-        self.room = asyncio.Event()
-        self.room.set()
-
-    def put(self, outputs: list[bytes]) -> bool:
-        """Queue ``outputs``; True if the queue is full (the caller waits for ``room``)."""
-        self._pending += outputs
-        self._wake.set()
-        if len(self._pending) < _MAX_PENDING:
-            return False
-        self.room.clear()
-        return True
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            if not self._pending:
-                if self._closed:
-                    return
-                await self._wake.wait()
-                self._wake.clear()
-                continue
-            outputs, self._pending = self._pending, []
-            self.room.set()
-            await _send(self._send, outputs, self._fault)
+            watchdog.stop()
+    if watchdog.fired:
+        tail = conversion.abort(
+            "upstream_timeout",
+            f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
+        )
+    if tail:
+        await _send(send, tail, fault)
 
 
 def _too_long(seconds: float) -> str:

@@ -36,6 +36,8 @@ _ERROR_BODY_LIMIT = 64 * 1024
 # for a fault or a time limit) gets this long before its connection is closed.
 _DRAIN_SECONDS = 0.1
 _DRAIN_BYTES = 64 * 1024
+# Request bodies shorter than this are copied to their exact size (see Upstream.open_stream).
+_SMALL_BODY = 2048
 #: How many httpx pools the upstream requests are dealt over (see Upstream.__init__).
 POOL_SHARDS = 16
 
@@ -134,6 +136,10 @@ class Upstream:
                 "the request nests JSON more than 254 levels deep, deeper than this server sends upstream",
                 None,
             ) from None
+        if len(content) < _SMALL_BODY:
+            # orjson's bytes keep the 4 KiB it allocated to write into, and the request (so its
+            # body) lives as long as the stream: a copy of the exact size holds less.
+            content = bytes(memoryview(content))
         client = next(self._turn)
         request = client.build_request(
             "POST", self.stream_path, content=content, headers=self._headers(api_key, beta, request_id)
