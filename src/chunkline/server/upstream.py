@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import itertools
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -84,6 +85,9 @@ class Upstream:
                 limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 verify=verify,
                 follow_redirects=False,
+                # The clients are shared by every request: a cookie one upstream answer set would
+                # otherwise go out with other clients' requests, so no cookie is ever kept.
+                cookies=_no_cookies(),
             )
             for limit in [each + 1] * more + [each] * (shards - more)
         ]
@@ -350,3 +354,8 @@ async def _not_a_stream(response: httpx.Response, api_key: str) -> APIError:
 def _describe(exc: BaseException, api_key: str) -> str:
     text = str(exc) or type(exc).__name__
     return redact(f"{type(exc).__name__}: {text}", [api_key])
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that refuses every cookie (an empty domain allow-list)."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
