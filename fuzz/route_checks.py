@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from chunkline.builtins.anthropic_encode import ANTHROPIC_ERROR_TYPES
+
 __all__ = ["anthropic_fault", "finished_chat", "frames", "responses_fault", "saw_message_stop"]
 
 # A JSON escape can spell any key or value the upstream sends (orjson decodes "message\u005fstop"
@@ -162,16 +164,6 @@ _DELTAS = {
     "redacted_thinking": set(),
     "tool_use": {"input_json_delta"},
 }
-_ERROR_TYPES = {
-    "invalid_request_error",
-    "authentication_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "overloaded_error",
-}
 
 
 def anthropic_fault(outputs: list[bytes], body: bytes) -> tuple[str, str] | None:
@@ -224,5 +216,5 @@ def anthropic_fault(outputs: list[bytes], body: bytes) -> tuple[str, str] | None
 
 def _error(data: dict[str, Any]) -> tuple[str, str]:
     error = data["error"]
-    assert error["type"] in _ERROR_TYPES and isinstance(error["message"], str) and error["message"]
+    assert error["type"] in ANTHROPIC_ERROR_TYPES and isinstance(error["message"], str) and error["message"]
     return error["type"], error["message"]
