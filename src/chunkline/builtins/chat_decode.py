@@ -23,12 +23,15 @@ from ..events import (
     ToolCallStart,
 )
 from ..hookspecs import hookimpl
-from ..registry import Registry
 from ..stage import DecoderSpec, Option, Options, Stage, StageSpec
 from .chat_fields import (
     CHAT_FINISH_REASONS,
+    REASONING_KIND,
+    TEXT_KIND,
     Malformed,
     choice_index,
+    content_parts,
+    stop_sequences_option,
     string,
     text_of,
     upstream_error,
@@ -37,9 +40,6 @@ from .chat_fields import (
 from .chat_parse import StreamDone
 
 __all__ = ["ChatDecoder", "register_formats", "register_stages"]
-
-
-_TEXT, _REASONING = 0, 1
 
 
 class ChatDecoder(Stage):
@@ -57,7 +57,6 @@ class ChatDecoder(Stage):
         "_open",
         "_open_kind",
         "_order",
-        "_raw_stop",
         "_refused",
         "_send_text",
         "_signature",
@@ -76,7 +75,7 @@ class ChatDecoder(Stage):
         self._next_part = 0
         # The open text or reasoning part (at most one at a time) and its kind.
         self._open: int | None = None
-        self._open_kind = _TEXT
+        self._open_kind = TEXT_KIND
         # The open text part while nothing else is pending (the fast path's condition).
         self._text_part: int | None = None
         self._send_text: Any = None
@@ -88,7 +87,6 @@ class ChatDecoder(Stage):
         self._tools_sent = False
         self._refused = False
         self._finish: Finish | None = None
-        self._raw_stop: Any = None
         sequences = options.get("stop_sequences")
         self._stop_sequences: frozenset[str] | None = frozenset(sequences) if sequences else None
 
@@ -210,7 +208,11 @@ class ChatDecoder(Stage):
         content = delta.get("content")
         if content:
             if type(content) is list:
-                self._content_parts(content, out)
+                for kind, text in content_parts(content):
+                    if kind is TEXT_KIND:
+                        self._text(text, out)
+                    else:
+                        self._reasoning(text, out)
             else:
                 self._text(string(content, "content"), out)
         refusal = delta.get("refusal")
@@ -232,46 +234,29 @@ class ChatDecoder(Stage):
         part = self._next_part
         self._next_part += 1
         self._open, self._open_kind = part, kind
-        if kind == _TEXT:
+        if kind == TEXT_KIND:
             self._text_part = part
-        out.append(TextStart(part) if kind == _TEXT else ReasoningStart(part))
+        out.append(TextStart(part) if kind == TEXT_KIND else ReasoningStart(part))
         return part
 
     def _close_open(self, out: list[Any]) -> None:
         part = self._open
         if part is None:
             return
-        if self._open_kind == _TEXT:
+        if self._open_kind == TEXT_KIND:
             out.append(TextEnd(part))
         else:
             out.append(ReasoningEnd(part, self._signature))
             self._signature = None
         self._open = None
         self._text_part = None
-        self._open_kind = _TEXT
+        self._open_kind = TEXT_KIND
 
     def _text(self, text: str, out: list[Any]) -> None:
-        out.append(TextDelta(self._open_part(_TEXT, out), text))
+        out.append(TextDelta(self._open_part(TEXT_KIND, out), text))
 
     def _reasoning(self, text: str, out: list[Any]) -> None:
-        out.append(ReasoningDelta(self._open_part(_REASONING, out), text))
-
-    def _content_parts(self, parts: list[Any], out: list[Any]) -> None:
-        """Mistral's ``content`` as a list of parts: ``thinking`` parts (their ``thinking`` a
-        list of text parts) are reasoning, ``text`` parts are text."""
-        for part in parts:
-            if type(part) is not dict:
-                raise Malformed(f"a content part must be an object, not {describe(part)}")
-            kind = part.get("type")
-            if kind == "text" and part.get("text"):
-                self._text(string(part["text"], "text"), out)
-            elif kind == "thinking":
-                inner = part.get("thinking")
-                pieces = inner if type(inner) is list else [{"text": inner}]
-                for piece in pieces:
-                    text = piece.get("text") if type(piece) is dict else None
-                    if text:
-                        self._reasoning(string(text, "thinking"), out)
+        out.append(ReasoningDelta(self._open_part(REASONING_KIND, out), text))
 
     def _reasoning_details(self, details: Any, reasoning: Any, out: list[Any]) -> None:
         """OpenRouter's ``reasoning_details``: text (often repeated in ``reasoning``), the
@@ -298,8 +283,8 @@ class ChatDecoder(Stage):
                 self._reasoning(text, out)
             signature = detail.get("signature")
             if isinstance(signature, str) and signature:
-                if self._open is None or self._open_kind != _REASONING:
-                    self._open_part(_REASONING, out)
+                if self._open is None or self._open_kind != REASONING_KIND:
+                    self._open_part(REASONING_KIND, out)
                 self._signature = signature
 
     def _tool_call(self, call: Any, out: list[Any]) -> None:
@@ -358,42 +343,20 @@ class ChatDecoder(Stage):
         self._finish = Finish(neutral, raw, sequence)
 
     def _done(self) -> None:
-        if self._finish is None:
-            what = "before the first chunk" if not self._started else "before a 'finish_reason'"
-            self.emit(
-                self._fail(
-                    "upstream_truncated",
-                    f"the upstream sent [DONE] {what}: the response is incomplete",
-                )
-            )
-            return
-        self._stop()
-        self.emit(self._finish)
+        self._end("the upstream sent [DONE]")
 
     def close(self) -> None:
-        if self._stopped:
-            return
+        if not self._stopped:
+            self._end("the upstream stream ended")  # a finished stream whose [DONE] never came ends too
+
+    def _end(self, how: str) -> None:
+        """The finish, or where none came (``how`` the stream ended) a truncation fault."""
         if self._finish is not None:
             self._stop()
-            self.emit(self._finish)  # a finished stream whose [DONE] never came
+            self.emit(self._finish)
             return
         what = "before its first chunk" if not self._started else "before a 'finish_reason'"
-        self.emit(
-            self._fail(
-                "upstream_truncated",
-                f"the upstream stream ended {what}: the response is incomplete",
-            )
-        )
-
-
-def _stop_sequences(value: Any, registry: Registry) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple) or not all(isinstance(s, str) and s for s in value):
-        raise ValueError(f"must be a list of non-empty strings or None, not {value!r}")
-    return tuple(value)
+        self.emit(self._fail("upstream_truncated", f"{how} {what}: the response is incomplete"))
 
 
 @hookimpl
@@ -408,7 +371,7 @@ def register_stages(register: Any) -> None:
                     None,
                     "The request's stop sequences; a finish the upstream says one of them caused "
                     "(vLLM's 'stop_reason') reports it as the stop sequence.",
-                    _stop_sequences,
+                    stop_sequences_option,
                     allowed="a list of non-empty strings, or None",
                     per_conversion=True,
                 ),

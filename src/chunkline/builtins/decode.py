@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from types import MappingProxyType
 from typing import Any
-
-import orjson
 
 from ..errors import describe
 from ..events import (
@@ -23,10 +20,11 @@ from ..events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    UsageUpdate,
 )
 from ..hookspecs import hookimpl
 from ..stage import DecoderSpec, Option, Options, Stage, StageSpec, positive_int
+from .anthropic_fields import arguments_of, integer, object_of, string_of, usage_of
+from .fields import Malformed
 
 __all__ = ["STOP_REASONS", "Decoder", "register_formats", "register_stages"]
 
@@ -58,19 +56,6 @@ _DELTA_BLOCK = {
     "input_json_delta": "tool_use",
 }
 _DEFAULT_MAX_BLOCKS = 10_000
-# Token counts above JSON's safe-integer range are not counts: they would overflow a client's
-# numbers (and orjson's, once summed into prompt_tokens).
-_MAX_COUNT = 2**53
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
-
-
-class _Malformed(Exception):
-    pass
 
 
 class _ToolBlock:
@@ -174,9 +159,9 @@ class Decoder(Stage):
             elif kind == "error":
                 self._upstream_error(item, out)
             elif not isinstance(kind, str):
-                raise _Malformed(f"an event has no string 'type': {describe(item)}")
+                raise Malformed(f"an event has no string 'type': {describe(item)}")
             # Unknown event types are skipped: the stream format may grow new ones.
-        except _Malformed as exc:
+        except Malformed as exc:
             out = [self._protocol_error(str(exc))]
         except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
             out = [self._protocol_error(f"malformed {describe(kind)} event ({type(exc).__name__})")]
@@ -203,16 +188,16 @@ class Decoder(Stage):
 
     def _require_started(self, kind: str) -> None:
         if not self._started:
-            raise _Malformed(f"received {kind!r} before 'message_start'")
+            raise Malformed(f"received {kind!r} before 'message_start'")
 
     def _delta(self, event: dict[str, Any], out: list[Any]) -> None:
-        index = _int(event, "index")
+        index = integer(event, "index")
         block = self._blocks.get(index)
         if block is None:
             self._require_started("content_block_delta")
             state = "already stopped" if index in self._blocks else "never started"
-            raise _Malformed(f"a delta for content block {index}, which was {state}")
-        delta = _dict(event, "delta")
+            raise Malformed(f"a delta for content block {index}, which was {state}")
+        delta = object_of(event, "delta")
         delta_type = delta.get("type")
         if block == "other":
             return
@@ -220,30 +205,30 @@ class Decoder(Stage):
         if wanted is None:
             return  # a delta type newer than this code: skip it
         if wanted != block:
-            raise _Malformed(f"a {delta_type!r} for content block {index}, a {block!r} block")
+            raise Malformed(f"a {delta_type!r} for content block {index}, a {block!r} block")
         if delta_type == "text_delta":
-            text = _str(delta, "text")
+            text = string_of(delta, "text")
             if text:
                 out.append(TextDelta(index, text))
         elif delta_type == "input_json_delta":
-            fragment = _str(delta, "partial_json")
+            fragment = string_of(delta, "partial_json")
             if fragment:
                 self._held[index].streamed = True
                 out.append(ToolCallDelta(index, fragment))
         elif delta_type == "thinking_delta":
-            text = _str(delta, "thinking")
+            text = string_of(delta, "thinking")
             if text:
                 out.append(ReasoningDelta(index, text))
         elif delta_type == "signature_delta":
-            signature = _str(delta, "signature")
+            signature = string_of(delta, "signature")
             self._held[index] = self._held.get(index, "") + signature
         # citations_delta carries nothing a client's text holds.
 
     def _block_start(self, event: dict[str, Any], out: list[Any]) -> None:
         self._require_started("content_block_start")
-        index = _int(event, "index")
+        index = integer(event, "index")
         if index in self._blocks:
-            raise _Malformed(f"content block {index} was started twice")
+            raise Malformed(f"content block {index} was started twice")
         if len(self._blocks) >= self._max_blocks:
             self._stopped = self._ended = True
             out.append(
@@ -254,19 +239,19 @@ class Decoder(Stage):
                 )
             )
             return
-        block = _dict(event, "content_block")
+        block = object_of(event, "content_block")
         block_type = block.get("type")
         kind = block_type if block_type in _KNOWN_BLOCKS else "other"
         if kind == "text":
             text = block.get("text")
             out.append(TextStart(index))
             if text:
-                out.append(TextDelta(index, _str(block, "text")))
+                out.append(TextDelta(index, string_of(block, "text")))
         elif kind == "thinking":
             text = block.get("thinking")
             out.append(ReasoningStart(index))
             if text:
-                out.append(ReasoningDelta(index, _str(block, "thinking")))
+                out.append(ReasoningDelta(index, string_of(block, "thinking")))
             signature = block.get("signature")
             if isinstance(signature, str) and signature:
                 self._held[index] = signature
@@ -276,19 +261,21 @@ class Decoder(Stage):
         elif kind == "tool_use":
             tool_input = block.get("input")
             if tool_input is not None and not isinstance(tool_input, dict):
-                raise _Malformed(f"tool_use block {index} has an input that is not an object")
-            call = ToolCallStart(index, _str(block, "id", empty=False), _str(block, "name", empty=False))
+                raise Malformed(f"tool_use block {index} has an input that is not an object")
+            call = ToolCallStart(
+                index, string_of(block, "id", empty=False), string_of(block, "name", empty=False)
+            )
             self._held[index] = _ToolBlock(tool_input)
             out.append(call)
         self._blocks[index] = kind
 
     def _close_block(self, event: dict[str, Any], out: list[Any]) -> None:
-        index = _int(event, "index")
+        index = integer(event, "index")
         kind = self._blocks.get(index)
         if kind is None:
             self._require_started("content_block_stop")
             state = "already stopped" if index in self._blocks else "never started"
-            raise _Malformed(f"a stop for content block {index}, which was {state}")
+            raise Malformed(f"a stop for content block {index}, which was {state}")
         self._end_part(index, kind, out)
 
     def _end_part(self, index: int, kind: str, out: list[Any]) -> None:
@@ -298,9 +285,9 @@ class Decoder(Stage):
         elif kind == "tool_use":
             call = self._held.pop(index)
             if not call.streamed and call.input:
-                arguments = _arguments(call.input)
+                arguments = arguments_of(call.input)
                 if arguments is None:
-                    raise _Malformed("a tool_use block's input is nested too deep to send as JSON arguments")
+                    raise Malformed("a tool_use block's input is nested too deep to send as JSON arguments")
                 out.append(ToolCallDelta(index, arguments))
             out.append(ToolCallEnd(index))
         elif kind != "other":
@@ -308,10 +295,10 @@ class Decoder(Stage):
 
     def _message_start(self, event: dict[str, Any], out: list[Any]) -> None:
         if self._started:
-            raise _Malformed("a second 'message_start' arrived before 'message_stop'")
-        message = _dict(event, "message")
-        message_id, model = _str(message, "id"), _str(message, "model")
-        usage = _usage(message.get("usage"))
+            raise Malformed("a second 'message_start' arrived before 'message_stop'")
+        message = object_of(event, "message")
+        message_id, model = string_of(message, "id"), string_of(message, "model")
+        usage = usage_of(message.get("usage"))
         self._started = True
         out.append(ResponseStart(message_id, model))
         if usage is not None:
@@ -319,12 +306,12 @@ class Decoder(Stage):
 
     def _message_delta(self, event: dict[str, Any], out: list[Any]) -> None:
         self._require_started("message_delta")
-        delta = _dict(event, "delta")
+        delta = object_of(event, "delta")
         reason = delta.get("stop_reason")
         sequence = delta.get("stop_sequence")
         if reason is not None and not isinstance(reason, str):
-            raise _Malformed(f"stop_reason must be a string, not {describe(reason)}")
-        usage = _usage(event.get("usage"))
+            raise Malformed(f"stop_reason must be a string, not {describe(reason)}")
+        usage = usage_of(event.get("usage"))
         self._stop_reason = reason
         self._stop_sequence = sequence if isinstance(sequence, str) else None
         if usage is not None:
@@ -346,61 +333,6 @@ class Decoder(Stage):
                 code or "upstream_error",
             )
         )
-
-
-def _int(event: dict[str, Any], key: str) -> int:
-    value = event.get(key)
-    if type(value) is not int:
-        raise _Malformed(f"{key!r} must be an integer, not {describe(value)}")
-    return value
-
-
-def _str(event: dict[str, Any], key: str, *, empty: bool = True) -> str:
-    value = event.get(key)
-    if type(value) is not str or not (empty or value):  # a tool call with no name cannot be called
-        raise _Malformed(f"{key!r} must be a {'' if empty else 'non-empty '}string, not {describe(value)}")
-    return value
-
-
-def _dict(event: dict[str, Any], key: str) -> dict[str, Any]:
-    value = event.get(key)
-    if type(value) is not dict:
-        raise _Malformed(f"{key!r} must be an object, not {describe(value)}")
-    return value
-
-
-def _usage(usage: Any) -> UsageUpdate | None:
-    """Usage counts; absent and null fields stay None so earlier values survive (R47)."""
-    if usage is None:
-        return None
-    if type(usage) is not dict:
-        raise _Malformed(f"'usage' must be an object, not {describe(usage)}")
-    counts: list[int | None] = []
-    for key in _USAGE_FIELDS:
-        value = usage.get(key)
-        if value is not None and (type(value) is not int or not 0 <= value <= _MAX_COUNT):
-            raise _Malformed(f"usage {key!r} must be a whole number from 0 to 2**53, not {describe(value)}")
-        counts.append(value)
-    thinking = None
-    details = usage.get("output_tokens_details")
-    if isinstance(details, dict):
-        value = details.get("thinking_tokens")
-        if type(value) is int and 0 <= value <= _MAX_COUNT:
-            thinking = value
-    input_tokens, output_tokens, cache_creation, cache_read = counts
-    return UsageUpdate(input_tokens, output_tokens, cache_read, cache_creation, thinking)
-
-
-def _arguments(tool_input: Any) -> str | None:
-    """A start block's input as JSON arguments. orjson stops at 254 levels of nesting, which the
-    upstream's JSON may exceed; the standard library goes further."""
-    try:
-        return orjson.dumps(tool_input).decode()
-    except TypeError:
-        try:
-            return json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"))
-        except RecursionError:
-            return None
 
 
 @hookimpl

@@ -12,6 +12,7 @@ from ..events import ErrorEvent
 from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import Option, Options, Stage, StageSpec, positive_int
+from .input_diagnosis import complete_event_type, not_sse
 
 __all__ = [
     "INPUT_FORMAT",
@@ -258,7 +259,7 @@ class SSEParser(_Framer):
         self._buf.clear()
         if not self._framed and rest.strip():
             # Not one blank line in the whole input: say what it is rather than "truncated".
-            problem = _not_sse(rest)
+            problem = not_sse(rest)
             if problem is not None:
                 self.emit(problem)
                 return
@@ -267,7 +268,7 @@ class SSEParser(_Framer):
         if rest.endswith(b"\n"):
             self._lines(rest, at_close=True)
             return
-        kind = _complete_event_type(rest)
+        kind = complete_event_type(rest)
         if kind is not None:
             # Its JSON is whole, so the input most likely lost its last line breaks (a recording
             # saved by hand); it is still not used, as the rule says, but the message says why.
@@ -277,55 +278,6 @@ class SSEParser(_Framer):
                 "line break), so it was not used: server-sent events end with a blank line; was "
                 "the recording saved without its last newlines?",
             )
-
-
-def _complete_event_type(frame: bytes) -> Any:
-    """The ``type`` of an event whose data lines hold whole JSON, else None."""
-    data = [line[5:].lstrip(b" ") for line in frame.split(b"\n") if line.startswith(b"data:")]
-    if not data:
-        return None
-    try:
-        event = orjson.loads(b"\n".join(data))
-    except orjson.JSONDecodeError:
-        return None
-    return event.get("type", "?") if type(event) is dict else None
-
-
-def _not_sse(data: bytes) -> ErrorEvent | None:
-    """What input with no server-sent events in it is, when it is recognisably something else:
-    the API's JSON error body (what curl prints for a bad key), a whole JSON message (a request
-    sent without "stream": true), or JSON lines. None when it may be SSE after all (a stream cut
-    inside its first event, say)."""
-    text = data.strip()
-    try:
-        body = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        body = None
-    if type(body) is dict and body.get("type") == "error" and isinstance(body.get("error"), dict):
-        kind, message = body["error"].get("type"), body["error"].get("message")
-        name = kind if isinstance(kind, str) and kind else "error"
-        return ErrorEvent(
-            "upstream_error",
-            f"{name}: {message} (the input is the API's JSON error response, not a stream)",
-            code=name,
-        )
-    if type(body) is dict and body.get("type") == "message":
-        return ErrorEvent(
-            "invalid_upstream_response",
-            'the input is a whole JSON message, not a stream: was the request sent without "stream": true?',
-        )
-    first = text.split(b"\n", 1)[0]
-    try:
-        line = orjson.loads(first)
-    except orjson.JSONDecodeError:
-        line = None
-    if type(line) is dict:
-        return ErrorEvent(
-            "invalid_upstream_response",
-            "no server-sent events in the input; is it JSON lines? try --input-format jsonl "
-            "(the option input_format='jsonl')",
-        )
-    return None
 
 
 class JsonLinesParser(_Framer):
