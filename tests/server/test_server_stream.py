@@ -12,7 +12,6 @@ from fake_bodies import echo_events
 from serverkit import CLIENT_KEY, ServerThread, accumulate, sse_events, user
 
 import harness
-from chunkline.server.upstream import POOL_SHARDS
 
 RECORDINGS = harness.fixture_paths()
 # The one recording the pipeline rejects (a second message_start spliced in): its own tests below.
@@ -246,10 +245,10 @@ def test_a_finished_stream_leaves_its_upstream_connection_for_the_next(
     proxy: ServerThread, upstream: FakeAnthropic
 ) -> None:
     """After a whole answer the server reads the end of the upstream body, so the connection goes
-    back to its pool: requests one after another (streaming or not) reuse connections rather than
-    opening one each. Requests are dealt over POOL_SHARDS pools, so that many may be opened."""
+    back to its pool: requests one after another (streaming or not) all go over the one
+    connection the first opened."""
     client = proxy.client()
-    count = 3 * POOL_SHARDS
+    count = 12
     for n in range(count):
         marker = f"<reuse {n}>"
         if n % 3:
@@ -258,6 +257,4 @@ def test_a_finished_stream_leaves_its_upstream_connection_for_the_next(
         else:
             client.chat.completions.create(model="echo", messages=user(marker))
     connections = {upstream.find(f"<reuse {n}>").connection for n in range(count)}
-    assert len(connections) <= POOL_SHARDS
-    later = {upstream.find(f"<reuse {n}>").connection for n in range(count - POOL_SHARDS, count)}
-    assert later <= {upstream.find(f"<reuse {n}>").connection for n in range(count - POOL_SHARDS)}
+    assert len(connections) == 1

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +21,7 @@ from ..errors import StreamError
 from ..events import Chunk
 from ..pipeline import Pipeline
 from ..stage import StageSpec
+from . import http1
 from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
 from .app import ServerState
@@ -129,7 +129,7 @@ class MessagesExchange(ChatExchange):
             pipeline, answer = state.messages_pipeline, self._stream_events
         else:
             pipeline, answer = state.message_events_pipeline, self._complete
-        raw = response.aiter_bytes()
+        raw = response.reads()
         complete = False
         # Clients see the model they asked for; the upstream's own name is in the logs.
         overrides: dict[str, Any] = {"model": self._chat.model, SECRETS_OPTION: (self._api_key,)}
@@ -145,7 +145,7 @@ class MessagesExchange(ChatExchange):
             await Upstream.finish(response, raw, drain=complete)
 
     async def _stream_events(
-        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+        self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         headers = [
             (k.encode(), v.encode())
@@ -186,7 +186,7 @@ class MessagesExchange(ChatExchange):
         return True
 
     async def _complete(
-        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+        self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         builder = MessageBuilder()
         try:

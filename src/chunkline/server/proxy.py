@@ -10,13 +10,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 import orjson
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
-from .chunked import body_reads
+from . import http1
 from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
 from .observe import RequestRecord, record_of
@@ -121,7 +120,7 @@ class ChatExchange(Response):
         passed = passed_headers(response.headers, [self._api_key])
         record.upstream_request_id = passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
-        raw = body_reads(response)
+        raw = response.reads()
         complete = False
         try:
             with anyio.move_on_after(settings.stream_timeout + _HARD_LIMIT_GRACE) as limit:
@@ -158,7 +157,7 @@ class ChatExchange(Response):
         if not self._started:
             await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
 
-    async def _stream(self, response: httpx.Response, raw: AsyncIterator[bytes], send: Send) -> bool:
+    async def _stream(self, response: http1.Response, raw: AsyncIterator[bytes], send: Send) -> bool:
         """Sends the converted stream; True once the client has all of it."""
         settings = self._state.settings
         pipeline = self._state.stream_pipeline(self._request.include_usage)
@@ -212,7 +211,7 @@ class ChatExchange(Response):
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def _complete(
-        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+        self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         """Sends the ``chat.completion`` assembled from the typed events, or the fault as an HTTP
         error; True for the answer."""

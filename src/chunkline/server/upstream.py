@@ -1,9 +1,7 @@
-"""The Anthropic side: pooled httpx clients, the Messages request, and its failures as HTTP errors."""
+"""The Anthropic side: pooled upstream connections, the Messages request, and its failures as HTTP errors."""
 
 from __future__ import annotations
 
-import http.cookiejar
-import itertools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -14,13 +12,13 @@ import orjson
 
 from .._version import __version__
 from ..errors import LimitExceeded, UpstreamTimeout, describe
+from . import http1
 from .errors import APIError, InvalidRequest, redact
 from .scrub import passed_headers, redact_value
 from .settings import Settings
 
 __all__ = [
     "ANTHROPIC_VERSION",
-    "POOL_SHARDS",
     "ResponseTooLarge",
     "StreamTimeLimit",
     "Upstream",
@@ -39,8 +37,6 @@ _DRAIN_SECONDS = 0.1
 _DRAIN_BYTES = 64 * 1024
 # Request bodies shorter than this are copied to their exact size (see Upstream.open_stream).
 _SMALL_BODY = 2048
-#: How many httpx pools the upstream requests are dealt over (see Upstream.__init__).
-POOL_SHARDS = 16
 
 logger = logging.getLogger("chunkline.server")
 
@@ -54,7 +50,8 @@ class ResponseTooLarge(LimitExceeded):
 
 
 class Upstream:
-    """Sends Messages requests to the upstream over pooled ``httpx.AsyncClient`` connections."""
+    """Sends Messages requests to the upstream over pooled keep-alive connections
+    (`chunkline.server.http1`)."""
 
     #: Where `open_stream` posts, relative to the upstream base URL (a subclass for another API
     #: format changes it and `_headers`).
@@ -62,53 +59,24 @@ class Upstream:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        # httpcore's pool walks all its connections (and, for each idle one, all of them again)
-        # whenever a request starts or ends: with a hundred streams open that bookkeeping took
-        # 30% of the server's time (`make bench-server`). Requests are dealt round-robin over a
-        # few smaller pools instead; the connection limit is shared out among them.
-        shards = min(POOL_SHARDS, settings.upstream_max_connections)
-        each, more = divmod(settings.upstream_max_connections, shards)
-        verify = httpx.create_ssl_context()  # httpx's default verification, built once for all
-        self._clients = [
-            httpx.AsyncClient(
-                base_url=settings.upstream,
-                # No read timeout: a stream may be quiet between events for as long as idle_timeout
-                # allows, and the wait for the response headers has its own limit (_send).
-                timeout=httpx.Timeout(
-                    connect=settings.connect_timeout,
-                    read=None,
-                    write=settings.connect_timeout,
-                    pool=settings.connect_timeout,
-                ),
-                # Every connection may stay for reuse: with fewer kept than streams run at once,
-                # each answer's end would close a connection the next request then opens again.
-                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-                verify=verify,
-                follow_redirects=False,
-                # The clients are shared by every request: a cookie one upstream answer set would
-                # otherwise go out with other clients' requests, so no cookie is ever kept.
-                cookies=_no_cookies(),
-            )
-            for limit in [each + 1] * more + [each] * (shards - more)
-        ]
-        self._turn = itertools.cycle(self._clients)
+        # httpx and httpcore cost more per request than the whole conversion of a short answer,
+        # and more per held stream than everything else the server keeps for it (`make
+        # bench-server`, docs/benchmarks.md#the-upstream-client): the pool speaks HTTP/1.1 itself,
+        # with httpx's trust store and its words for failures. No cookie is ever kept: the
+        # connections are shared by every client's requests.
+        self._pool = http1.Pool(
+            settings.upstream,
+            max_connections=settings.upstream_max_connections,
+            connect_timeout=settings.connect_timeout,
+            ssl_context=httpx.create_ssl_context(),
+        )
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        await self._pool.aclose()
 
     def pool_use(self) -> tuple[int, int]:
-        """Connections open now: (carrying a request, idle). Read from httpcore's pools at scrape
-        time; 0 for a pool whose internals are not the ones known here."""
-        active = idle = 0
-        for client in self._clients:
-            pool = getattr(getattr(client, "_transport", None), "_pool", None)
-            for connection in getattr(pool, "connections", ()):
-                if connection.is_idle():
-                    idle += 1
-                elif not connection.is_closed():
-                    active += 1
-        return active, idle
+        """Connections open now: (carrying a request, idle)."""
+        return self._pool.use()
 
     def _headers(self, api_key: str, beta: str | None, request_id: str | None = None) -> dict[str, str]:
         headers = {
@@ -128,7 +96,7 @@ class Upstream:
 
     async def open_stream(
         self, body: dict[str, Any], api_key: str, beta: str | None, *, request_id: str | None = None
-    ) -> httpx.Response:
+    ) -> http1.Response:
         """POST ``/v1/messages`` and wait for a 2xx response's headers; its body is left to read.
         A failure before then raises `APIError`: a 400 for a body too deeply nested to send, the
         upstream's own status and message for a non-2xx answer, 502 for a connection that failed,
@@ -144,11 +112,8 @@ class Upstream:
             # orjson's bytes keep the 4 KiB it allocated to write into, and the request (so its
             # body) lives as long as the stream: a copy of the exact size holds less.
             content = bytes(memoryview(content))
-        client = next(self._turn)
-        request = client.build_request(
-            "POST", self.stream_path, content=content, headers=self._headers(api_key, beta, request_id)
-        )
-        response = await self._send(client, request, api_key)
+        headers = self._headers(api_key, beta, request_id)
+        response = await self._send("POST", self.stream_path, headers, content, api_key)
         try:
             if not response.is_success:
                 raise await _status_error(response, api_key)
@@ -171,9 +136,7 @@ class Upstream:
 
     async def get_json(self, path: str, api_key: str) -> Any:
         """GET a JSON document from the upstream (the model list)."""
-        client = next(self._turn)
-        request = client.build_request("GET", path, headers=self._headers(api_key, None))
-        response = await self._send(client, request, api_key)
+        response = await self._send("GET", path, self._headers(api_key, None), b"", api_key)
         try:
             if not response.is_success:
                 raise await _status_error(response, api_key)
@@ -187,12 +150,14 @@ class Upstream:
                 502, f"the upstream's answer to GET {path} is not JSON", type="upstream_error"
             ) from None
 
-    async def _send(self, client: httpx.AsyncClient, request: httpx.Request, api_key: str) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, headers: dict[str, str], content: bytes, api_key: str
+    ) -> http1.Response:
         seconds = self._settings.first_byte_timeout
-        target = f"{request.method} {request.url.path}"
+        target = f"{method} {self._pool.base_path}{path.partition('?')[0]}"
         try:
             with anyio.fail_after(seconds):
-                return await client.send(request, stream=True)
+                return await self._pool.request(method, path, list(headers.items()), content)
         except TimeoutError:
             raise APIError(
                 504,
@@ -200,20 +165,22 @@ class Upstream:
                 "(CHUNKLINE_FIRST_BYTE_TIMEOUT)",
                 type="upstream_timeout",
             ) from None
-        except httpx.PoolTimeout:
+        except http1.PoolTimeout:
             raise APIError(
                 503,
                 "too many requests to the upstream are open at once (CHUNKLINE_UPSTREAM_MAX_CONNECTIONS); "
                 "try again shortly",
                 type="server_overloaded",
             ) from None
-        except httpx.TimeoutException as exc:
+        except http1.ConnectTimeout as exc:
             raise APIError(
                 504,
                 f"connecting to the upstream timed out: {_describe(exc, api_key)}",
                 type="upstream_timeout",
             ) from None
-        except httpx.HTTPError as exc:
+        except ValueError as exc:  # a header value with a line break in it
+            raise InvalidRequest(f"this request cannot be sent upstream: {exc}", None) from None
+        except http1.HTTPError as exc:
             logger.warning("upstream request %s failed: %s", target, _describe(exc, api_key))
             raise APIError(
                 502,
@@ -222,7 +189,7 @@ class Upstream:
             ) from None
 
     @staticmethod
-    async def finish(response: httpx.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
+    async def finish(response: http1.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
         """Let go of a streaming response: after the client got its whole answer, read the end of
         the body (briefly) so the connection goes back to the pool; otherwise (the client left)
         close it now, which also tells the upstream to stop generating."""
@@ -235,7 +202,7 @@ class Upstream:
                             left += len(data)
                             if left > _DRAIN_BYTES:
                                 break
-                    except httpx.HTTPError:
+                    except http1.HTTPError:
                         pass
             await response.aclose()
             aclose = getattr(raw, "aclose", None)
@@ -277,29 +244,24 @@ async def counted(raw: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]
         yield data
 
 
-def unrequested_encoding(response: httpx.Response) -> str | None:
+def unrequested_encoding(response: http1.Response) -> str | None:
     """The content-encoding of a body that is compressed though the server asked for ``identity``
-    (httpx would decompress it whole per read, unbounded: a gzip bomb), else None."""
+    (it would have to be decompressed whole per read, unbounded: a gzip bomb), else None."""
     encoding = response.headers.get("content-encoding", "").strip().lower()
     return encoding if encoding not in ("", "identity") else None
 
 
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+async def _read_limited(response: http1.Response, limit: int) -> bytes:
     if unrequested_encoding(response):
         return b""  # not decoded, so not read: nothing of it would be worth the risk
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data += chunk
-        if len(data) >= limit:
-            break
-    return bytes(data[:limit])
+    return await response.aread(limit)
 
 
-async def _read_error_body(response: httpx.Response) -> bytes:
+async def _read_error_body(response: http1.Response) -> bytes:
     """The start of a body an error is made from (nothing if it cannot be read)."""
     try:
         return await _read_limited(response, _ERROR_BODY_LIMIT)
-    except httpx.HTTPError:
+    except http1.HTTPError:
         return b""
 
 
@@ -309,7 +271,7 @@ def _quote(data: bytes, api_key: str) -> str:
     return redact(data.decode("utf-8", errors="replace"), [api_key])[:300].strip()
 
 
-async def _status_error(response: httpx.Response, api_key: str) -> APIError:
+async def _status_error(response: http1.Response, api_key: str) -> APIError:
     """The upstream's non-2xx answer as the same status with an OpenAI error body (R42)."""
     status = response.status_code
     data = await _read_error_body(response)
@@ -337,7 +299,7 @@ async def _status_error(response: httpx.Response, api_key: str) -> APIError:
     )
 
 
-async def _not_a_stream(response: httpx.Response, api_key: str) -> APIError:
+async def _not_a_stream(response: http1.Response, api_key: str) -> APIError:
     """A 2xx answer in JSON where an event stream was asked for (an upstream, or a gateway in
     front of it, that ignores ``stream``): nothing the pipeline can read."""
     text = _quote(await _read_error_body(response), api_key)
@@ -354,8 +316,3 @@ async def _not_a_stream(response: httpx.Response, api_key: str) -> APIError:
 def _describe(exc: BaseException, api_key: str) -> str:
     text = str(exc) or type(exc).__name__
     return redact(f"{type(exc).__name__}: {text}", [api_key])
-
-
-def _no_cookies() -> http.cookiejar.CookieJar:
-    """A cookie jar that refuses every cookie (an empty domain allow-list)."""
-    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 from starlette.responses import Response
 from starlette.types import Scope, Send
@@ -14,6 +13,7 @@ from starlette.types import Scope, Send
 from ...errors import StreamError
 from ...pipeline import Pipeline
 from ...stage import StageSpec
+from .. import http1
 from ..errors import APIError, stream_error_status
 from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond, error_response
 from ..scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
@@ -99,7 +99,7 @@ class ResponsesExchange(ChatExchange):
         }
         if request.namespaces:
             overrides["tool_namespaces"] = request.namespaces
-        raw = response.aiter_bytes()
+        raw = response.reads()
         complete = False
         try:
             outputs = pipeline.transform(
@@ -111,7 +111,7 @@ class ResponsesExchange(ChatExchange):
             await Upstream.finish(response, raw, drain=complete)
 
     async def _stream_events(
-        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+        self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         passed = passed_headers(response.headers, [self._api_key])
         headers = {**passed, **self._warnings()}
@@ -126,7 +126,7 @@ class ResponsesExchange(ChatExchange):
         return True
 
     async def _complete(
-        self, response: httpx.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+        self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         frames: list[bytes] = []
         try:

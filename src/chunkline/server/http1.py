@@ -1,0 +1,369 @@
+"""The upstream's HTTP/1.1 client: pooled keep-alive connections, one write per request, bodies by read."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from typing import Final
+from urllib.parse import urlsplit
+
+from .http1_body import body_reads
+from .http1_connection import Connection
+from .http1_errors import (
+    ConnectError,
+    ConnectTimeout,
+    HTTPError,
+    PoolTimeout,
+    ReadError,
+    RemoteProtocolError,
+)
+
+__all__ = [
+    "ConnectError",
+    "ConnectTimeout",
+    "HTTPError",
+    "Pool",
+    "PoolTimeout",
+    "ReadError",
+    "RemoteProtocolError",
+    "Response",
+    "read_head",
+]
+
+# h11's limit for a response head; far past any real upstream's.
+MAX_HEAD_BYTES: Final = 64 * 1024
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?")
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_UNSENDABLE = re.compile(r"[\r\n\x00]")
+
+
+class Response:
+    """One upstream response: its status and head, and its body read by `reads` (each item what
+    one network read brought, its framing removed). `aclose` lets go of the connection: back to
+    the pool when the body was read to its end and the connection may carry another request,
+    else closed (which also tells the upstream to stop)."""
+
+    __slots__ = ("_body", "_pool", "connection", "framing", "headers", "keep_alive", "status_code")
+
+    def __init__(
+        self,
+        pool: Pool,
+        connection: Connection,
+        status_code: int,
+        headers: dict[str, str],
+        framing: int | None,
+        keep_alive: bool,
+    ) -> None:
+        self._pool = pool
+        self.connection: Connection | None = connection
+        self.status_code = status_code
+        #: Lower-case names; a repeated header's values joined with ", ".
+        self.headers = headers
+        #: The body's length; -1 for chunked, None for a body that ends when the connection does.
+        self.framing = framing
+        self.keep_alive = keep_alive
+        self._body: AsyncIterator[bytes] | None = None
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def reads(self) -> AsyncIterator[bytes]:
+        """The body, read by read (once)."""
+        if self._body is None:
+            if self.connection is None:
+                raise ReadError("the response was closed before its body was read")
+            self._body = body_reads(self.connection, self.framing)
+        return self._body
+
+    async def aread(self, limit: int) -> bytes:
+        """The body's first ``limit`` bytes (all of it when shorter)."""
+        data = bytearray()
+        async for chunk in self.reads():
+            data += chunk
+            if len(data) >= limit:
+                break
+        return bytes(data[:limit])
+
+    async def aclose(self) -> None:
+        """Let go of the connection (once; later calls do nothing)."""
+        connection = self.connection
+        if connection is None:
+            return
+        self.connection = None
+        if connection.complete and self.keep_alive and not connection.leftover():
+            self._pool.release(connection)
+        else:
+            self._pool.discard(connection)
+        body = self._body
+        if body is not None:
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+class Pool:
+    """Keep-alive HTTP/1.1 connections to the one origin of ``base_url`` (whose path prefixes every
+    request's), at most ``max_connections`` open at once; a request beyond that waits for one
+    for up to ``connect_timeout`` seconds. The most recently used idle connection is taken first,
+    and one idle for ``keepalive_expiry`` seconds is closed (servers close theirs after a few
+    seconds; a request sent on one just closed would fail). Every step of a request is O(1): no
+    walk over the pool's connections."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_connections: int,
+        connect_timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.host = url.hostname
+        self.port = url.port or (443 if url.scheme == "https" else 80)
+        self.base_path = url.path.rstrip("/")
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        self._authority = name if url.port is None else f"{name}:{url.port}"
+        self._ssl = (ssl_context or ssl.create_default_context()) if url.scheme == "https" else None
+        self._max = max_connections
+        self._connect_timeout = connect_timeout
+        self._expiry = keepalive_expiry
+        self._idle: list[Connection] = []
+        self._open = 0  # connecting, carrying a request, or idle
+        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+
+    def use(self) -> tuple[int, int]:
+        """Connections open now: (carrying a request or connecting, idle)."""
+        return self._open - len(self._idle), len(self._idle)
+
+    async def request(
+        self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes = b""
+    ) -> Response:
+        """Send a request and read its head; the body is the response's to read. A connection
+        kept idle that the upstream closed just as it was used (no byte of an answer came) is
+        replaced and the request sent again, once, as browsers and Go's client do."""
+        head = self._head(method, path, headers, body)
+        for attempt in (1, 2):
+            connection, reused = await self._acquire()
+            try:
+                transport = connection.transport
+                assert transport is not None
+                if len(body) < 64 * 1024:
+                    transport.write(head + body)
+                else:  # not copied into one buffer
+                    transport.write(head)
+                    transport.write(body)
+                status, fields, framing, keep_alive = await read_head(connection, method)
+            except _Unanswered:
+                self.discard(connection)
+                if reused and attempt == 1:
+                    continue
+                raise
+            except BaseException:
+                self.discard(connection)
+                raise
+            connection.complete = framing == 0
+            return Response(self, connection, status, fields, framing, keep_alive)
+        raise AssertionError("unreachable")
+
+    def _head(self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
+        lines = [f"{method} {self.base_path}{path} HTTP/1.1\r\nhost: {self._authority}\r\n"]
+        for name, value in headers:
+            if _FIELD_NAME.fullmatch(name) is None or _UNSENDABLE.search(value) is not None:
+                raise ValueError(f"the header {name!r} cannot be sent: a line break or NUL in it")
+            lines.append(f"{name}: {value}\r\n")
+        if body or method not in ("GET", "HEAD"):
+            lines.append(f"content-length: {len(body)}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
+
+    async def _acquire(self) -> tuple[Connection, bool]:
+        idle = self._idle
+        if idle:
+            now = asyncio.get_running_loop().time()
+            while idle:
+                connection = idle.pop()
+                if connection.usable and now - connection.idle_since < self._expiry:
+                    return connection, True
+                connection.close()
+                self._open -= 1
+        if self._open >= self._max:
+            handed = await self._wait()
+            if handed is not None:
+                return handed, True
+            # else a slot was counted for this request as it was handed over
+        else:
+            self._open += 1
+        try:
+            return await self._connect(), False
+        except BaseException:
+            self._open -= 1
+            self._hand_over(None)
+            raise
+
+    async def _wait(self) -> Connection | None:
+        """Wait for a connection given back (returned) or a slot to open one in (None)."""
+        waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                return await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # Handed over just as this request gave up: pass it on.
+                handed = waiter.result()
+                if handed is not None:
+                    self.release(handed)
+                else:
+                    self._open -= 1
+                    self._hand_over(None)
+            else:
+                waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise PoolTimeout(
+                    f"all {self._max} connections to the upstream stayed busy for {self._connect_timeout:g} s"
+                ) from None
+            raise
+
+    async def _connect(self) -> Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, connection = await loop.create_connection(
+                    lambda: Connection(loop),
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self._ssl is not None else None,
+                )
+        except TimeoutError:
+            raise ConnectTimeout(
+                f"connecting to {self._authority} took longer than {self._connect_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        return connection
+
+    def release(self, connection: Connection) -> None:
+        """A connection whose response was read to its end, for the next request."""
+        connection.complete = False
+        if self._hand_over(connection):
+            return
+        loop = asyncio.get_running_loop()
+        connection.idle_since = now = loop.time()
+        idle = self._idle
+        idle.append(connection)
+        while now - idle[0].idle_since >= self._expiry:  # the oldest, unused for too long
+            idle.pop(0).close()
+            self._open -= 1
+
+    def discard(self, connection: Connection) -> None:
+        """Close a connection not fit for another request; its place goes to a waiting request."""
+        connection.close()
+        self._open -= 1
+        self._hand_over(None)
+
+    def _hand_over(self, handed: Connection | None) -> bool:
+        """Give a connection (or, None, a slot to open one in, counted here) to the
+        longest-waiting request; False when none waits."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                if handed is None:
+                    self._open += 1
+                waiter.set_result(handed)
+                return True
+        return False
+
+    async def aclose(self) -> None:
+        """Close the idle connections (those carrying a request close when it ends)."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+            self._open -= 1
+
+
+class _Unanswered(RemoteProtocolError):
+    """The connection closed before any byte of an answer came."""
+
+
+async def read_head(connection: Connection, method: str) -> tuple[int, dict[str, str], int | None, bool]:
+    """Read a response head (skipping interim 1xx ones): (status, headers, framing, keep-alive).
+    What follows the head is put back for the body's reader."""
+    answered = False
+    while True:
+        data = b""
+        while True:
+            try:
+                more = await connection.receive()
+            except ReadError as exc:
+                if answered or data:
+                    raise
+                raise _Unanswered(f"the connection failed before a response came: {exc}") from exc
+            if not more:
+                if answered or data:
+                    raise RemoteProtocolError("peer closed connection mid-way through the response head")
+                raise _Unanswered("Server disconnected without sending a response.")
+            data += more
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(data) > MAX_HEAD_BYTES:
+                raise RemoteProtocolError("the response head is longer than 64 KiB")
+        connection.unread(data[end + 4 :])
+        status, minor, headers = _parse_head(data[:end])
+        if 100 <= status < 200 and status != 101:
+            answered = True
+            continue  # 100 Continue, 103 Early Hints: the answer is still to come
+        break
+    keep_alive = minor == 1 and "close" not in _tokens(headers.get("connection", ""))
+    framing: int | None
+    if method == "HEAD" or status in (101, 204, 304):
+        framing = 0
+    elif "transfer-encoding" in headers:
+        codings = _tokens(headers["transfer-encoding"])
+        if not codings or codings[-1] != "chunked":
+            raise RemoteProtocolError(
+                f"unsupported transfer-encoding {headers['transfer-encoding']!r} in the response"
+            )
+        framing = -1
+        if "content-length" in headers:
+            keep_alive = False  # a message framed two ways: read it as chunked, trust nothing after
+    elif "content-length" in headers:
+        lengths = {value.strip() for value in headers["content-length"].split(",")}
+        length = lengths.pop() if len(lengths) == 1 else ""
+        if not length.isdigit() or len(length) > 18:
+            raise RemoteProtocolError(f"bad content-length {headers['content-length']!r} in the response")
+        framing = int(length)
+    else:
+        framing, keep_alive = None, False
+    return status, headers, framing, keep_alive
+
+
+def _parse_head(head: bytes) -> tuple[int, int, dict[str, str]]:
+    lines = head.split(b"\r\n")
+    status_line = _STATUS_LINE.fullmatch(lines[0])
+    if status_line is None:
+        raise RemoteProtocolError(f"not an HTTP/1.x status line: {lines[0][:100]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            # Also a folded line (it starts with white space), which RFC 9112 lets a client refuse.
+            raise RemoteProtocolError(f"malformed header line in the response: {line[:100]!r}")
+        key = name.decode("ascii").lower()
+        text = value.strip(b" \t").decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return int(status_line[2]), int(status_line[1]), headers
+
+
+def _tokens(value: str) -> Sequence[str]:
+    return [token.strip().lower() for token in value.split(",") if token.strip()]
