@@ -7,7 +7,6 @@ import re
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Final
 from urllib.parse import urlsplit
 
 from .http1_body import body_reads
@@ -20,6 +19,8 @@ from .http1_errors import (
     ReadError,
     RemoteProtocolError,
 )
+from .http1_head import Unanswered, read_head
+from .http1_proxy import Proxy, open_tunnel
 
 __all__ = [
     "ConnectError",
@@ -30,13 +31,8 @@ __all__ = [
     "ReadError",
     "RemoteProtocolError",
     "Response",
-    "read_head",
 ]
 
-# h11's limit for a response head; far past any real upstream's.
-MAX_HEAD_BYTES: Final = 64 * 1024
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?")
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _FIELD_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _UNSENDABLE = re.compile(r"[\r\n\x00]")
 
@@ -122,6 +118,7 @@ class Pool:
         connect_timeout: float,
         ssl_context: ssl.SSLContext | None = None,
         keepalive_expiry: float = 5.0,
+        proxy: Proxy | None = None,
     ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -132,6 +129,14 @@ class Pool:
         name = f"[{self.host}]" if ":" in self.host else self.host
         self._authority = name if url.port is None else f"{name}:{url.port}"
         self._ssl = (ssl_context or ssl.create_default_context()) if url.scheme == "https" else None
+        self._proxy = proxy
+        self._tunnel_to = f"{name}:{self.port}"
+        # Through a proxy, plain HTTP requests name the whole URL; HTTPS goes through a tunnel.
+        self._target_prefix = self.base_path
+        self._proxy_lines = ""
+        if proxy is not None and self._ssl is None:
+            self._target_prefix = f"http://{self._authority}{self.base_path}"
+            self._proxy_lines = proxy.header_lines()
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
@@ -161,7 +166,7 @@ class Pool:
                     transport.write(head)
                     transport.write(body)
                 status, fields, framing, keep_alive = await read_head(connection, method)
-            except _Unanswered:
+            except Unanswered:
                 self.discard(connection)
                 if reused and attempt == 1:
                     continue
@@ -174,7 +179,9 @@ class Pool:
         raise AssertionError("unreachable")
 
     def _head(self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
-        lines = [f"{method} {self.base_path}{path} HTTP/1.1\r\nhost: {self._authority}\r\n"]
+        lines = [
+            f"{method} {self._target_prefix}{path} HTTP/1.1\r\nhost: {self._authority}\r\n{self._proxy_lines}"
+        ]
         for name, value in headers:
             if _FIELD_NAME.fullmatch(name) is None or _UNSENDABLE.search(value) is not None:
                 raise ValueError(f"the header {name!r} cannot be sent: a line break or NUL in it")
@@ -234,21 +241,36 @@ class Pool:
 
     async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
+        proxy = self._proxy
+        host, port = (proxy.host, proxy.port) if proxy is not None else (self.host, self.port)
+        tunnel = proxy is not None and self._ssl is not None
+        connection: Connection | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
                     lambda: Connection(loop),
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl is not None else None,
+                    host,
+                    port,
+                    ssl=None if tunnel else self._ssl,
+                    server_hostname=self.host if self._ssl is not None and not tunnel else None,
                 )
-        except TimeoutError:
-            raise ConnectTimeout(
-                f"connecting to {self._authority} took longer than {self._connect_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+                if tunnel:
+                    assert proxy is not None and self._ssl is not None
+                    await open_tunnel(connection, proxy, self._tunnel_to)
+                    assert connection.transport is not None
+                    connection.transport = await loop.start_tls(
+                        connection.transport, connection, self._ssl, server_hostname=self.host
+                    )
+        except BaseException as exc:
+            if connection is not None:
+                connection.close()
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeout(
+                    f"connecting to {host}:{port} took longer than {self._connect_timeout:g} s"
+                ) from None
+            if isinstance(exc, OSError):
+                raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise
         return connection
 
     def release(self, connection: Connection) -> None:
@@ -289,81 +311,3 @@ class Pool:
         for connection in idle:
             connection.close()
             self._open -= 1
-
-
-class _Unanswered(RemoteProtocolError):
-    """The connection closed before any byte of an answer came."""
-
-
-async def read_head(connection: Connection, method: str) -> tuple[int, dict[str, str], int | None, bool]:
-    """Read a response head (skipping interim 1xx ones): (status, headers, framing, keep-alive).
-    What follows the head is put back for the body's reader."""
-    answered = False
-    while True:
-        data = b""
-        while True:
-            try:
-                more = await connection.receive()
-            except ReadError as exc:
-                if answered or data:
-                    raise
-                raise _Unanswered(f"the connection failed before a response came: {exc}") from exc
-            if not more:
-                if answered or data:
-                    raise RemoteProtocolError("peer closed connection mid-way through the response head")
-                raise _Unanswered("Server disconnected without sending a response.")
-            data += more
-            end = data.find(b"\r\n\r\n")
-            if end >= 0:
-                break
-            if len(data) > MAX_HEAD_BYTES:
-                raise RemoteProtocolError("the response head is longer than 64 KiB")
-        connection.unread(data[end + 4 :])
-        status, minor, headers = _parse_head(data[:end])
-        if 100 <= status < 200 and status != 101:
-            answered = True
-            continue  # 100 Continue, 103 Early Hints: the answer is still to come
-        break
-    keep_alive = minor == 1 and "close" not in _tokens(headers.get("connection", ""))
-    framing: int | None
-    if method == "HEAD" or status in (101, 204, 304):
-        framing = 0
-    elif "transfer-encoding" in headers:
-        codings = _tokens(headers["transfer-encoding"])
-        if not codings or codings[-1] != "chunked":
-            raise RemoteProtocolError(
-                f"unsupported transfer-encoding {headers['transfer-encoding']!r} in the response"
-            )
-        framing = -1
-        if "content-length" in headers:
-            keep_alive = False  # a message framed two ways: read it as chunked, trust nothing after
-    elif "content-length" in headers:
-        lengths = {value.strip() for value in headers["content-length"].split(",")}
-        length = lengths.pop() if len(lengths) == 1 else ""
-        if not length.isdigit() or len(length) > 18:
-            raise RemoteProtocolError(f"bad content-length {headers['content-length']!r} in the response")
-        framing = int(length)
-    else:
-        framing, keep_alive = None, False
-    return status, headers, framing, keep_alive
-
-
-def _parse_head(head: bytes) -> tuple[int, int, dict[str, str]]:
-    lines = head.split(b"\r\n")
-    status_line = _STATUS_LINE.fullmatch(lines[0])
-    if status_line is None:
-        raise RemoteProtocolError(f"not an HTTP/1.x status line: {lines[0][:100]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or _TOKEN.fullmatch(name) is None:
-            # Also a folded line (it starts with white space), which RFC 9112 lets a client refuse.
-            raise RemoteProtocolError(f"malformed header line in the response: {line[:100]!r}")
-        key = name.decode("ascii").lower()
-        text = value.strip(b" \t").decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return int(status_line[2]), int(status_line[1]), headers
-
-
-def _tokens(value: str) -> Sequence[str]:
-    return [token.strip().lower() for token in value.split(",") if token.strip()]

@@ -14,6 +14,7 @@ from .._version import __version__
 from ..errors import LimitExceeded, UpstreamTimeout, describe
 from . import http1
 from .errors import APIError, InvalidRequest, redact
+from .http1_proxy import Proxy
 from .scrub import passed_headers, redact_value
 from .settings import Settings
 
@@ -62,13 +63,14 @@ class Upstream:
         # httpx and httpcore cost more per request than the whole conversion of a short answer,
         # and more per held stream than everything else the server keeps for it (`make
         # bench-server`, docs/benchmarks.md#the-upstream-client): the pool speaks HTTP/1.1 itself,
-        # with httpx's trust store and its words for failures. No cookie is ever kept: the
-        # connections are shared by every client's requests.
+        # with httpx's trust store, the proxy the environment names, and httpx's words for
+        # failures. No cookie is ever kept: the connections are shared by every client's requests.
         self._pool = http1.Pool(
             settings.upstream,
             max_connections=settings.upstream_max_connections,
             connect_timeout=settings.connect_timeout,
             ssl_context=httpx.create_ssl_context(),
+            proxy=Proxy.for_url(settings.upstream),
         )
 
     async def aclose(self) -> None:
