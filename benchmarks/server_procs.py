@@ -56,10 +56,11 @@ class Process:
                 self.popen.wait()
 
 
-def start_fake_upstream() -> Process:
+def start_fake_upstream(python: str = sys.executable) -> Process:
+    """The fake upstream, run by ``python`` (one whose environment has the test dependencies)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(FAKE_PATH))
     popen = subprocess.Popen(
-        [sys.executable, "-c", "import fake_anthropic; fake_anthropic.main()"],
+        [python, "-c", "import fake_anthropic; fake_anthropic.main()"],
         env=env,
         stdout=subprocess.PIPE,
         text=True,

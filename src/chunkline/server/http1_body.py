@@ -13,6 +13,7 @@ __all__ = ["body_reads"]
 
 # The longest chunk header (or trailer) waited for: h11's limit for an incomplete line.
 _MAX_LINE: Final = 16 * 1024
+_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
 _CHUNK_HEADER = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?[ \t]*")
 # httpx's words for a body cut off, which clients and logs already know.
 _CUT_CHUNKED: Final = "peer closed connection without sending complete message body (incomplete chunked read)"
@@ -73,7 +74,7 @@ async def _chunked(connection: Connection) -> AsyncIterator[bytes]:
         pos, end = 0, len(data)
         while pos < end:
             if left:
-                take = min(left, end - pos)
+                take = left if left < end - pos else end - pos
                 out.append(data[pos : pos + take])
                 pos += take
                 left -= take
@@ -81,7 +82,7 @@ async def _chunked(connection: Connection) -> AsyncIterator[bytes]:
                     crlf = 2
                 continue
             if crlf:
-                take = min(crlf, end - pos)
+                take = crlf if crlf < end - pos else end - pos
                 if data[pos : pos + take] != b"\r\n"[2 - crlf : 2 - crlf + take]:
                     raise RemoteProtocolError(f"malformed chunk footer: {data[pos : pos + take]!r}")
                 pos += take
@@ -93,18 +94,32 @@ async def _chunked(connection: Connection) -> AsyncIterator[bytes]:
                 if len(pending) > _MAX_LINE:
                     raise RemoteProtocolError("chunk header too long")
                 break
-            header = _CHUNK_HEADER.fullmatch(data, pos, newline)
-            if header is None:
-                raise RemoteProtocolError(f"illegal chunk header: {data[pos : newline + 2]!r}")
-            left = int(header[1], 16)
+            left = _chunk_size(data, pos, newline)
             pos = newline + 2
             if not left:
                 if out:
                     yield out[0] if len(out) == 1 else b"".join(out)
                 await _trailer(connection, data[pos:])
                 return
+            stop = pos + left
+            if stop + 2 <= end:  # the whole chunk is here (the usual case): taken at once
+                if data[stop : stop + 2] != b"\r\n":
+                    raise RemoteProtocolError(f"malformed chunk footer: {data[stop : stop + 2]!r}")
+                out.append(data[pos:stop])
+                pos, left = stop + 2, 0
         if out:
             yield out[0] if len(out) == 1 else b"".join(out)
+
+
+def _chunk_size(data: bytes, start: int, end: int) -> int:
+    """The size a chunk header line gives (hex digits, maybe an extension after ``;``)."""
+    line = data[start:end]
+    if 0 < len(line) <= 16 and not line.strip(_HEX_DIGITS):  # the usual header: no regex
+        return int(line, 16)
+    header = _CHUNK_HEADER.fullmatch(line)
+    if header is not None:
+        return int(header[1], 16)
+    raise RemoteProtocolError(f"illegal chunk header: {data[start : end + 2]!r}")
 
 
 async def _trailer(connection: Connection, data: bytes) -> None:
