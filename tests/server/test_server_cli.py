@@ -201,6 +201,11 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
             {"CHUNKLINE_API_KEYS": "sk-team"},
             "chunkline: error: CHUNKLINE_API_KEYS is set, so clients use",
         ),
+        (
+            [],
+            {"HTTPS_PROXY": "socks5://proxy:1080"},
+            "chunkline: error: the https proxy the environment names (socks5://proxy) is not an http://",
+        ),
     ],
 )
 def test_bad_settings_exit_2_before_serving(

@@ -229,7 +229,13 @@ def run_server(args: argparse.Namespace) -> int:
     if args.print_config:
         _print_config(settings)
         return 0
+    from .http1_proxy import Proxy
     from .shutdown import UVICORN_MARGIN
+
+    try:
+        Proxy.for_url(settings.upstream)  # a proxy of a kind the server cannot use: one line, exit 2
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
     options: dict[str, Any] = {
         "log_level": settings.log_level,
