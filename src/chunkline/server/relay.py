@@ -19,9 +19,6 @@ logger = logging.getLogger("chunkline.server")
 
 # How the serializer stage frames an in-band error event (R41): the one event worth a log line.
 _IN_BAND_ERROR = b'data: {"error":'
-# How much of a long first read is converted and sent before the rest of it: about an answer's
-# first two events (message_start, the first block's start) in the upstream's framing.
-_FIRST_SLICE = 1024
 
 
 class _Watchdog:
@@ -68,8 +65,7 @@ async def relay(
     """Feed ``source`` (the upstream body) to ``conversion`` chunk by chunk and send what each
     chunk completes as one ASGI body message as soon as it is converted, before the next read:
     no event waits for a later read, and a chunk that completes ten events costs one write, not
-    ten (`chunkline.server.http1` hands over a whole network read as one chunk); the first events of
-    a long first read go out before the rest of it is converted. A client that
+    ten (`chunkline.server.http1` hands over a whole network read as one chunk). A client that
     takes less than the upstream sends holds the upstream back: the next read waits for the
     write.
 
@@ -81,7 +77,6 @@ async def relay(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + stream_timeout
     tail: list[Any] = []
-    first = True
     read = source.__anext__
     fault = on_fault or _log_fault
     with anyio.CancelScope() as scope:
@@ -105,22 +100,7 @@ async def relay(
                 if loop.time() > deadline:
                     tail = conversion.abort("upstream_timeout", _too_long(stream_timeout))
                     break
-                head: list[Any] = []
-                if first and len(data) > _FIRST_SLICE:
-                    # An upstream that answers at once may send the whole answer before the
-                    # first read: its first events go out before the rest is converted.
-                    head = conversion.feed(data[:_FIRST_SLICE])
-                    data = data[_FIRST_SLICE:]
-                    if head and not conversion.finished:
-                        watchdog.writing = True
-                        await _send(send, head, fault)
-                        await asyncio.sleep(0)  # the server writes them at the end of a loop turn
-                        watchdog.writing = False
-                        head = []
-                first = False
                 outputs = conversion.feed(data)
-                if head:
-                    outputs = [*head, *outputs]
                 if conversion.finished:
                     outputs = [*outputs, *conversion.close()]
                 if outputs:
