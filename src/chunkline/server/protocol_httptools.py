@@ -112,8 +112,6 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
         self._phase = _Phase.HEAD
         self._head_bytes = 0
         self._head_began = True
-        if self._read_timer is None and self._answered():
-            self._arm_read(self._limits.header_timeout)  # the first byte of the next request
 
     def on_headers_complete(self) -> None:
         self._phase = _Phase.BODY
@@ -148,7 +146,7 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
                 self._reading_body = True
                 self._arm_read(self._limits.body_timeout)
         elif self._phase is _Phase.HEAD and self._read_timer is None and self._answered():
-            self._arm_read(self._limits.header_timeout)
+            self._arm_read(self._limits.header_timeout)  # from the read with the head's first byte
 
     def _refuse_head(self) -> None:
         logger.debug("request refused: its head is over %d bytes", MAX_HEAD_BYTES)
