@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 import uvicorn
 
 import harness
 from chunkline.server.app import create_app
-from chunkline.server.protocol import guard
+from chunkline.server.protocol import ConnectionGuards, GuardedH11Protocol, guard
 from chunkline.server.settings import Settings
 
 #: The key clients of the keyed server must send, and the upstream key it uses.
@@ -24,10 +25,25 @@ UPSTREAM_KEY = "sk-ant-test-upstream-9876543210"
 CLIENT_KEY = "sk-ant-client-key-5555"
 
 
+def _protocols() -> list[Any]:
+    try:
+        from chunkline.server.protocol_httptools import GuardedHttpToolsProtocol
+    except ImportError:
+        skip = pytest.mark.skip(reason="httptools is not installed")
+        httptools = pytest.param(None, id="httptools", marks=skip)
+    else:
+        httptools = pytest.param(GuardedHttpToolsProtocol, id="httptools")
+    return [httptools, pytest.param(GuardedH11Protocol, id="h11")]
+
+
+#: Both guarded protocols, as a pytest parameter list (``@pytest.mark.parametrize("cls", PROTOCOLS)``).
+PROTOCOLS = _protocols()
+
+
 class ServerThread:
     """chunkline's app served by uvicorn in a background thread, on 127.0.0.1 and a free port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, protocol: type[ConnectionGuards] | None = None) -> None:
         self.settings = settings
         self.app = create_app(settings)
         # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP.
@@ -44,8 +60,9 @@ class ServerThread:
             timeout_graceful_shutdown=1,
             timeout_keep_alive=5,
         )
-        # The server's own protocol and connection limits, as `chunkline serve` runs it.
-        self.server = uvicorn.Server(guard(config, settings))
+        # The server's own protocol (``protocol``: that one instead) and connection limits, as
+        # `chunkline serve` runs it.
+        self.server = uvicorn.Server(guard(config, settings, protocol))
         self._clients: dict[tuple[str, bool], openai.OpenAI] = {}
         #: A plain HTTP client for this server, for raw requests.
         self.http = httpx.Client(base_url=self.url, timeout=30)

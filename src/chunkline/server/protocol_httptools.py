@@ -1,0 +1,157 @@
+"""uvicorn's httptools protocol with chunkline's connection guards, and the bounds h11 would have set."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from .protocol import DISCONNECT_KEY, ConnectionGuards, Disconnect
+
+if TYPE_CHECKING:
+    import uvicorn
+    from uvicorn._types import ASGI3Application
+
+__all__ = ["MAX_HEAD_BYTES", "MAX_QUEUED_REQUESTS", "GuardedHttpToolsProtocol"]
+
+logger = logging.getLogger("chunkline.server")
+
+#: The most bytes an unfinished request head may take: h11's limit (which the h11 protocol
+#: enforces), as httptools buffers a header line, and uvicorn the target, without any.
+MAX_HEAD_BYTES: Final = 16 * 1024
+#: The most requests a connection may have waiting behind the one being answered. httptools
+#: parses a whole read at once, so one read of tiny pipelined requests would queue thousands of
+#: them (a scope, headers and a cycle each), and another read after each answer.
+MAX_QUEUED_REQUESTS: Final = 32
+
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: 33\r\n\r\n"
+    b"the request's head is too large\r\n"
+)
+
+
+class _Phase(enum.Enum):
+    IDLE = enum.auto()  # between requests
+    HEAD = enum.auto()  # a request's first byte is in, its headers are not
+    BODY = enum.auto()  # its headers are in, its body is not
+
+
+class _TooManyQueued(Exception):
+    """Raised in a parser callback to stop httptools parsing the rest of a read."""
+
+
+class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
+    """`HttpToolsProtocol` with `ConnectionGuards`, driven by httptools' parser callbacks.
+
+    httptools parses all that a read holds at once, pipelined requests included (uvicorn queues
+    them and pauses reading), so the read deadlines follow where the parser is (`_Phase`) and
+    which request is being answered. Also two bounds h11 sets and httptools does not: a request
+    head of at most `MAX_HEAD_BYTES` (past it, a 431) and at most `MAX_QUEUED_REQUESTS` pipelined
+    requests waiting (past it, the connection is aborted).
+    """
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self._start_guards(config)
+        self._phase = _Phase.IDLE
+        self._reading_body = False
+        self._head_bytes = 0
+        self._head_began = False
+        # The cycle whose app runs: with requests queued behind it, not self.cycle (the last read).
+        self._running: RequestResponseCycle | None = None
+
+    def _unfinished_scopes(self) -> list[Any]:
+        return [
+            cycle.scope
+            for cycle in {self._running, self.cycle}
+            if cycle is not None and not cycle.response_complete
+        ]
+
+    def _may_answer(self) -> bool:
+        # A head being read has no cycle yet; a body's request is self.cycle.
+        return self._phase is not _Phase.BODY or self.cycle is None or not self.cycle.response_started
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        running = self._running
+        if running is not None and running is not self.cycle and not running.response_complete:
+            # uvicorn marks only the last request read: the one answered must stop sending too.
+            running.disconnected = True
+            running.message_event.set()
+        super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    # -- reading the request -----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._head_began = False
+        super().data_received(data)
+        if self.transport.is_closing():
+            return
+        if self._phase is _Phase.HEAD and not self._head_began:
+            # The whole read went to a head begun in an earlier one (whose own share of that
+            # read is not known: so a head is cut off within one read past the limit).
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse_head()
+                return
+        self._follow_request()
+
+    def on_message_begin(self) -> None:
+        if len(self.pipeline) >= MAX_QUEUED_REQUESTS:
+            logger.debug("connection aborted: more than %d pipelined requests", MAX_QUEUED_REQUESTS)
+            self.transport.abort()
+            raise _TooManyQueued
+        super().on_message_begin()
+        self.scope[DISCONNECT_KEY] = Disconnect()  # type: ignore[typeddict-unknown-key]
+        self._phase = _Phase.HEAD
+        self._head_bytes = 0
+        self._head_began = True
+
+    def on_headers_complete(self) -> None:
+        self._phase = _Phase.BODY
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The whole request is in: the app has it.
+        self._phase = _Phase.IDLE
+        self._reading_body = False
+        self._cancel_read()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            # A queued request may have been started just now, or a next one begun meanwhile.
+            self._follow_request()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self.transport.is_closing():  # not after an abort of ours (_TooManyQueued)
+            super().send_400_response(msg)
+
+    def _answered(self) -> bool:
+        """Whether every request read so far has had its whole response: a head being read now
+        is the client's time, not the app's."""
+        return self.cycle is None or self.cycle.response_complete
+
+    def _follow_request(self) -> None:
+        if self._phase is _Phase.BODY:
+            # A queued request's body waits with reading paused: its deadline starts with its app.
+            if not self._reading_body and not self.pipeline:
+                self._reading_body = True
+                self._arm_read(self._limits.body_timeout)
+        elif self._phase is _Phase.HEAD and self._read_timer is None and self._answered():
+            self._arm_read(self._limits.header_timeout)  # from the read with the head's first byte
+
+    def _refuse_head(self) -> None:
+        logger.debug("request refused: its head is over %d bytes", MAX_HEAD_BYTES)
+        if self._answered():
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+        else:
+            self.transport.abort()
