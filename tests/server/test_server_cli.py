@@ -366,6 +366,9 @@ def test_the_documented_gunicorn_command_serves(upstream: FakeAnthropic) -> None
     try:
         _wait_healthy(url, process)
         _streams_through(url, "sk-gunicorn", upstream, "sk-ant-g", "served by gunicorn")
+        # The worker serves with the guarded protocol: a request head far past its limit is refused.
+        refused = httpx.get(f"{url}/healthz", headers={"x-big": "a" * 300_000}, timeout=10)
+        assert refused.status_code in (400, 431)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=40)
