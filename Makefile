@@ -21,7 +21,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # exercise real entry-point discovery exactly as a user's installed plugins are found.
 PLUGINS := plugins/chunkline-redact plugins/chunkline-markdown
 
-.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-peers dist clean distclean
+.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-peers bench-upstream-clients dist clean distclean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m chunkline.demo $(if $(FULL),--full)
@@ -52,6 +52,10 @@ bench: $(VENV)/.installed-dev
 # medians. `make bench-server PEERS=1` runs the LiteLLM proxy (from .venv-peers) beside it.
 bench-server: $(VENV)/.installed-dev $(if $(PEERS),$(PEERS_VENV)/.installed)
 	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm)
+
+# Optional: the upstream client beside httpx, httpcore and aiohttp (one run, in .venv-peers).
+bench-upstream-clients: $(VENV)/.installed-dev $(PEERS_VENV)/.installed
+	$(PEERS_VENV)/bin/python benchmarks/upstream_clients.py
 
 # Optional: each route's stream through its peers (ccproxy-api, LiteLLM), one run per route.
 bench-peers: $(PEERS_VENV)/.installed $(PEERS_CHAT_VENV)/.installed $(PEERS_RESPONSES_VENV)/.installed
