@@ -22,6 +22,7 @@ from ..pipeline import Pipeline
 from .accesslog import RequestObserver
 from .auth import Authenticator, beta_header, client_key
 from .bodies import read_json
+from .direct import DirectRoutes
 from .errors import APIError, http_error_message, redact
 from .observe import record_of
 from .pipelines import ServerPipelines
@@ -225,18 +226,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={APIError: api_error, HTTPException: http_error, Exception: server_error},
     )
     app.state.chunkline = state
+    app.state.direct_routes = {"/v1/chat/completions": chat_completions, "/v1/responses": responses}
     return app
 
 
 class _App(Starlette):
     """Starlette with the request observer outside even its error middleware, so that a 500
-    also carries the x-request-id and is logged and counted."""
+    also carries the x-request-id and is logged and counted, and the streaming routes served
+    without Starlette's stack (`DirectRoutes`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         state: ServerState = self.state.chunkline
         metrics = state.metrics
         return RequestObserver(
-            super().build_middleware_stack(),
+            DirectRoutes(super().build_middleware_stack(), self.state.direct_routes, self.exception_handlers),
             routes=self.routes,
             log=state.settings.access_log,
             finished=metrics.observe if metrics is not None else None,

@@ -107,8 +107,14 @@ async def _chunked(connection: Connection) -> AsyncIterator[bytes]:
                     raise RemoteProtocolError(f"malformed chunk footer: {data[stop : stop + 2]!r}")
                 out.append(data[pos:stop])
                 pos, left = stop + 2, 0
+        # Neither the read nor its pieces are kept while the reader holds the chunk or the next
+        # read is awaited: a read may be hundreds of kilobytes, and held streams add up.
+        del data
         if out:
-            yield out[0] if len(out) == 1 else b"".join(out)
+            chunk = out[0] if len(out) == 1 else b"".join(out)
+            del out
+            yield chunk
+            del chunk
 
 
 def _chunk_size(data: bytes, start: int, end: int) -> int:

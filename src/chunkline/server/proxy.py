@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -108,6 +109,8 @@ class ChatExchange(Response):
             response = await upstream.open_stream(
                 self._request.body, self._api_key, self._beta, request_id=record.id
             )
+            # Sent: the body (as large as the client's conversation) is not kept for the stream.
+            self._request = replace(self._request, body={})
         except APIError as error:
             record.fault = error.type
             record.upstream_request_id = error.headers.get(UPSTREAM_REQUEST_ID)

@@ -101,12 +101,15 @@ async def relay(
                     tail = conversion.abort("upstream_timeout", _too_long(stream_timeout))
                     break
                 outputs = conversion.feed(data)
+                # Not kept while the loop waits: a read may be hundreds of kilobytes.
+                del data
                 if conversion.finished:
                     outputs = [*outputs, *conversion.close()]
                 if outputs:
                     watchdog.writing = True
                     await _send(send, outputs, fault)
                     watchdog.writing = False
+                del outputs
                 if conversion.finished:
                     break
                 watchdog.last = loop.time()

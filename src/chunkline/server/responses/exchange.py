@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -83,6 +84,8 @@ class ResponsesExchange(ChatExchange):
         try:
             upstream = self._state.upstream()
             response = await upstream.open_stream(request.body, self._api_key, self._beta)
+            # Sent: the body (as large as the client's conversation) is not kept for the stream.
+            self._responses = request = replace(request, body={})
         except APIError as error:
             if error.status >= 500:
                 logger.warning("upstream request failed: %s %s", error.status, error.message)
