@@ -123,10 +123,20 @@ class RequestObserver:
     ) -> None:
         self.app = app
         self._routes = routes
+        # The routes without parameters, by path: most requests are named by one dict lookup.
+        self._fixed: dict[str, frozenset[str]] = {}
+        for route in routes:
+            path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+            if isinstance(path, str) and "{" not in path and methods:
+                self._fixed[path] = frozenset(methods)
         self._log = log
         self._finished = finished
 
     def _route(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        methods = self._fixed.get(path)
+        if methods is not None and scope["method"] in methods and not scope.get("root_path"):
+            return path
         for route in self._routes:
             match, _ = route.matches(scope)
             if match is Match.FULL:

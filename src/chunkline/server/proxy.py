@@ -76,6 +76,8 @@ class ChatExchange(Response):
         self._beta = beta
         self._record: RequestRecord
         self._started = False
+        #: The upstream response headers the client gets too (see scrub.passed_headers).
+        self._passed: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
@@ -120,8 +122,8 @@ class ChatExchange(Response):
                 )
             await _respond(error_response(error), scope, send)
             return
-        passed = passed_headers(response.headers, [self._api_key])
-        record.upstream_request_id = passed.get(UPSTREAM_REQUEST_ID)
+        self._passed = passed_headers(response.headers, [self._api_key])
+        record.upstream_request_id = self._passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
         raw = response.reads()
         complete = False
@@ -165,7 +167,7 @@ class ChatExchange(Response):
         settings = self._state.settings
         pipeline = self._state.stream_pipeline(self._request.include_usage)
         conversion = pipeline.open(observer=self._record, **{SECRETS_OPTION: (self._api_key,)})
-        passed = passed_headers(response.headers, [self._api_key])
+        passed = self._passed
         headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in passed.items())]
         self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -248,7 +250,7 @@ class ChatExchange(Response):
             self._started = True
             await _respond(error_response(APIError(status, message, type=kind, code=code)), scope, send)
             return False
-        passed = passed_headers(response.headers, [self._api_key])
+        passed = self._passed
         self._started = True
         await _respond(Response(body, headers=passed, media_type="application/json"), scope, send)
         return True
