@@ -78,27 +78,34 @@ class ChatExchange(Response):
         self._started = False
         #: The upstream response headers the client gets too (see scrub.passed_headers).
         self._passed: dict[str, str] = {}
+        self._cancel: anyio.CancelScope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
+        self._record = record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
         hook = scope.get(DISCONNECT_KEY)
-        if isinstance(hook, Disconnect):
-            # The server's protocol tells of the disconnect itself (GuardedH11Protocol).
-            with anyio.CancelScope() as cancel:
-                hook.callback = functools.partial(_client_gone, cancel, self._record)
+        # One cancel scope for the whole exchange, held for as long as it streams: the client
+        # leaving cancels it, and so does the hard time limit (its deadline, which `_exchange`
+        # sets once the upstream has answered).
+        with anyio.CancelScope() as cancel:
+            self._cancel = cancel
+            if isinstance(hook, Disconnect):
+                # The server's protocol tells of the disconnect itself (see protocol.py).
+                hook.callback = functools.partial(_client_gone, cancel, record)
                 if hook.gone:
                     hook.fire()
                 try:
                     await self._exchange(scope, send)
                 finally:
                     hook.callback = None
-            return
-        async with anyio.create_task_group() as group:
-            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope, self._record)
-            try:
-                await self._exchange(scope, send)
-            finally:
-                group.cancel_scope.cancel()
+            else:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_cancel_on_disconnect, receive, cancel, record)
+                    try:
+                        await self._exchange(scope, send)
+                    finally:
+                        group.cancel_scope.cancel()
+        if cancel.cancelled_caught and anyio.current_time() >= cancel.deadline:
+            await self._cut_off(scope, send)
 
     async def _exchange(self, scope: Scope, send: Send) -> None:
         """The upstream request, its body through the pipeline into the answer, and the upstream
@@ -127,26 +134,24 @@ class ChatExchange(Response):
         settings = self._state.settings
         raw = response.reads()
         complete = False
+        self._cancel.deadline = anyio.current_time() + settings.stream_timeout + _HARD_LIMIT_GRACE
         try:
-            with anyio.move_on_after(settings.stream_timeout + _HARD_LIMIT_GRACE) as limit:
-                if self._request.stream:
-                    complete = await self._stream(response, raw, send)
-                else:
-                    source = counted(capped(raw, settings.stream_timeout), settings.max_response_bytes)
-                    outputs = self._state.events_pipeline.transform(
-                        source,
-                        idle_timeout=settings.idle_timeout,
-                        observer=record,
-                        **{SECRETS_OPTION: (self._api_key,)},
-                    )
-                    async with _closing(outputs):
-                        complete = await self._complete(response, outputs, scope, send)
+            if self._request.stream:
+                complete = await self._stream(response, raw, send)
+            else:
+                source = counted(capped(raw, settings.stream_timeout), settings.max_response_bytes)
+                outputs = self._state.events_pipeline.transform(
+                    source,
+                    idle_timeout=settings.idle_timeout,
+                    observer=record,
+                    **{SECRETS_OPTION: (self._api_key,)},
+                )
+                async with _closing(outputs):
+                    complete = await self._complete(response, outputs, scope, send)
         finally:
             # Closing the upstream response (unless the answer was whole) cancels the upstream
             # request and frees its pool connection, also when the time limit cut the answer off.
             await Upstream.finish(response, raw, drain=complete)
-        if limit.cancelled_caught:
-            await self._cut_off(scope, send)
 
     async def _cut_off(self, scope: Scope, send: Send) -> None:
         """The hard time limit passed. Before the response started, that is a 504; after it, the

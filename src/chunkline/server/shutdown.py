@@ -6,9 +6,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any
 
 import anyio
@@ -84,15 +82,31 @@ class Shutdown:
         for scope in list(self._open):
             scope.cancel()
 
-    @contextmanager
-    def guard(self) -> Iterator[anyio.CancelScope]:
+    def guard(self) -> _Guard:
         """A cancel scope around one answer's sending, cancelled when the grace period ends
         (``scope.cancelled_caught`` then says the answer was cut off)."""
-        with anyio.CancelScope() as scope:
-            if self.expired:
-                scope.cancel()
-            self._open.add(scope)
-            try:
-                yield scope
-            finally:
-                self._open.discard(scope)
+        return _Guard(self)
+
+
+class _Guard:
+    """`Shutdown.guard`'s context manager: a class rather than a generator, since a stream holds
+    one open for as long as it runs."""
+
+    __slots__ = ("_scope", "_shutdown")
+
+    def __init__(self, shutdown: Shutdown) -> None:
+        self._shutdown = shutdown
+        self._scope = anyio.CancelScope()
+
+    def __enter__(self) -> anyio.CancelScope:
+        scope = self._scope.__enter__()
+        if self._shutdown.expired:
+            scope.cancel()
+        self._shutdown._open.add(scope)
+        return scope
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> bool | None:
+        self._shutdown._open.discard(self._scope)
+        return self._scope.__exit__(kind, error, trace)
