@@ -102,6 +102,11 @@ class ConnectionGuards(asyncio.Protocol):
     says which requests are unfinished and whether a 408 may still be written.
     """
 
+    # The guards' state is in slots, not the instance dict: uvicorn's protocols set 25 to 28
+    # attributes, and CPython shares an instance dict's keys between instances only up to 30, past
+    # which each connection's dict takes 1.5 KiB instead of 0.3.
+    __slots__ = ("_limits", "_read_timer", "_write_timer", "_write_waiting")
+
     # uvicorn's protocols have these.
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
@@ -202,6 +207,8 @@ class ConnectionGuards(asyncio.Protocol):
 
 class GuardedH11Protocol(ConnectionGuards, H11Protocol):
     """`H11Protocol` with `ConnectionGuards`: h11's connection states drive the read deadlines."""
+
+    __slots__ = ("_reading_body",)  # see ConnectionGuards
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)

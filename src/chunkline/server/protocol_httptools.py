@@ -53,6 +53,8 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
     requests waiting (past it, the connection is aborted).
     """
 
+    __slots__ = ("_head_began", "_head_bytes", "_phase", "_reading_body", "_running")  # see ConnectionGuards
+
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self._start_guards(config)
