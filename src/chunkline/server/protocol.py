@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import h11
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .protocol_flow import LazyEvent, LeanFlowControl
 
 if TYPE_CHECKING:
     import uvicorn
@@ -96,20 +99,23 @@ class ConnectionGuards(asyncio.Protocol):
       app sees a disconnect and cancels the upstream request).
 
     Also: each request's `Disconnect` is fired when the connection is lost before its response is
-    complete, and the writes of one loop turn leave as one send (`_OneWritePerTurn`). Mixed in
+    complete, the writes of one loop turn leave as one send (`_OneWritePerTurn`), and uvicorn's
+    per-connection and per-request asyncio.Events are lazier ones (`protocol_flow`). Mixed in
     before the uvicorn protocol (``class P(ConnectionGuards, H11Protocol)``); the subclass calls
-    `_start_guards` from ``__init__``, arms and cancels the read timer as its parser goes, and
-    says which requests are unfinished and whether a 408 may still be written.
+    `_start_guards` from ``__init__`` and `_lighten` with each new request's cycle, arms and
+    cancels the read timer as its parser goes, and says which requests are unfinished and
+    whether a 408 may still be written.
     """
 
     # The guards' state is in slots, not the instance dict: uvicorn's protocols set 25 to 28
-    # attributes, and CPython shares an instance dict's keys between instances only up to 30, past
-    # which each connection's dict takes 1.5 KiB instead of 0.3.
+    # attributes, and CPython shares an instance dict's keys between instances up to 29 keys only:
+    # past them each connection's dict takes 1.5 KiB instead of 0.3.
     __slots__ = ("_limits", "_read_timer", "_write_timer", "_write_waiting")
 
     # uvicorn's protocols have these.
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
+    flow: FlowControl
     connections: set[Any]
 
     def _start_guards(self, config: uvicorn.Config) -> None:
@@ -126,10 +132,18 @@ class ConnectionGuards(asyncio.Protocol):
         """Whether no response has begun for the request being read (so a 408 can be written)."""
         raise NotImplementedError
 
+    @staticmethod
+    def _lighten(cycle: Any) -> None:
+        """Give a new request's cycle a `LazyEvent` for uvicorn's asyncio.Event: its app has not
+        run yet, so nothing waits on the one replaced (which may have been set)."""
+        cycle.message_event = LazyEvent(cycle.message_event.is_set())
+
     # -- connections -------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_OneWritePerTurn(transport, self.loop))  # type: ignore[arg-type]
+        # uvicorn's FlowControl holds an asyncio.Event; no request has been read, so nothing has it yet.
+        self.flow = LeanFlowControl(self.transport)  # type: ignore[misc]  # in the instance dict, not a slot
         if len(self.connections) > self._limits.max_connections:
             logger.debug(
                 "connection refused: CHUNKLINE_MAX_CONNECTIONS (%d) reached", self._limits.max_connections
@@ -230,6 +244,7 @@ class GuardedH11Protocol(ConnectionGuards, H11Protocol):
         if self.cycle is not None and self.cycle is not cycle:
             # A new request: its app task is created but has not run yet.
             self.cycle.scope[DISCONNECT_KEY] = Disconnect()  # type: ignore[typeddict-unknown-key]
+            self._lighten(self.cycle)
 
     def data_received(self, data: bytes) -> None:
         if self._read_timer is None and self.conn.their_state is h11.IDLE:
