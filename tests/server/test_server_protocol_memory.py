@@ -1,4 +1,4 @@
-"""What a guarded protocol keeps per held-open stream: a dict of shared keys, no eager Event or deque."""
+"""What a guarded protocol keeps per held-open stream: shared dict keys and header names, no eager deques."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from serverkit import PROTOCOLS
 from test_server_protocol_guards import _connect, _post, _turns
 from uvicorn.protocols.http.flow_control import FlowControl
 
+from chunkline.server import protocol
 from chunkline.server.protocol import ConnectionGuards
 from chunkline.server.protocol_flow import LazyEvent, LeanFlowControl, RequestQueue
 
@@ -140,3 +141,27 @@ def test_the_request_queue_is_first_in_first_out_as_the_deque() -> None:
         assert len(kind) == 2 and kind
     assert [queue.pop(), queue.pop()] == [deque.pop(), deque.pop()] == [1, 2]
     assert not queue
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("cls", PROTOCOLS)
+async def test_requests_share_their_header_names_not_their_values(cls: type[ConnectionGuards]) -> None:
+    held = [await _held(cls) for _ in range(2)]
+    first, second = (p.cycle.scope["headers"] for p, _ in held)
+    assert first == second and all(a[0] is b[0] for a, b in zip(first, second, strict=True))
+    assert not set(protocol._NAMES.values()) & {value for _, value in first}
+    for _, done in held:
+        done.set()
+    await _turns()
+
+
+def test_the_shared_names_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(protocol, "_NAMES", {})
+    monkeypatch.setattr(protocol, "_NAMES_MAX", 2)
+    long = "x" * (protocol._NAME_MAX_BYTES + 1)
+    protocol._share_names([(n.encode(), b"v") for n in (long, "accept", "user-agent", "x-more")])
+    assert list(protocol._NAMES) == [b"accept", b"user-agent"]
+    headers = [(n.encode(), b"v") for n in ("user-agent", "x-more")]
+    protocol._share_names(headers)
+    assert headers == [(b"user-agent", b"v"), (b"x-more", b"v")]
+    assert headers[0][0] is protocol._NAMES[b"user-agent"]

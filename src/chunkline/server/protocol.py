@@ -134,9 +134,11 @@ class ConnectionGuards(asyncio.Protocol):
 
     @staticmethod
     def _lighten(cycle: Any) -> None:
-        """Give a new request's cycle a `LazyEvent` for uvicorn's asyncio.Event: its app has not
-        run yet, so nothing waits on the one replaced (which may have been set)."""
+        """What a new request keeps, made smaller before its app runs: a `LazyEvent` for uvicorn's
+        asyncio.Event (nothing waits on the one replaced yet; its state is carried over), and
+        header names shared with earlier requests' (`_share_names`)."""
         cycle.message_event = LazyEvent(cycle.message_event.is_set())
+        _share_names(cycle.scope["headers"])
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -269,6 +271,26 @@ class GuardedH11Protocol(ConnectionGuards, H11Protocol):
             # The whole request is in (or the connection is closing): the app has it.
             self._reading_body = False
             self._cancel_read()
+
+
+# Header names seen, each kept once: uvicorn keeps a lowercased copy of every name of every request
+# (40-60 bytes each), and clients send the same few names each time. Bounded, as clients choose them.
+_NAMES: dict[bytes, bytes] = {}
+_NAMES_MAX = 512
+_NAME_MAX_BYTES = 64
+
+
+def _share_names(headers: list[tuple[bytes, bytes]]) -> None:
+    """Swap, in place, each header name for the equal one seen first (values are left alone:
+    they may be keys, and are not to outlive their request)."""
+    names = _NAMES
+    for i, (name, value) in enumerate(headers):
+        shared = names.get(name)
+        if shared is None:
+            if len(names) < _NAMES_MAX and len(name) <= _NAME_MAX_BYTES:
+                names[name] = name
+        elif shared is not name:
+            headers[i] = (shared, value)
 
 
 class Disconnect:
