@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import h11
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .protocol_flow import LazyEvent, LeanFlowControl
 
 if TYPE_CHECKING:
     import uvicorn
@@ -96,15 +99,23 @@ class ConnectionGuards(asyncio.Protocol):
       app sees a disconnect and cancels the upstream request).
 
     Also: each request's `Disconnect` is fired when the connection is lost before its response is
-    complete, and the writes of one loop turn leave as one send (`_OneWritePerTurn`). Mixed in
+    complete, the writes of one loop turn leave as one send (`_OneWritePerTurn`), and uvicorn's
+    per-connection and per-request asyncio.Events are lazier ones (`protocol_flow`). Mixed in
     before the uvicorn protocol (``class P(ConnectionGuards, H11Protocol)``); the subclass calls
-    `_start_guards` from ``__init__``, arms and cancels the read timer as its parser goes, and
-    says which requests are unfinished and whether a 408 may still be written.
+    `_start_guards` from ``__init__`` and `_lighten` with each new request's cycle, arms and
+    cancels the read timer as its parser goes, and says which requests are unfinished and
+    whether a 408 may still be written.
     """
+
+    # The guards' state is in slots, not the instance dict: uvicorn's protocols set 25 to 28
+    # attributes, and CPython shares an instance dict's keys between instances up to 29 keys only:
+    # past them each connection's dict takes 1.5 KiB instead of 0.3.
+    __slots__ = ("_limits", "_read_timer", "_write_timer", "_write_waiting")
 
     # uvicorn's protocols have these.
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
+    flow: FlowControl
     connections: set[Any]
 
     def _start_guards(self, config: uvicorn.Config) -> None:
@@ -121,10 +132,20 @@ class ConnectionGuards(asyncio.Protocol):
         """Whether no response has begun for the request being read (so a 408 can be written)."""
         raise NotImplementedError
 
+    @staticmethod
+    def _lighten(cycle: Any) -> None:
+        """What a new request keeps, made smaller before its app runs: a `LazyEvent` for uvicorn's
+        asyncio.Event (nothing waits on the one replaced yet; its state is carried over), and
+        header names shared with earlier requests' (`_share_names`)."""
+        cycle.message_event = LazyEvent(cycle.message_event.is_set())
+        _share_names(cycle.scope["headers"])
+
     # -- connections -------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_OneWritePerTurn(transport, self.loop))  # type: ignore[arg-type]
+        # uvicorn's FlowControl holds an asyncio.Event; no request has been read, so nothing has it yet.
+        self.flow = LeanFlowControl(self.transport)  # type: ignore[misc]  # in the instance dict, not a slot
         if len(self.connections) > self._limits.max_connections:
             logger.debug(
                 "connection refused: CHUNKLINE_MAX_CONNECTIONS (%d) reached", self._limits.max_connections
@@ -203,6 +224,8 @@ class ConnectionGuards(asyncio.Protocol):
 class GuardedH11Protocol(ConnectionGuards, H11Protocol):
     """`H11Protocol` with `ConnectionGuards`: h11's connection states drive the read deadlines."""
 
+    __slots__ = ("_reading_body",)  # see ConnectionGuards
+
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self._start_guards(config)
@@ -223,6 +246,7 @@ class GuardedH11Protocol(ConnectionGuards, H11Protocol):
         if self.cycle is not None and self.cycle is not cycle:
             # A new request: its app task is created but has not run yet.
             self.cycle.scope[DISCONNECT_KEY] = Disconnect()  # type: ignore[typeddict-unknown-key]
+            self._lighten(self.cycle)
 
     def data_received(self, data: bytes) -> None:
         if self._read_timer is None and self.conn.their_state is h11.IDLE:
@@ -247,6 +271,26 @@ class GuardedH11Protocol(ConnectionGuards, H11Protocol):
             # The whole request is in (or the connection is closing): the app has it.
             self._reading_body = False
             self._cancel_read()
+
+
+# Header names seen, each kept once: uvicorn keeps a lowercased copy of every name of every request
+# (40-60 bytes each), and clients send the same few names each time. Bounded, as clients choose them.
+_NAMES: dict[bytes, bytes] = {}
+_NAMES_MAX = 512
+_NAME_MAX_BYTES = 64
+
+
+def _share_names(headers: list[tuple[bytes, bytes]]) -> None:
+    """Swap, in place, each header name for the equal one seen first (values are left alone:
+    they may be keys, and are not to outlive their request)."""
+    names = _NAMES
+    for i, (name, value) in enumerate(headers):
+        shared = names.get(name)
+        if shared is None:
+            if len(names) < _NAMES_MAX and len(name) <= _NAME_MAX_BYTES:
+                names[name] = name
+        elif shared is not name:
+            headers[i] = (shared, value)
 
 
 class Disconnect:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from .protocol import DISCONNECT_KEY, ConnectionGuards, Disconnect
+from .protocol_flow import RequestQueue
 
 if TYPE_CHECKING:
     import uvicorn
@@ -53,8 +54,11 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
     requests waiting (past it, the connection is aborted).
     """
 
+    __slots__ = ("_head_began", "_head_bytes", "_phase", "_reading_body", "_running")  # see ConnectionGuards
+
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
+        self.pipeline = RequestQueue()  # type: ignore[assignment]  # a deque's methods, not its 760 bytes
         self._start_guards(config)
         self._phase = _Phase.IDLE
         self._reading_body = False
@@ -115,7 +119,10 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._phase = _Phase.BODY
+        cycle = self.cycle
         super().on_headers_complete()
+        if self.cycle is not cycle:  # not for an upgrade
+            self._lighten(self.cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
