@@ -284,6 +284,24 @@ async def test_an_endless_head_is_refused(cls: type[ConnectionGuards]) -> None:
     assert wire.output[:12] in (b"HTTP/1.1 431", b"HTTP/1.1 400") and wire.is_closing()
 
 
+@BOTH
+async def test_a_large_head_that_ends_in_its_second_read_is_refused(cls: type[ConnectionGuards]) -> None:
+    """asyncio reads up to 256 KiB at once: a 300 KB head can come in two reads, the second one
+    ending it (so no read leaves it unfinished past the limit). One within the limit is answered."""
+    for size, answered in ((300_000, False), (8_000, True)):
+        head = _get("/big")[:-2] + b"x-big: " + b"a" * size + b"\r\n\r\n"
+        protocol, wire = _connect(cls)
+        cut = min(262_144, size // 2)
+        protocol.data_received(head[:cut])
+        if not wire.is_closing():
+            protocol.data_received(head[cut:])
+        await _turns()
+        if answered:
+            assert _answers(wire) == [b"/big:"] and not wire.is_closing()
+        else:
+            assert wire.output[:12] in (b"HTTP/1.1 431", b"HTTP/1.1 400") and wire.is_closing()
+
+
 async def test_httptools_queues_a_bounded_number_of_pipelined_requests() -> None:
     """httptools parses a whole read at once: a read of tiny pipelined requests behind a slow one
     would queue them all (and as many more after each answer); past the bound, the connection

@@ -40,8 +40,9 @@ class _Phase(enum.Enum):
     BODY = enum.auto()  # its headers are in, its body is not
 
 
-class _TooManyQueued(Exception):
-    """Raised in a parser callback to stop httptools parsing the rest of a read."""
+class _StopParsing(Exception):
+    """Raised in a parser callback, once the connection is refused, to stop httptools parsing
+    the rest of a read."""
 
 
 class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
@@ -98,8 +99,9 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._phase is _Phase.HEAD and not self._head_began:
-            # The whole read went to a head begun in an earlier one (whose own share of that
-            # read is not known: so a head is cut off within one read past the limit).
+            # The whole read went to a head begun in an earlier one (whose own share of that read
+            # is not known: so a head is cut off within one read past the limit; one that ends
+            # in a later read is measured when it ends, in on_headers_complete).
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse_head()
@@ -110,7 +112,7 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
         if len(self.pipeline) >= MAX_QUEUED_REQUESTS:
             logger.debug("connection aborted: more than %d pipelined requests", MAX_QUEUED_REQUESTS)
             self.transport.abort()
-            raise _TooManyQueued
+            raise _StopParsing
         super().on_message_begin()
         self.scope[DISCONNECT_KEY] = Disconnect()  # type: ignore[typeddict-unknown-key]
         self._phase = _Phase.HEAD
@@ -118,6 +120,11 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
         self._head_began = True
 
     def on_headers_complete(self) -> None:
+        if not self._head_began and self._head_size() > MAX_HEAD_BYTES:
+            # Begun in an earlier read and ended in this one: no read left it unfinished past the
+            # limit, but the read that ended it may have brought far more than the limit.
+            self._refuse_head()
+            raise _StopParsing
         self._phase = _Phase.BODY
         cycle = self.cycle
         super().on_headers_complete()
@@ -138,7 +145,7 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
             self._follow_request()
 
     def send_400_response(self, msg: str) -> None:
-        if not self.transport.is_closing():  # not after an abort of ours (_TooManyQueued)
+        if not self.transport.is_closing():  # not after a refusal of ours (_StopParsing)
             super().send_400_response(msg)
 
     def _answered(self) -> bool:
@@ -154,6 +161,11 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
                 self._arm_read(self._limits.body_timeout)
         elif self._phase is _Phase.HEAD and self._read_timer is None and self._answered():
             self._arm_read(self._limits.header_timeout)  # from the read with the head's first byte
+
+    def _head_size(self) -> int:
+        """The bytes of the head just parsed: its target, header names and values (not the
+        separators around them)."""
+        return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
 
     def _refuse_head(self) -> None:
         logger.debug("request refused: its head is over %d bytes", MAX_HEAD_BYTES)
