@@ -12,6 +12,7 @@ from fake_bodies import echo_events
 from serverkit import CLIENT_KEY, ServerThread, accumulate, sse_events, user
 
 import harness
+from chunkline.server.settings import Settings
 
 RECORDINGS = harness.fixture_paths()
 # The one recording the pipeline rejects (a second message_start spliced in): its own tests below.
@@ -241,20 +242,23 @@ def test_the_broken_recording_ends_in_band(proxy: ServerThread) -> None:
     assert caught.value.body["type"] == "invalid_upstream_response"
 
 
-def test_a_finished_stream_leaves_its_upstream_connection_for_the_next(
-    proxy: ServerThread, upstream: FakeAnthropic
-) -> None:
+def test_a_finished_stream_leaves_its_upstream_connection_for_the_next(upstream: FakeAnthropic) -> None:
     """After a whole answer the server reads the end of the upstream body, so the connection goes
     back to its pool: requests one after another (streaming or not) all go over the one
-    connection the first opened."""
-    client = proxy.client()
-    count = 12
-    for n in range(count):
-        marker = f"<reuse {n}>"
-        if n % 3:
-            with client.chat.completions.create(model="echo", messages=user(marker), stream=True) as s:
-                accumulate(s)
-        else:
-            client.chat.completions.create(model="echo", messages=user(marker))
+    connection the first opened. (A server of its own: the shared one's pool may be handed a
+    connection by an earlier test's answer that ends meanwhile.)"""
+    server = ServerThread(Settings(upstream=upstream.url)).start()
+    try:
+        client = server.client()
+        count = 12
+        for n in range(count):
+            marker = f"<reuse {n}>"
+            if n % 3:
+                with client.chat.completions.create(model="echo", messages=user(marker), stream=True) as s:
+                    accumulate(s)
+            else:
+                client.chat.completions.create(model="echo", messages=user(marker))
+    finally:
+        server.stop()
     connections = {upstream.find(f"<reuse {n}>").connection for n in range(count)}
     assert len(connections) == 1
