@@ -19,7 +19,7 @@ from .http1_errors import (
     ReadError,
     RemoteProtocolError,
 )
-from .http1_head import Unanswered, read_head
+from .http1_head import TOKEN_PATTERN, Unanswered, read_head
 from .http1_proxy import Proxy, open_tunnel
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "Response",
 ]
 
-_FIELD_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_NAME = re.compile(TOKEN_PATTERN)
 _UNSENDABLE = re.compile(r"[\r\n\x00]")
 
 

@@ -9,12 +9,14 @@ from typing import Final
 from .http1_connection import Connection
 from .http1_errors import ReadError, RemoteProtocolError
 
-__all__ = ["MAX_HEAD_BYTES", "Unanswered", "read_head"]
+__all__ = ["MAX_HEAD_BYTES", "TOKEN_PATTERN", "Unanswered", "read_head"]
 
 # h11's limit for a response head; far past any real upstream's.
 MAX_HEAD_BYTES: Final = 64 * 1024
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?")
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+#: A header name (RFC 9110's token), the one pattern for names read and names sent.
+TOKEN_PATTERN: Final = r"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_TOKEN = re.compile(TOKEN_PATTERN.encode())
 
 
 class Unanswered(RemoteProtocolError):

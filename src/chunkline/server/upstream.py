@@ -156,14 +156,13 @@ class Upstream:
         self, method: str, path: str, headers: dict[str, str], content: bytes, api_key: str
     ) -> http1.Response:
         seconds = self._settings.first_byte_timeout
-        target = f"{method} {self._pool.base_path}{path.partition('?')[0]}"
         try:
             with anyio.fail_after(seconds):
                 return await self._pool.request(method, path, list(headers.items()), content)
         except TimeoutError:
             raise APIError(
                 504,
-                f"the upstream did not answer {target} within {seconds:g} seconds "
+                f"the upstream did not answer {self._target(method, path)} within {seconds:g} seconds "
                 "(CHUNKLINE_FIRST_BYTE_TIMEOUT)",
                 type="upstream_timeout",
             ) from None
@@ -183,12 +182,18 @@ class Upstream:
         except ValueError as exc:  # a header value with a line break in it
             raise InvalidRequest(f"this request cannot be sent upstream: {exc}", None) from None
         except http1.HTTPError as exc:
-            logger.warning("upstream request %s failed: %s", target, _describe(exc, api_key))
+            logger.warning(
+                "upstream request %s failed: %s", self._target(method, path), _describe(exc, api_key)
+            )
             raise APIError(
                 502,
                 f"the upstream could not be reached: {_describe(exc, api_key)}",
                 type="upstream_unavailable",
             ) from None
+
+    def _target(self, method: str, path: str) -> str:
+        """A request as error messages name it (worked out only for one)."""
+        return f"{method} {self._pool.base_path}{path.partition('?')[0]}"
 
     @staticmethod
     async def finish(response: http1.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
