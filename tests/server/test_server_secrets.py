@@ -16,7 +16,8 @@ from fake_anthropic import FakeAnthropic
 from fake_bodies import echo_events, sse_event
 from serverkit import CLIENT_KEY, SERVER_KEY, UPSTREAM_KEY, ServerThread, sse_events, user
 
-from chunkline.server.scrub import passed_headers, redact_value
+from chunkline.events import Finish, ResponseStart, ToolCallStart, UsageUpdate
+from chunkline.server.scrub import SECRETS_OPTION, RedactStage, passed_headers, redact_value
 from chunkline.server.settings import Settings, SettingsError
 
 CHUNKLINE = Path(sys.executable).parent / "chunkline"
@@ -212,6 +213,30 @@ def test_redact_value_touches_only_the_key() -> None:
     redacted = redact_value(deep, ["k"])
     assert redacted[1] == "[redacted]"
     assert redact_value("text", []) == "text"
+
+
+def test_the_redaction_stage_passes_events_without_the_key_as_they_are() -> None:
+    stage = RedactStage({SECRETS_OPTION: ("", "sk-key")})
+    emitted: list[Any] = []
+    stage.emit = emitted.append  # type: ignore[method-assign]
+    clean = [
+        ResponseStart("msg_1", "claude"),
+        ToolCallStart(0, "toolu_1", "run"),
+        Finish("stop", "end_turn", None, UsageUpdate(input_tokens=3, output_tokens=4)),
+    ]
+    quoting = [
+        ResponseStart("msg_sk-key", "claude"),
+        ToolCallStart(0, "toolu_1", "run sk-key"),
+        Finish("stop", "end_turn", "sk-key!", UsageUpdate(input_tokens=3)),
+    ]
+    for event in clean + quoting:
+        stage.feed(event)
+    assert all(out is event for out, event in zip(emitted, clean, strict=False))
+    assert emitted[3:] == [
+        ResponseStart("msg_[redacted]", "claude"),
+        ToolCallStart(0, "toolu_1", "run [redacted]"),
+        Finish("stop", "end_turn", "[redacted]!", UsageUpdate(input_tokens=3)),
+    ]
 
 
 def test_passed_headers_are_an_allow_list_checked_per_value() -> None:

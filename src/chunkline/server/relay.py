@@ -79,6 +79,7 @@ async def relay(
     tail: list[Any] = []
     read = source.__anext__
     fault = on_fault or _log_fault
+    first_read = True
     with anyio.CancelScope() as scope:
         watchdog = _Watchdog(loop, idle_timeout, scope)
         try:
@@ -100,7 +101,14 @@ async def relay(
                 if loop.time() > deadline:
                     tail = conversion.abort("upstream_timeout", _too_long(stream_timeout))
                     break
-                outputs = conversion.feed(data)
+                if first_read:
+                    first_read = False
+                    watchdog.writing = True
+                    held, data = await _lead(conversion, data, send, fault)
+                    watchdog.writing = False
+                    outputs = [*held, *conversion.feed(data)]
+                else:
+                    outputs = conversion.feed(data)
                 # Not kept while the loop waits: a read may be hundreds of kilobytes.
                 del data
                 if conversion.finished:
@@ -122,6 +130,28 @@ async def relay(
         )
     if tail:
         await _send(send, tail, fault)
+
+
+async def _lead(
+    conversion: Conversion, data: bytes, send: Send, fault: Callable[[bytes], None]
+) -> tuple[list[bytes], bytes]:
+    """Send what the first event of the first read converts to at once, so that the client's
+    first byte does not wait for the rest of a long read (a fast upstream's whole answer) to be
+    converted. Returns the outputs still to send with the rest, and the rest of ``data``. The
+    conversion takes any split of its input alike: this changes when bytes leave, never which."""
+    end = data.find(b"\n\n") + 2
+    if end < 2:
+        end = data.find(b"\r\n\r\n") + 4
+    if end < 4 or end >= len(data):  # no event, or nothing after it
+        return [], data
+    early = conversion.feed(data[:end])
+    if not early or conversion.finished:
+        return early, data[end:]
+    await _send(send, early, fault)
+    # Held writes leave at the end of the loop's turn (protocol._OneWritePerTurn): one yield
+    # sends this one before the rest is converted.
+    await asyncio.sleep(0)
+    return [], data[end:]
 
 
 def _too_long(seconds: float) -> str:

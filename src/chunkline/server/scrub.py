@@ -141,15 +141,42 @@ class RedactStage(Stage):
     handles = (ErrorEvent, ResponseStart, ToolCallStart, Finish)
 
     def __init__(self, options: Options) -> None:
-        self._secrets: tuple[str, ...] = options.get(SECRETS_OPTION, ())
+        self._secrets: tuple[str, ...] = tuple(s for s in options.get(SECRETS_OPTION, ()) if s)
 
     def feed(self, item: Any) -> None:
         if item.__class__ is ErrorEvent:
             # The type is chunkline's own word for the fault, never the upstream's: it stays.
             message, code = redact_value((item.message, item.code), self._secrets)
             self.emit(ErrorEvent(item.type, message, code))
-        else:
+        elif _quotes(item, self._secrets):
             self.emit(redact_value(item, self._secrets))
+        else:
+            # Almost always: looking costs a fifth of rebuilding, on every response's first event.
+            self.emit(item)
+
+
+#: The field names of each event class seen, so `_quotes` does not ask `dataclasses.fields`.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _quotes(event: Any, secrets: tuple[str, ...]) -> bool:
+    """Whether a string of the dataclass ``event`` (or of an event in one of its fields) may hold
+    one of ``secrets``: a field of any other kind counts as one that may."""
+    names = _FIELD_NAMES.get(event.__class__)
+    if names is None:
+        names = _FIELD_NAMES[event.__class__] = tuple(f.name for f in dataclasses.fields(event))
+    for name in names:
+        value = getattr(event, name)
+        kind = value.__class__
+        if kind is str:
+            if any(secret in value for secret in secrets):
+                return True
+        elif kind in _PLAIN:
+            continue
+        elif not dataclasses.is_dataclass(value) or isinstance(value, type) or _quotes(value, secrets):
+            return True
+    return False
 
 
 def _check_secrets(value: Any, registry: Any) -> tuple[str, ...]:

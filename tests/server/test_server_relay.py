@@ -1,0 +1,102 @@
+"""The relay: a long first read's first event leaves before the rest of that read is converted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from fake_bodies import echo_events
+
+from chunkline import Pipeline
+from chunkline.conversion import Conversion
+from chunkline.server.relay import relay
+
+WORDS = " ".join(f"w{k}" for k in range(40))
+CREATED = 1_700_000_000  # one timestamp for every conversion compared
+
+
+class _Recorded:
+    """A conversion that notes each feed in ``log`` and converts as the real one does."""
+
+    def __init__(self, conversion: Conversion, log: list[str]) -> None:
+        self._conversion = conversion
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conversion, name)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._log.append(f"feed {len(data)}")
+        return self._conversion.feed(data)
+
+
+async def _reads(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def _relay(*parts: bytes) -> tuple[list[str], list[bytes]]:
+    """The log of feeds, sends and end-of-turn flushes, and the bodies sent."""
+    loop = asyncio.get_running_loop()
+    log: list[str] = []
+    bodies: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        bodies.append(message["body"])
+        log.append("send")
+        # As the protocol holds writes: they leave with the loop's next turn.
+        loop.call_soon(log.append, "flushed")
+
+    conversion = _Recorded(Pipeline().open(created=CREATED), log)
+    await relay(conversion, _reads(*parts), send, idle_timeout=5, stream_timeout=60)  # type: ignore[arg-type]
+    return log, bodies
+
+
+def _whole(*parts: bytes, close: bool = True) -> list[bytes]:
+    """The outputs of one conversion fed ``parts`` (and closed)."""
+    conversion = Pipeline().open(created=CREATED)
+    out = [data for part in parts for data in conversion.feed(part)]
+    return out + conversion.close() if close else out
+
+
+@pytest.mark.asyncio
+async def test_the_first_event_of_a_long_first_read_is_sent_before_the_rest_is_converted() -> None:
+    frames = echo_events(WORDS)
+    answer = b"".join(frames)
+    log, bodies = await _relay(answer)
+    assert log[:4] == [f"feed {len(frames[0])}", "send", "flushed", f"feed {len(answer) - len(frames[0])}"]
+    assert bodies[0] == b"".join(_whole(frames[0], close=False))
+    assert b"".join(bodies) == b"".join(_whole(answer))
+
+
+@pytest.mark.asyncio
+async def test_later_reads_and_short_first_reads_go_whole() -> None:
+    frames = echo_events(WORDS)
+    rest = b"".join(frames[2:])
+    log, bodies = await _relay(frames[0], frames[1] + rest)
+    assert [entry for entry in log if entry.startswith("feed")] == [
+        f"feed {len(frames[0])}",
+        f"feed {len(frames[1]) + len(rest)}",
+    ]
+    assert b"".join(bodies) == b"".join(_whole(*frames))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("separator", [b"\r\n", b"\r"])
+async def test_any_line_ending_converts_the_same(separator: bytes) -> None:
+    answer = b"".join(echo_events(WORDS)).replace(b"\n", separator)
+    log, bodies = await _relay(answer)
+    assert b"".join(bodies) == b"".join(_whole(answer))
+    if separator == b"\r\n":
+        assert log[1:3] == ["send", "flushed"]
+
+
+@pytest.mark.asyncio
+async def test_a_first_event_that_ends_the_stream_is_sent_with_its_end() -> None:
+    error = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}\n\n'
+    log, bodies = await _relay(error + b"".join(echo_events(WORDS)))
+    assert log.count("send") == len(bodies) == 1
+    assert b"overloaded" in bodies[0]
+    assert bodies[0] == b"".join(_whole(error))
