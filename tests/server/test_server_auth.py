@@ -10,6 +10,8 @@ import pytest
 from fake_anthropic import FakeAnthropic
 from serverkit import CLIENT_KEY, SERVER_KEY, UPSTREAM_KEY, ServerThread, accumulate, user
 
+from chunkline.server.auth import _is_header_text, beta_header
+from chunkline.server.errors import APIError
 from chunkline.server.settings import Secret, Settings
 
 SECRETS = (SERVER_KEY, UPSTREAM_KEY, CLIENT_KEY, "sk-second-key", "bad-key")
@@ -177,3 +179,14 @@ def test_settings_never_show_keys() -> None:
         assert SERVER_KEY not in shown and UPSTREAM_KEY not in shown
     assert "Secret('********')" in repr(settings)
     assert settings.anthropic_api_key is not None and settings.anthropic_api_key.reveal() == UPSTREAM_KEY
+
+
+def test_a_key_is_printable_ascii_without_spaces_and_a_beta_header_printable_ascii() -> None:
+    every = [chr(c) for c in range(0x300)]
+    assert [c for c in every if _is_header_text(c)] == [chr(c) for c in range(0x21, 0x7F)]
+    assert _is_header_text("sk-ant-api03_AZ~!") and _is_header_text("")
+    assert beta_header({"anthropic-beta": "a, b-2025"}) == "a, b-2025"
+    assert beta_header({}) is None
+    for bad in ("caf\u00e9", "a\tb", "a\x7f", "a\nb"):
+        with pytest.raises(APIError):
+            beta_header({"anthropic-beta": bad})

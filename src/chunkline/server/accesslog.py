@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,7 +40,7 @@ def request_id_for(scope: Scope) -> str:
             if _SANE_REQUEST_ID.fullmatch(value):
                 return str(value.decode("ascii"))
             break
-    return f"req_{uuid.uuid4().hex}"
+    return f"req_{os.urandom(16).hex()}"
 
 
 def access_fields(record: RequestRecord) -> dict[str, Any]:

@@ -80,13 +80,14 @@ def client_key(headers: Mapping[str, str]) -> str | None:
 def beta_header(headers: Mapping[str, str]) -> str | None:
     """The client's ``anthropic-beta`` header, passed upstream; a 400 if a header cannot carry it."""
     beta = headers.get("anthropic-beta")
-    if beta is not None and not all(" " <= char <= "~" for char in beta):
+    if beta is not None and not (beta.isascii() and beta.isprintable()):
         raise InvalidRequest("the anthropic-beta header must be printable ASCII", None)
     return beta
 
 
 def _is_header_text(key: str) -> bool:
-    return all("!" <= char <= "~" for char in key)
+    # Printable ASCII but the space ("!" to "~"), without a Python step per character.
+    return key.isascii() and key.isprintable() and " " not in key
 
 
 def _digest(key: str) -> bytes:
