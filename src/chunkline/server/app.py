@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
 from .._version import __version__
 from ..errors import describe
 from ..pipeline import Pipeline
-from .accesslog import RequestObserver
-from .auth import Authenticator, beta_header, client_key
+from .auth import Authenticator, beta_header
 from .bodies import read_json
-from .direct import DirectRoutes
-from .errors import APIError, http_error_message, redact
+from .errors import APIError
 from .observe import record_of
 from .pipelines import ServerPipelines
 from .proxy import ChatExchange, error_response
 from .responses import ResponsesExchange, ResponsesPipelines, translate_responses_request
+from .serving import served_app
 from .settings import Settings
 from .shutdown import Shutdown
 from .translate import translate_request
@@ -162,55 +157,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok", "version": __version__, **state.pipelines.describe()})
 
-    async def metrics(request: Request) -> Response:
-        assert state.metrics is not None
-        from .metrics import CONTENT_TYPE
-
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        logger.info(
-            "chunkline %s serving; upstream %s; auth: %s",
-            __version__,
-            state.settings.upstream,
-            "the server's keys" if state.settings.auth_mode == "keys" else "clients' keys passed through",
-        )
-        state.upstream()  # now rather than on the first request: building the pools takes a while
-        state.shutdown.install()
-        try:
-            yield
-        finally:
-            await state.aclose()
-
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, APIError)
-        _note_fault(request, exc.type)
-        return error_response(exc)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        message = http_error_message(request.method, request.url.path, exc.status_code, exc.detail)
-        error = APIError(exc.status_code, message, headers=exc.headers)
-        _note_fault(request, error.type)
-        return error_response(error)
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        # The traceback goes to the log (uvicorn's handler logs it); the client gets no internals.
-        secrets = [client_key(request.headers) or "", *state.settings_secrets]
-        record = record_of(request.scope)
-        logger.error(
-            "unexpected error on %s %s [request %s]: %s",
-            request.method,
-            request.url.path,
-            record.id if record else "-",
-            redact(f"{type(exc).__name__}: {exc}", secrets),
-        )
-        _note_fault(request, "server_error")
-        return error_response(
-            APIError(500, "The server had an error processing your request.", type="server_error")
-        )
-
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/responses", responses, methods=["POST"]),
@@ -218,38 +164,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    if state.metrics is not None:
-        routes.append(Route("/metrics", metrics, methods=["GET"]))
-    app = _App(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={APIError: api_error, HTTPException: http_error, Exception: server_error},
-    )
-    app.state.chunkline = state
-    app.state.direct_routes = {"/v1/chat/completions": chat_completions, "/v1/responses": responses}
-    return app
-
-
-class _App(Starlette):
-    """Starlette with the request observer outside even its error middleware, so that a 500
-    also carries the x-request-id and is logged and counted, and the streaming routes served
-    without Starlette's stack (`DirectRoutes`)."""
-
-    def build_middleware_stack(self) -> ASGIApp:
-        state: ServerState = self.state.chunkline
-        metrics = state.metrics
-        return RequestObserver(
-            DirectRoutes(super().build_middleware_stack(), self.state.direct_routes, self.exception_handlers),
-            routes=self.routes,
-            log=state.settings.access_log,
-            finished=metrics.observe if metrics is not None else None,
-        )
-
-
-def _note_fault(request: Request, kind: str) -> None:
-    record = record_of(request.scope)
-    if record is not None:
-        record.fault = kind
+    direct = {"/v1/chat/completions": chat_completions, "/v1/responses": responses}
+    return served_app(state, routes, direct=direct, respond=error_response, serving="the OpenAI APIs")
 
 
 def app_from_env() -> Starlette:

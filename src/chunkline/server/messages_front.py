@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import anyio
 import orjson
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,10 +25,13 @@ from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
 from .app import ServerState
 from .bodies import read_json
-from .errors import APIError, http_error_message, stream_error_status
+from .errors import APIError, stream_error_status
+from .observe import OBSERVE_STAGE
 from .proxy import ChatExchange, _closing, _respond
 from .scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
+from .serving import served_app
 from .settings import Settings
+from .shutdown import SHUTDOWN_ERROR
 from .upstream import Upstream, capped
 
 __all__ = ["ChatUpstream", "MessagesExchange", "anthropic_error_response", "create_messages_app"]
@@ -81,9 +83,18 @@ class MessagesState(ServerState):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         route = Pipeline(source=SOURCE, target=TARGET)
-        # The key redaction runs on the neutral events, before the encoder writes any of them.
-        at = route.stage_names.index(route.registry.encoder(TARGET).stages[0])
-        stages: list[str | StageSpec] = [*route.stage_names[:at], REDACT_STAGE, *route.stage_names[at:]]
+        names = route.stage_names
+        # The server's observer sees the decoded events first (as in the other mode, see
+        # pipelines.py); the key redaction runs on them last, before the encoder writes any.
+        decoded = names.index(route.registry.decoder(SOURCE).stages[-1]) + 1
+        at = names.index(route.registry.encoder(TARGET).stages[0])
+        stages: list[str | StageSpec] = [
+            *names[:decoded],
+            OBSERVE_STAGE,
+            *names[decoded:at],
+            REDACT_STAGE,
+            *names[at:],
+        ]
         self.messages_pipeline = Pipeline(stages, source=SOURCE, target=TARGET)
         # A non-streaming answer: the same stages without the framing; faults raise.
         unframed = [name for name in stages if name != "serialize"]
@@ -117,13 +128,24 @@ class MessagesExchange(ChatExchange):
 
     async def _exchange(self, scope: Scope, send: Send) -> None:
         state = self._messages_state
+        record = self._record
+        record.client_model = self._chat.model
+        record.stream = self._chat.stream
+        record.upstream_model = self._chat.body.get("model")
         try:
-            response = await state.upstream().open_stream(self._chat.body, self._api_key, None)
+            response = await state.upstream().open_stream(
+                self._chat.body, self._api_key, None, request_id=record.id
+            )
         except APIError as error:
+            record.fault = error.type
             if error.status >= 500:
-                logger.warning("upstream request failed: %s %s", error.status, error.message)
+                logger.warning(
+                    "upstream request failed: %s %s [request %s]", error.status, error.message, record.id
+                )
             await _respond(anthropic_error_response(error), scope, send)
             return
+        # Sent: the body (as large as the client's conversation) is not kept for the stream.
+        self._chat = replace(self._chat, body={})
         settings = state.settings
         if self._chat.stream:
             pipeline, answer = state.messages_pipeline, self._stream_events
@@ -132,7 +154,11 @@ class MessagesExchange(ChatExchange):
         raw = response.reads()
         complete = False
         # Clients see the model they asked for; the upstream's own name is in the logs.
-        overrides: dict[str, Any] = {"model": self._chat.model, SECRETS_OPTION: (self._api_key,)}
+        overrides: dict[str, Any] = {
+            "model": self._chat.model,
+            "observer": record,
+            SECRETS_OPTION: (self._api_key,),
+        }
         if self._chat.stop_sequences:
             overrides["stop_sequences"] = list(self._chat.stop_sequences)
         try:
@@ -173,31 +199,69 @@ class MessagesExchange(ChatExchange):
                 if anyio.current_time() - quiet_since >= interval:
                     await write(_PING if sent else b": ping\n\n")
 
-        async with anyio.create_task_group() as group:
-            if interval > 0:
-                group.start_soon(keep_alive)
-            async for data in outputs:
-                if data.startswith(_IN_BAND_ERROR):
-                    # Its key is already redacted by value in the events (scrub.RedactStage).
-                    logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip())
-                await write(data)
-            group.cancel_scope.cancel()
+        state = self._messages_state
+        record = self._record
+        in_flight = state.metrics.streams.labels(record.route) if state.metrics is not None else None
+        if in_flight is not None:
+            in_flight.inc()
+        try:
+            with state.shutdown.guard() as cut:
+                async with anyio.create_task_group() as group:
+                    if interval > 0:
+                        group.start_soon(keep_alive)
+                    async for data in outputs:
+                        if data.startswith(_IN_BAND_ERROR):
+                            self._in_band_fault(data)
+                        await write(data)
+                    group.cancel_scope.cancel()
+            if cut.cancelled_caught:
+                record.fault = SHUTDOWN_ERROR
+                logger.warning("stream cut off by the shutdown [request %s]", record.id)
+                for data in state.messages_pipeline.open().abort(SHUTDOWN_ERROR, state.shutdown.message):
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            if in_flight is not None:
+                in_flight.dec()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+    def _in_band_fault(self, data: bytes) -> None:
+        """An error event: its type noted, and a warning for the operator (its key is already
+        redacted by value in the events, see scrub.RedactStage)."""
+        text = data.decode(errors="replace")
+        try:
+            error = orjson.loads(text.partition("data:")[2])["error"]
+            self._record.fault = str(error["type"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self._record.fault = "api_error"
+        logger.warning("stream ended by a fault [request %s]: %s", self._record.id, text.strip())
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         builder = MessageBuilder()
+        shutdown = self._messages_state.shutdown
         try:
-            async for item in outputs:
-                if isinstance(item, Chunk):
-                    builder.add(orjson.loads(item.payload))
+            with shutdown.guard() as cut:
+                async for item in outputs:
+                    if isinstance(item, Chunk):
+                        builder.add(orjson.loads(item.payload))
+            if cut.cancelled_caught:
+                self._record.fault = SHUTDOWN_ERROR
+                await _respond(anthropic_error_response(APIError(503, shutdown.message)), scope, send)
+                return False
             body = orjson.dumps(builder.result())
         except StreamError as fault:
             status = stream_error_status(fault)
             message = redact_value(fault.message, [self._api_key])
-            logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
+            self._record.fault = fault.type
+            logger.warning(
+                "upstream stream fault (answered %s) [request %s]: %s: %s",
+                status,
+                self._record.id,
+                fault.type,
+                message,
+            )
             await _respond(anthropic_error_response(APIError(status, message)), scope, send)
             return False
         passed = passed_headers(response.headers, [self._api_key])
@@ -237,42 +301,15 @@ def create_messages_app(settings: Settings) -> Starlette:
     async def healthz(request: Request) -> Response:
         return Response(orjson.dumps({"status": "ok", "version": __version__}), media_type="application/json")
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        logger.info(
-            "chunkline %s serving the Anthropic Messages API; upstream (openai-chat) %s; auth: %s",
-            __version__,
-            settings.upstream,
-            "the server's keys" if settings.auth_mode == "keys" else "clients' keys passed through",
-        )
-        state.upstream()
-        try:
-            yield
-        finally:
-            await state.aclose()
-
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, APIError)
-        return anthropic_error_response(exc)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        message = http_error_message(request.method, request.url.path, exc.status_code, exc.detail)
-        return anthropic_error_response(APIError(exc.status_code, message, headers=exc.headers))
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        logger.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
-        return anthropic_error_response(APIError(500, "The server had an error processing your request."))
-
     routes = [
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={APIError: api_error, HTTPException: http_error, Exception: server_error},
+    return served_app(
+        state,
+        routes,
+        direct={"/v1/messages": messages},
+        respond=anthropic_error_response,
+        serving="the Anthropic Messages API (an openai-chat upstream)",
     )
-    app.state.chunkline = state
-    return app
