@@ -11,7 +11,7 @@ from fake_bodies import echo_events
 
 from chunkline import Pipeline
 from chunkline.conversion import Conversion
-from chunkline.server.relay import relay
+from chunkline.server.relay import _LONG_REST, relay
 
 WORDS = " ".join(f"w{k}" for k in range(40))
 CREATED = 1_700_000_000  # one timestamp for every conversion compared
@@ -81,6 +81,11 @@ async def test_later_reads_and_short_first_reads_go_whole() -> None:
         f"feed {len(frames[1]) + len(rest)}",
     ]
     assert b"".join(bodies) == b"".join(_whole(*frames))
+    # A first read whose rest converts faster than an extra write and loop turn take goes whole.
+    short = b"".join(echo_events("a few words"))
+    assert len(short) - len(echo_events("a few words")[0]) < _LONG_REST
+    log, bodies = await _relay(short)
+    assert log[0] == f"feed {len(short)}" and len(bodies) == 1
 
 
 @pytest.mark.asyncio
