@@ -32,6 +32,7 @@ from chunkline.events import (
     ToolCallStart,
     UsageUpdate,
 )
+from chunkline.stage import Stage, StageSpec
 from strategies import CREATED, block_events, encode_sse, message_delta, message_start, read_openai_stream
 
 STOP = {"type": "message_stop"}
@@ -462,6 +463,43 @@ def test_empty_text_and_input_deltas_are_not_sent() -> None:
     ]
     out = decode(*events)
     assert not any(isinstance(e, TextDelta | ToolCallDelta | ReasoningDelta) for e in out)
+
+
+class EndsFirst(Stage):
+    """A stage before the decoder that marks the conversion finished and then passes on an event
+    tagged ``last`` (as a stage that holds events back and releases them late might)."""
+
+    __slots__ = ()
+
+    handles = (dict,)
+
+    def feed(self, item: Any) -> None:
+        if item.pop("last", False):
+            self.conversion.finished = True
+        self.emit(item)
+
+
+@pytest.mark.parametrize(
+    "block, delta",
+    [
+        ({"type": "thinking", "thinking": ""}, {"type": "thinking_delta", "thinking": "Hm"}),
+        (
+            {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+            {"type": "input_json_delta", "partial_json": "{"},
+        ),
+    ],
+    ids=["thinking (the fast path)", "tool call (the full path)"],
+)
+def test_a_delta_that_arrives_once_the_conversion_finished_is_not_sent(
+    block: dict[str, Any], delta: dict[str, Any]
+) -> None:
+    stages = [StageSpec("ends_first", lambda options: EndsFirst()), "decode"]
+    conversion = chunkline.Pipeline(stages=stages).open()
+    out: list[Any] = []
+    for event in [START, *block_events(0, block, [delta])[:1]]:
+        out += conversion.feed(event)
+    assert out[-1].__class__ in (ReasoningStart, ToolCallStart)
+    assert conversion.feed({**_delta(delta=delta), "last": True}) == []
 
 
 # -- error events ----------------------------------------------------------------------------------

@@ -175,7 +175,13 @@ class Conversion:
 
     def route(self, stage: Stage, item_type: type) -> _Emit:
         """Where ``stage``'s items of ``item_type`` go: the next stage's ``feed`` or the output."""
-        index = next(i for i, target in enumerate(self._targets) if target is stage)
+        # A plain loop: a generator expression here cost more than the rest of a route lookup,
+        # and stages look routes up in connected(), once per conversion each.
+        for index, found in enumerate(self._targets):  # noqa: B007 (used after the loop)
+            if found is stage:
+                break
+        else:
+            raise StopIteration  # as next() on the generator expression raised before
         target: _Emit = self._targets[self._plan.tables[index][item_type]].feed
         return target
 

@@ -117,18 +117,26 @@ class Decoder(Stage):
         # subscripts inside one try are the cheapest checks Python has; anything unexpected
         # falls through to the full path, which finds and reports the problem. Sending happens
         # outside every try: a later stage's exception must never pass for a malformed event.
-        text = None
+        # Thinking deltas, the next most common, take it too (one event object each).
+        text = thought = None
         try:
             if item["type"] == "content_block_delta":
                 delta = item["delta"]
                 index = item["index"]
-                if delta["type"] == "text_delta" and type(index) is int and self._blocks[index] == "text":
+                kind = delta["type"]
+                if kind == "text_delta" and type(index) is int and self._blocks[index] == "text":
                     text = delta["text"]
+                elif kind == "thinking_delta" and type(index) is int and self._blocks[index] == "thinking":
+                    thought = delta["thinking"]
         except (KeyError, TypeError):
             pass
         if type(text) is str:
             if text:
                 self._send_text(index, text)
+            return
+        if type(thought) is str:
+            if thought and not self.conversion.finished:
+                self.emit(ReasoningDelta(index, thought))
             return
         kind = item.get("type")
         out: list[Any] = []

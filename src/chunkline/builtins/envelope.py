@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -181,6 +182,11 @@ class Envelope(Stage):
     def feed_text(self, part: int, text: str) -> None:
         """``feed(TextDelta(part, text))`` without the event (see Stage.text_route)."""
         self._send(self._content_head + _dumps(text) + self._tail)
+
+    def text_frame(self) -> tuple[bytes, bytes, Callable[[bytes], None]]:
+        """``(head, tail, send)``: until this stage is next fed, ``feed_text(part, text)`` is
+        ``send(head + orjson.dumps(text) + tail)`` (for stage fusion, see builtins/fusion.py)."""
+        return self._content_head, self._tail, self._send
 
     def feed(self, item: Any) -> None:
         cls = item.__class__

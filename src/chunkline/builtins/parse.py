@@ -12,6 +12,8 @@ from ..events import ErrorEvent
 from ..hookspecs import hookimpl
 from ..registry import Registry
 from ..stage import Option, Options, Stage, StageSpec, positive_int
+from .envelope import Envelope
+from .fusion import text_envelope
 from .input_diagnosis import complete_event_type, not_sse
 
 __all__ = [
@@ -34,6 +36,7 @@ _INPUT_TYPES = (bytes, bytearray, memoryview)
 # Event names seen so far, keyed by their whole "event: NAME" line (bounded: they come from the
 # upstream). The fast path only takes names already here; the full path adds them.
 _EVENT_LINES: dict[bytes, str] = {}
+_NO_FRAME: tuple[bytes, bytes, Any] = (b"", b"", None)
 
 
 def count_values(data: bytes | bytearray) -> int:
@@ -91,14 +94,17 @@ class _Framer(Stage):
         if self._cr and data[:1] == b"\n":
             data = data[1:]  # the LF of a CRLF whose CR ended the previous read
         self._cr = False
-        if b"\r" in data:
+        # Bytes are searched for with an int (13 is CR) or find(): bytes.__contains__ tries its
+        # argument as an int first, so a bytes needle costs a TypeError raised and cleared (8x
+        # the time of the search itself on an event's payload).
+        if 13 in data:
             self._cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if buf:
             # A bytearray grows in place, so a frame arriving in many small reads stays linear;
             # the pending bytes are copied only when a separator (maybe across the boundary of
             # the two reads) completes a frame.
-            completes = self.separator in data or (data[:1] == b"\n" and buf[-1:] == b"\n")
+            completes = data.find(self.separator) >= 0 or (data[:1] == b"\n" and buf[-1:] == b"\n")
             buf += data
             if not completes:
                 if len(buf) > self._pending_limit:
@@ -182,22 +188,34 @@ class SSEParser(_Framer):
     """Server-sent events, by the WHATWG rules: comments, multi-line data joined with LF, one
     space after the colon stripped, dispatch on a blank line. Every event must be named."""
 
-    __slots__ = ("_framed",)
+    __slots__ = ("_envelope", "_framed")
 
     separator = b"\n\n"
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self._framed = False  # a blank line has been seen (set once per read, not per event)
+        self._envelope: Envelope | None = None
+
+    def connected(self) -> None:
+        self._envelope = text_envelope(self)
 
     def _frames(self, frames: list[bytes]) -> None:
         self._framed = True
         conversion = self.conversion
         emit = self.emit
-        loads = orjson.loads
+        loads, dumps = orjson.loads, orjson.dumps
         known = _EVENT_LINES
         limit = self._limit
         max_values = self._max_values
+        # Stage fusion (builtins/fusion.py): with an envelope found, a text delta is checked here
+        # as the decoder would check it and written as the envelope would write it. The
+        # envelope's frame changes only when it is fed, which only an event that takes the full
+        # way can cause, so it is read again after each of those.
+        envelope = self._envelope
+        decoder: Any = None if envelope is None else getattr(emit, "__self__", None)
+        blocks: dict[int, str | None] = {} if decoder is None else decoder._blocks
+        before, after, send = _NO_FRAME if envelope is None else envelope.text_frame()
         for frame in frames:
             if len(frame) > limit:
                 self._too_large()
@@ -205,21 +223,44 @@ class SSEParser(_Framer):
             # The shape Anthropic always sends, "event: NAME\ndata: JSON", with a NAME seen before,
             # takes the short way (inlined: this loop runs once per event). Anything else, and
             # any event that does not check out here, goes through the full rules and messages.
+            # "10 not in": no LF in the payload (an int needle, see _Framer.feed).
             head, sep, payload = frame.partition(b"\ndata: ")
-            if sep and b"\n" not in payload and len(payload) <= max_values:
-                name = known.get(head)
-                if name is not None:
-                    try:
-                        event = loads(payload)
-                    except orjson.JSONDecodeError:
-                        event = None
-                    if type(event) is dict and event.get("type") == name:
-                        emit(event)
-                        if conversion.finished:
-                            return
-                        continue
+            name = known.get(head) if sep and 10 not in payload and len(payload) <= max_values else None
+            if name is not None:
+                try:
+                    event = loads(payload)
+                except orjson.JSONDecodeError:
+                    event = None
+                if type(event) is dict and event.get("type") == name:
+                    if decoder is not None and name == "content_block_delta" and not decoder._stopped:
+                        # Decoder.feed's fast path, check for check; sending stays outside the try.
+                        text = None
+                        try:
+                            delta, index = event["delta"], event["index"]
+                            if (
+                                delta["type"] == "text_delta"
+                                and type(index) is int
+                                and blocks[index] == "text"
+                            ):
+                                text = delta["text"]
+                        except (KeyError, TypeError):
+                            pass
+                        if type(text) is str:
+                            if text:
+                                send(before + dumps(text) + after)
+                                if conversion.finished:
+                                    return
+                            continue
+                    emit(event)
+                    if envelope is not None:
+                        before, after, send = envelope.text_frame()
+                    if conversion.finished:
+                        return
+                    continue
             if frame:
                 self._lines(frame)
+                if envelope is not None:
+                    before, after, send = envelope.text_frame()
                 if conversion.finished:
                     return
 
