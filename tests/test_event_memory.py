@@ -110,3 +110,23 @@ def test_an_event_at_the_value_limit_passes() -> None:
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "," * 1900}}
     )
     assert not any(b"limit_exceeded" in o for o in pipeline.convert(START + small))
+
+
+def test_a_chat_chunk_of_too_many_values_is_refused_before_it_is_parsed() -> None:
+    """The openai-chat source holds the same limit, on its fast path for one-line chunks too."""
+    pipeline = chunkline.Pipeline(source="openai-chat", target="anthropic-messages", max_event_values=1000)
+    role = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
+    )
+    chunk = b'data: {"id":"c","choices":[],"pad":[' + b"[]," * 2_500_000 + b"[]]}\n\n"
+    conversion = pipeline.open()
+    conversion.feed(role)
+    tracemalloc.start()
+    try:
+        out = conversion.feed(chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * len(chunk), "the chunk was parsed"
+    assert b"more JSON values than max_event_values (1000)" in b"".join(out)

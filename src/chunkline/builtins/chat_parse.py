@@ -45,13 +45,16 @@ class ChatSSEParser(_Framer):
         emit = self.emit
         loads = orjson.loads
         limit = self._limit
+        # Each JSON value takes a byte at least: a payload no longer than max_event_values cannot
+        # hold more, and a longer one takes the full way, which counts them before parsing.
+        short = self._max_values + 6
         for frame in frames:
             if len(frame) > limit:
                 self._too_large()
                 return
             # The shape every server sends, one "data: {JSON}" line, takes the short way (a frame
             # with more lines than that fails to parse here and takes the full way).
-            if frame[:7] == b"data: {":
+            if frame[:7] == b"data: {" and len(frame) <= short:
                 try:
                     chunk = loads(frame[6:])
                 except orjson.JSONDecodeError:
