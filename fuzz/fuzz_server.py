@@ -156,7 +156,7 @@ def _check_server(client: httpx.Client, body: Any, headers: dict[str, bytes]) ->
     except httpx.LocalProtocolError:
         return  # a header h11 will not send (say, with trailing whitespace): no finding
     if response.status_code == 500:
-        raise Finding(f"HTTP 500: {response.text[:300]}")
+        raise Finding(f"HTTP 500: {response.text[:300]}", body)
 
 
 def run(seconds: float, first_seed: int) -> int:

@@ -10,7 +10,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from hypothesis import HealthCheck, Phase, seed, settings
@@ -67,7 +67,14 @@ round_settings = settings(
 
 
 class Finding(Exception):
-    pass
+    """A failed check. It keeps the body that failed it: hypothesis cannot print a deep one."""
+
+    latest: ClassVar[Finding | None] = None
+
+    def __init__(self, message: str, body: Any) -> None:
+        super().__init__(message)
+        self.body = body
+        Finding.latest = self
 
 
 def dumps(value: Any) -> str:
@@ -114,15 +121,19 @@ def as_server_reads(value: Any) -> tuple[bool, Any]:
         return False, None
 
 
-def translate(name: str, call: Callable[[], Any]) -> Any:
-    """``call()`` as a server's request runs it: on a fresh thread stack (hypothesis's own frames
-    would make the stack deeper than the server's) with the default recursion limit. Its result,
-    or None for an `APIError` with a 4xx status (the client's error); anything else is a finding."""
+def check_translator(name: str, translator: Callable[[Any], Any], body: Any) -> None:
+    """``translator``, given ``body`` as the server parses it, returns or raises a 4xx `APIError`
+    (the client's error), and what it returns can be sent upstream. A body the server would refuse
+    as not JSON is translated as it is, for the first check only.
+
+    It runs as a server's request does: on a fresh thread stack (hypothesis's own frames would make
+    the stack deeper than the server's), with the default recursion limit."""
+    parsed, value = as_server_reads(body)
     outcome: list[Any] = []
 
     def run() -> None:
         try:
-            outcome.append(call())
+            outcome.append(translator(value if parsed else body))
         except APIError as exc:
             outcome.append(None if 400 <= exc.status < 500 else exc)
         except Exception as exc:
@@ -140,46 +151,39 @@ def translate(name: str, call: Callable[[], Any]) -> Any:
         sys.setrecursionlimit(raised)
     result = outcome[0]
     if isinstance(result, Exception):
-        raise Finding(f"{name} raised {type(result).__name__}: {result}") from result
-    return result
-
-
-def check_sendable(name: str, body: dict[str, Any]) -> None:
-    """The server sends the translated ``body`` with ``orjson.dumps``, and answers a body nested
-    past orjson's 254 levels with a 400 saying so (`Upstream.open_stream`). Anything else orjson
-    cannot write would get that 400 with a false reason: a finding."""
+        raise Finding(f"{name} raised {type(result).__name__}: {result}", body) from result
+    if result is None or not parsed:
+        return
+    # The server sends the body with orjson.dumps, and answers one nested past orjson's 254 levels
+    # with a 400 saying so (Upstream.open_stream): anything else orjson cannot write would get that
+    # 400 with a false reason.
     try:
-        orjson.dumps(body)
+        orjson.dumps(result.body)
     except orjson.JSONEncodeError as exc:
         if "recursion limit" not in str(exc).lower():
-            raise Finding(f"{name}: the translated body cannot be sent upstream: {exc}") from exc
-
-
-def check_translator(name: str, translator: Callable[[Any], Any], body: Any) -> None:
-    """``translator`` given ``body`` as the server would parse it returns or raises a 4xx
-    `APIError`, and what it returns can be sent upstream. A body the server would refuse as not
-    JSON is translated as it is, for the first check only."""
-    parsed, value = as_server_reads(body)
-    result = translate(name, lambda: translator(value if parsed else body))
-    if result is not None and parsed:
-        check_sendable(name, result.body)
+            raise Finding(f"{name}: the translated body cannot be sent upstream: {exc}", body) from exc
 
 
 def run_rounds(tool: str, check: Callable[[], None], seconds: float, first_seed: int) -> tuple[int, int]:
     """Rounds of the hypothesis test ``check`` (seeds ``first_seed``, +1, ...) for ``seconds``:
-    ``(0, the next seed)``, or ``(1, the seed)`` once a round fails, its report saved in
-    build/fuzz/ and printed."""
+    ``(0, the next seed)``, or ``(1, the seed)`` once a round fails: its report (the last
+    finding, the shrunk one) saved as build/fuzz/TOOL-crash-*.txt, its body as the .json beside
+    it, and the report printed."""
     stop_at = time.monotonic() + seconds
     round_seed = first_seed
     while time.monotonic() < stop_at:
+        Finding.latest = None
         try:
             seed(round_seed)(check)()
-        except Exception as finding:  # a Finding, or hypothesis failing to print one
+        except Exception as failure:  # a Finding, or hypothesis failing to print one
+            finding = Finding.latest
+            text = "".join(traceback.format_exception(finding or failure))
             FINDINGS.mkdir(parents=True, exist_ok=True)
-            text = "".join(traceback.format_exception(finding))
-            name = FINDINGS / f"{tool}-crash-{hashlib.sha1(text.encode()).hexdigest()[:12]}.txt"
-            name.write_text(text)
-            print(f"{tool}: a finding (seed {round_seed}), saved as {name}:\n{text}", file=sys.stderr)
+            stem = FINDINGS / f"{tool}-crash-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+            Path(f"{stem}.txt").write_text(text)
+            if finding is not None:
+                Path(f"{stem}.json").write_text(dumps(finding.body), encoding="utf-8", errors="surrogatepass")
+            print(f"{tool}: a finding (seed {round_seed}), saved as {stem}.*:\n{text}", file=sys.stderr)
             return 1, round_seed
         round_seed += 1
     return 0, round_seed
