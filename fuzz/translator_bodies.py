@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 import orjson
-from fuzzkit import any_value, deep, json_values
+from fuzzkit import any_value, deep, dumps, json_values
 from hypothesis import strategies as st
 
 from chunkline.builtins.responses_items import ENCRYPTED_PREFIX
@@ -25,8 +25,8 @@ def _b64(data: bytes) -> str:
 
 
 def _packed(block: Any) -> str:
-    """What `encode_reasoning` writes for ``block`` (any JSON, not only a thinking block)."""
-    return ENCRYPTED_PREFIX + base64.urlsafe_b64encode(orjson.dumps(block)).decode()
+    """What `encode_reasoning` writes for ``block`` (any JSON, of any depth, not only a thinking block)."""
+    return ENCRYPTED_PREFIX + base64.urlsafe_b64encode(dumps(block).encode()).decode()
 
 
 _thinking_block = st.fixed_dictionaries(
