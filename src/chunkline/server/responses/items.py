@@ -69,8 +69,8 @@ def translate_input(items: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
             )
         else:
             raise InvalidRequest(
-                f"{where}.type is {shown(kind)}; this server takes message, function_call, function_call_output "
-                "and reasoning items",
+                f"{where}.type is {shown(kind)}; this server takes message, function_call, "
+                "function_call_output and reasoning items",
                 f"{where}.type",
             )
     for turn in turns:
