@@ -119,11 +119,12 @@ distclean: clean
 # .venv on first use; where it cannot be, the harness falls back to pure-Python mutation). Seeds: the
 # Anthropic and chat recordings, written into build/fuzz/corpus. Exits non-zero on a finding, whose
 # input is saved as build/fuzz/crash-*.
-# Then the server's request side (fuzz/fuzz_server.py, hypothesis) for a third of FUZZ_SECONDS: the
-# total stays FUZZ_SECONDS.
+# Then the server's request side (hypothesis), a quarter of FUZZ_SECONDS each: the Chat Completions
+# translator and route (fuzz/fuzz_server.py), and the Responses and Anthropic Messages translators
+# and routes (fuzz/fuzz_translators.py). The pipeline gets the other half: the total stays FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZ_SERVER_SECONDS = $(shell expr $(FUZZ_SECONDS) / 3)
-FUZZ_PIPELINE_SECONDS = $(shell expr $(FUZZ_SECONDS) - $(FUZZ_SERVER_SECONDS))
+FUZZ_SERVER_SECONDS = $(shell expr $(FUZZ_SECONDS) / 4)
+FUZZ_PIPELINE_SECONDS = $(shell expr $(FUZZ_SECONDS) - 2 \* $(FUZZ_SERVER_SECONDS))
 
 .PHONY: fuzz
 fuzz: $(VENV)/.installed-dev
@@ -132,3 +133,4 @@ fuzz: $(VENV)/.installed-dev
 	$(BIN)/python fuzz/fuzz_pipeline.py -max_total_time=$(FUZZ_PIPELINE_SECONDS) -max_len=65536 -timeout=30 \
 		-dict=fuzz/pipeline.dict -artifact_prefix=build/fuzz/ -print_final_stats=1 build/fuzz/corpus
 	$(BIN)/python fuzz/fuzz_server.py --seconds $(FUZZ_SERVER_SECONDS)
+	$(BIN)/python fuzz/fuzz_translators.py --seconds $(FUZZ_SERVER_SECONDS)

@@ -2,81 +2,56 @@
 
 What it runs
     Generated Chat Completions request bodies (every known field, with values of the right shape,
-    of any JSON shape, nested up to 1,100 levels, with any text) and request headers (keys and
+    of any JSON shape, nested up to 1,023 levels, with any text) and request headers (keys and
     ``anthropic-beta`` values of any Latin-1 bytes a client can send).
 
 What it checks (any failure is a finding)
     1. ``translate_request`` either returns a request or raises ``InvalidRequest`` (a 400): no other
        exception, for any body.
-    2. Through a real ``chunkline serve`` app under uvicorn, in front of the fake upstream, no body
+    2. What it returns can be written by ``orjson.dumps``, as the server sends it upstream (or is
+       nested past orjson's 254 levels, which the server answers with a 400 saying so).
+    3. Through a real ``chunkline serve`` app under uvicorn, in front of the fake upstream, no body
        and no header gives a 500: every answer is a 4xx or the upstream's own outcome.
 
 Running
-    make fuzz [FUZZ_SECONDS=60]          runs this for a third of the time, fuzz_pipeline.py the rest
+    make fuzz [FUZZ_SECONDS=60]          runs this for a quarter of the time (see the Makefile)
     .venv/bin/python fuzz/fuzz_server.py --seconds 20 [--seed N]
 
-A finding prints hypothesis's falsifying example and is saved as build/fuzz/server-crash-*.json;
+A finding prints hypothesis's falsifying example and is saved as build/fuzz/server-crash-*.txt;
 the exit status is then 1.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
-import threading
-import time
-import traceback
-from pathlib import Path
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from fuzzkit import (
+    ROOT,
+    Finding,
+    any_value,
+    arguments,
+    check_translator,
+    deep,
+    dumps,
+    header_text,
+    round_settings,
+    run_rounds,
+)
+from hypothesis import given
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "server"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fake_anthropic import FakeAnthropic  # noqa: E402
-from serverkit import ServerThread  # noqa: E402
+from fake_anthropic import FakeAnthropic
+from serverkit import ServerThread
 
-from chunkline.server.errors import InvalidRequest  # noqa: E402
-from chunkline.server.settings import Settings  # noqa: E402
-from chunkline.server.translate import translate_request  # noqa: E402
+from chunkline.server.settings import Settings
+from chunkline.server.translate import translate_request
 
-FINDINGS = ROOT / "build" / "fuzz"
-_SERVER_RECURSION_LIMIT = sys.getrecursionlimit()
-
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=30),
-    st.sampled_from(["", "auto", "none", "required", "function", "text", "user", "json_schema", "high"]),
-)
-_json = st.recursive(
-    _scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
-
-
-@st.composite
-def _deep(draw: Any) -> Any:
-    """A value nested far deeper than anything real: past repr's and orjson's writing depths."""
-    value: Any = draw(_scalars)
-    # Around the depths that matter: orjson writes 254 levels, repr() recurses about 990 deep,
-    # orjson reads 1,024.
-    depth = draw(st.sampled_from([100, 253, 255, 980, 1_000, 1_019, 1_023]))
-    as_list = draw(st.booleans())  # one draw, not one per level: hypothesis bounds its draws
-    for _ in range(depth):
-        value = [value] if as_list else {"role": value}
-    return value
-
-
-_any = st.one_of(_json, _json, _json, _deep())
+_any = any_value
 _part = st.fixed_dictionaries(
     {"type": st.sampled_from(["text", "image_url", "file", "input_audio", "refusal"]) | _any},
     optional={"text": st.text(max_size=20) | _any, "image_url": _any, "file": _any},
@@ -160,89 +135,28 @@ def _with_deep(field: str, value: Any) -> dict[str, Any]:
     return body
 
 
-_deep_body = st.builds(_with_deep, st.sampled_from(_FIELDS), _deep())
+_deep_body = st.builds(_with_deep, st.sampled_from(_FIELDS), deep())
 _body = st.one_of(_valid, _deep_body, _body, _body, _any)  # and bodies that are not even objects
-_header_text = st.binary(max_size=40).map(lambda b: bytes(c for c in b if c >= 0x20 and c != 0x7F))
 _headers = st.fixed_dictionaries(
     {},
     optional={
         "authorization": st.sampled_from([b"Bearer sk-fuzz", b"Bearer ", b"bearer"])
-        | _header_text.map(lambda b: b"Bearer " + b),
-        "x-api-key": _header_text,
-        "anthropic-beta": _header_text,
+        | header_text.map(lambda b: b"Bearer " + b),
+        "x-api-key": header_text,
+        "anthropic-beta": header_text,
     },
 )
 
 
-def _dumps(value: Any) -> str:
-    """JSON for any depth (json.dumps recurses, and stops near 1,000 levels)."""
-    out: list[str] = []
-    stack: list[Any] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, _Raw):
-            out.append(item.text)
-        elif isinstance(item, list):
-            stack.append(_Raw("]"))
-            for index, element in reversed(list(enumerate(item))):
-                stack.append(element)
-                if index:
-                    stack.append(_Raw(","))
-            out.append("[")
-        elif isinstance(item, dict):
-            stack.append(_Raw("}"))
-            for index, (key, element) in reversed(list(enumerate(item.items()))):
-                stack.append(element)
-                stack.append(_Raw(json.dumps(str(key)) + ":"))
-                if index:
-                    stack.append(_Raw(","))
-            out.append("{")
-        else:
-            out.append(json.dumps(item))
-    return "".join(out)
-
-
-class _Raw:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-class Finding(Exception):
-    pass
-
-
-def _check_translator(body: Any) -> None:
-    failure: list[BaseException] = []
-
-    def translate() -> None:
-        try:
-            translate_request(body, Settings())
-        except InvalidRequest:
-            pass
-        except Exception as exc:
-            failure.append(exc)
-
-    # On a fresh stack, as in a server's request task (hypothesis's own frames would make the
-    # stack deeper than the server's).
-    thread = threading.Thread(target=translate)
-    thread.start()
-    thread.join()
-    if failure:
-        exc = failure[0]
-        raise Finding(f"translate_request raised {type(exc).__name__}: {exc}") from exc
-
-
 def _check_server(client: httpx.Client, body: Any, headers: dict[str, bytes]) -> None:
-    content = _dumps(body).encode("utf-8", "surrogatepass")
+    content = dumps(body).encode("utf-8", "surrogatepass")
     headers = {"content-type": b"application/json", **headers}
     try:
         response = client.post("/v1/chat/completions", content=content, headers=headers)  # type: ignore[arg-type]
     except httpx.LocalProtocolError:
         return  # a header h11 will not send (say, with trailing whitespace): no finding
     if response.status_code == 500:
-        raise Finding(f"HTTP 500: {response.text[:300]}")
+        raise Finding(f"HTTP 500: {response.text[:300]}", body)
 
 
 def run(seconds: float, first_seed: int) -> int:
@@ -252,57 +166,27 @@ def run(seconds: float, first_seed: int) -> int:
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
 
-            @settings(
-                max_examples=50,
-                deadline=None,
-                database=None,
-                phases=[Phase.generate, Phase.shrink],
-                suppress_health_check=list(HealthCheck),
-            )
+            @round_settings
             @given(_body, _headers, st.booleans())
             def check(body: Any, headers: dict[str, bytes], over_http: bool) -> None:
                 nonlocal examples
                 examples += 1
-                # hypothesis raises the recursion limit while it runs a test; the server runs
-                # with Python's default, where a deep repr() fails.
-                raised = sys.getrecursionlimit()
-                sys.setrecursionlimit(_SERVER_RECURSION_LIMIT)
-                try:
-                    _check_translator(body)
-                    if over_http:
-                        _check_server(client, body, headers)
-                finally:
-                    sys.setrecursionlimit(raised)
+                check_translator("translate_request", lambda v: translate_request(v, Settings()), body)
+                if over_http:
+                    _check_server(client, body, headers)
 
-            stop_at = time.monotonic() + seconds
-            round_seed = first_seed
-            while time.monotonic() < stop_at:
-                try:
-                    seed(round_seed)(check)()
-                except Exception as finding:  # a Finding, or hypothesis failing to print one
-                    FINDINGS.mkdir(parents=True, exist_ok=True)
-                    text = "".join(traceback.format_exception(finding))
-                    name = FINDINGS / f"server-crash-{hashlib.sha1(text.encode()).hexdigest()[:12]}.txt"
-                    name.write_text(text)
-                    print(
-                        f"fuzz_server: a finding (seed {round_seed}), saved as {name}:\n{text}",
-                        file=sys.stderr,
-                    )
-                    return 1
-                round_seed += 1
+            status, next_seed = run_rounds("server", check, seconds, first_seed)
     finally:
         server.stop()
         upstream.stop()
-    print(
-        f"fuzz_server: {examples} examples in {seconds:g} s (seeds {first_seed}-{round_seed - 1}), no finding"
-    )
-    return 0
+    if status == 0:
+        seeds = f"seeds {first_seed}-{next_seed - 1}"
+        print(f"fuzz_server: {examples} examples in {seconds:g} s ({seeds}), no finding")
+    return status
 
 
 def main(argv: list[str]) -> int:
-    seconds = float(argv[argv.index("--seconds") + 1]) if "--seconds" in argv else 20.0
-    first_seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else int(time.time()) % 1_000_000
-    return run(seconds, first_seed)
+    return run(*arguments(argv))
 
 
 if __name__ == "__main__":

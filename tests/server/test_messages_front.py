@@ -146,6 +146,20 @@ def test_count_tokens_is_an_estimate(front: ServerThread) -> None:
     assert counted.input_tokens == response.json()["input_tokens"]
 
 
+def test_count_tokens_of_a_body_nested_past_orjson_s_writing_depth_is_a_400(front: ServerThread) -> None:
+    # Found by fuzz/fuzz_translators.py: orjson reads 1,024 levels but writes 254, and the count's
+    # orjson.dumps raised (a 500).
+    deep: Any = "x"
+    for _ in range(260):
+        deep = {"a": deep}
+    body = {"model": "claude-x", "messages": [{"role": "user", "content": [{"type": "text", "text": deep}]}]}
+    response = post(front, body, path="/v1/messages/count_tokens")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "more than 254 levels deep" in error["message"]
+
+
 def test_keys_of_the_server(keyed_front: ServerThread, chat_upstream: FakeOpenAIChat) -> None:
     marker = "keyed front marker"
     message = client(keyed_front, SERVER_KEY).messages.create(

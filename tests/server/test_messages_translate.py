@@ -205,3 +205,65 @@ def test_reasoning_effort_can_be_left_out() -> None:
     ]
     assert kept == {"role": "assistant", "content": "a", "reasoning_content": "t"}
     assert dropped == {"role": "assistant", "content": "a"}
+
+
+def _nested(levels: int, inner: Any = "x") -> Any:
+    for _ in range(levels):
+        inner = {"a": inner}
+    return inner
+
+
+DEEP = _nested(1_000)
+CALL = {"type": "tool_use", "id": "t1", "name": "f", "input": {}}
+RESULT = {"type": "tool_result", "tool_use_id": "t1", "content": "ok"}
+BASE64 = {"type": "base64", "media_type": "image/png", "data": "AAA"}
+
+
+def _turn(role: str, block: Any) -> dict[str, Any]:
+    return base(messages=[{"role": role, "content": [block]}, {"role": "user", "content": "go on"}])
+
+
+# Found by fuzz/fuzz_translators.py: repr() and str() of a value nested ~1,000 levels deep raised
+# RecursionError, and orjson.dumps of a tool_use input nested past 254 levels raised its
+# JSONEncodeError (500s). The others wrote a value of the wrong type out as its Python repr, or
+# sent it upstream as it was.
+@pytest.mark.parametrize(
+    ("request_body", "param"),
+    [
+        (base(messages=[{"role": DEEP, "content": "x"}]), "messages[0].role"),
+        (_turn("user", {"type": "text", "text": DEEP}), "messages[0].content[0].text"),
+        (_turn("user", {"type": "text", "text": 7}), "messages[0].content[0].text"),
+        (_turn("assistant", {"type": "text", "text": ["a"]}), "messages[0].content[0].text"),
+        (_turn("assistant", {"type": "thinking", "thinking": DEEP}), "messages[0].content[0].thinking"),
+        (_turn("assistant", "text"), "messages[0].content[0]"),
+        (_turn("assistant", {**CALL, "input": _nested(300)}), "messages[0].content[0].input"),
+        (_turn("assistant", {**CALL, "input": [1]}), "messages[0].content[0].input"),
+        (_turn("assistant", {**CALL, "name": DEEP}), "messages[0].content[0].name"),
+        (_turn("assistant", {**CALL, "id": None}), "messages[0].content[0].id"),
+        (_turn("user", {**RESULT, "tool_use_id": 3}), "messages[0].content[0].tool_use_id"),
+        (
+            _turn("user", {**RESULT, "content": [{"type": "text", "text": DEEP}]}),
+            "messages[0].content[0].content[0].text",
+        ),
+        (
+            _turn("user", {"type": "image", "source": {**BASE64, "data": DEEP}}),
+            "messages[0].content[0].source.data",
+        ),
+        (
+            _turn("user", {"type": "image", "source": {**BASE64, "media_type": DEEP}}),
+            "messages[0].content[0].source.media_type",
+        ),
+        (
+            _turn("user", {"type": "document", "source": {"type": "text", "data": DEEP}}),
+            "messages[0].content[0].source.data",
+        ),
+        (base(tools=[{"name": "f", "input_schema": "object"}]), "tools[0].input_schema"),
+    ],
+)
+def test_values_of_the_wrong_type_or_nested_too_deep_are_refused_naming_the_field(
+    request_body: Any, param: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        translate_messages_request(request_body, {})
+    assert caught.value.param == param, caught.value.message
+    assert len(caught.value.message) < 400

@@ -245,3 +245,47 @@ def test_hosted_tools_refused_with_setting() -> None:
 )
 def test_refusals_name_the_field(param: str, request_fields: dict[str, Any]) -> None:
     refused(param, **request_fields)
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+# Found by fuzz/fuzz_translators.py: the message quoted these with repr(), which fails on a value
+# nested about 1,000 levels deep (JSON allows 1,024): a RecursionError, a 500 for the client.
+DEEP = _nested(1_000)
+
+
+@pytest.mark.parametrize(
+    ("param", "request_fields"),
+    [
+        ("input[0].role", {"input": [{"role": DEEP, "content": "x"}]}),
+        ("input[0].type", {"input": [{"type": DEEP}]}),
+        ("input[0].content[0].type", {"input": [{"role": "user", "content": [{"type": DEEP}]}]}),
+        ("tools[0].type", {"tools": [{"type": DEEP}]}),
+        ("tool_choice", {"tools": [WEATHER], "tool_choice": DEEP}),
+        ("tool_choice.name", {"tools": [WEATHER], "tool_choice": {"type": "function", "name": DEEP}}),
+        (
+            "tool_choice.namespace",
+            {
+                "tools": [WEATHER],
+                "tool_choice": {"type": "function", "name": "get_weather", "namespace": DEEP},
+            },
+        ),
+    ],
+)
+def test_values_nested_1000_levels_are_refused_naming_the_field(
+    param: str, request_fields: dict[str, Any]
+) -> None:
+    assert len(refused(param, **request_fields)) < 400
+
+
+def test_a_tool_choice_namespace_must_be_a_string() -> None:
+    # Found by fuzz/fuzz_translators.py: a non-string namespace was formatted into the tool's name.
+    choice = {"type": "function", "name": "get_weather", "namespace": 7}
+    assert "tool_choice.namespace must be a string, not 7" in refused(
+        "tool_choice.namespace", tools=[WEATHER], tool_choice=choice
+    )

@@ -9,7 +9,7 @@ from typing import Any, final
 
 import orjson
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, shown
 
 __all__ = ["ChatRequest", "map_model", "translate_messages_request"]
 
@@ -125,12 +125,26 @@ def _text_of(content: Any, where: str) -> str:
     return "\n\n".join(texts)
 
 
+def _string(block: dict[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    """``block[key]``, which must be a string (non-empty if ``required``); absent is ``""``
+    otherwise. Another value is refused rather than written out as its Python repr."""
+    value = block.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        wanted = "a non-empty string" if required else "a string"
+        raise InvalidRequest(f"{where}.{key} must be {wanted}, not {shown(value)}", f"{where}.{key}")
+    return value
+
+
 def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
     source = block.get("source")
     if not isinstance(source, dict):
         raise InvalidRequest(f"{where}: an image block needs a 'source' object", where)
     if source.get("type") == "base64":
-        url = f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
+        media_type = _string(source, "media_type", f"{where}.source") or "image/png"
+        data = _string(source, "data", f"{where}.source", required=True)
+        url = f"data:{media_type};base64,{data}"
     elif source.get("type") == "url" and isinstance(source.get("url"), str):
         url = source["url"]
     else:
@@ -146,7 +160,9 @@ def _message(message: Any, where: str, reasoning: bool) -> list[dict[str, Any]]:
     if role == "system":  # Claude Code sends system messages mid-conversation
         return [{"role": "system", "content": _text_of(content, where)}]
     if role not in ("user", "assistant"):
-        raise InvalidRequest(f"{where}.role must be 'user' or 'assistant', not {role!r}", f"{where}.role")
+        raise InvalidRequest(
+            f"{where}.role must be 'user' or 'assistant', not {shown(role)}", f"{where}.role"
+        )
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):
@@ -160,16 +176,17 @@ def _assistant(blocks: list[Any], where: str, reasoning_back: bool) -> dict[str,
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
-    for block in blocks:
-        kind = block.get("type") if isinstance(block, dict) else None
+    for position, block in enumerate(blocks):
+        here = f"{where}.content[{position}]"
+        if not isinstance(block, dict):
+            raise InvalidRequest(f"{here} must be an object", here)
+        kind = block.get("type")
         if kind == "text":
-            texts.append(str(block.get("text", "")))
+            texts.append(_string(block, "text", here))
         elif kind == "thinking":
-            reasoning.append(str(block.get("thinking", "")))
+            reasoning.append(_string(block, "thinking", here))
         elif kind == "tool_use":
-            arguments = orjson.dumps(block.get("input") or {}).decode()
-            function = {"name": block.get("name"), "arguments": arguments}
-            calls.append({"id": block.get("id"), "type": "function", "function": function})
+            calls.append(_tool_call(block, here))
         # redacted_thinking and server-tool blocks mean nothing to another model: left out.
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if reasoning and reasoning_back:
@@ -177,6 +194,21 @@ def _assistant(blocks: list[Any], where: str, reasoning_back: bool) -> dict[str,
     if calls:
         message["tool_calls"] = calls
     return message
+
+
+def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
+    call_id = _string(block, "id", where, required=True)
+    name = _string(block, "name", where, required=True)
+    tool_input = block.get("input")
+    if tool_input is None:
+        tool_input = {}
+    if not isinstance(tool_input, dict):
+        raise InvalidRequest(f"{where}.input must be an object, not {shown(tool_input)}", f"{where}.input")
+    try:
+        arguments = orjson.dumps(tool_input).decode()
+    except TypeError:  # it parsed (orjson reads 1,024 levels), but orjson writes only 254
+        raise InvalidRequest(f"{where}.input nests more than 254 levels deep", f"{where}.input") from None
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
@@ -190,7 +222,7 @@ def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
             raise InvalidRequest(f"{here} must be an object", here)
         kind = block.get("type")
         if kind == "text":
-            parts.append({"type": "text", "text": str(block.get("text", ""))})
+            parts.append({"type": "text", "text": _string(block, "text", here)})
         elif kind == "image":
             parts.append(_image(block, here))
         elif kind == "tool_result":
@@ -198,7 +230,7 @@ def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
         elif kind == "document":
             source = block.get("source")
             if isinstance(source, dict) and source.get("type") == "text":
-                parts.append({"type": "text", "text": str(source.get("data", ""))})
+                parts.append({"type": "text", "text": _string(source, "data", f"{here}.source")})
     out = list(tools)
     if parts:
         if all(p["type"] == "text" for p in parts):
@@ -209,12 +241,13 @@ def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
 
 
 def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+    call_id = _string(block, "tool_use_id", where, required=True)
     content = block.get("content", "")
     if isinstance(content, list):
         texts = []
-        for item in content:
+        for position, item in enumerate(content):
             if isinstance(item, dict) and item.get("type") == "text":
-                texts.append(str(item.get("text", "")))
+                texts.append(_string(item, "text", f"{where}.content[{position}]"))
             elif isinstance(item, dict) and item.get("type") == "image":
                 texts.append("[image]")  # chat tool messages hold text only
         text = "\n\n".join(texts)
@@ -224,7 +257,7 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
         raise InvalidRequest(f"{where}.content must be a string or an array", f"{where}.content")
     if block.get("is_error"):
         text = f"Error: {text}"
-    return {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text}
+    return {"role": "tool", "tool_call_id": call_id, "content": text}
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
@@ -236,7 +269,11 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
             raise InvalidRequest(f"tools[{position}] must be an object with a 'name'", f"tools[{position}]")
         if "input_schema" not in tool:
             continue  # a server tool (web search, code execution...): nothing an upstream runs
-        function: dict[str, Any] = {"name": tool["name"], "parameters": tool.get("input_schema") or {}}
+        schema = tool["input_schema"]
+        if schema is not None and not isinstance(schema, dict):
+            where = f"tools[{position}].input_schema"
+            raise InvalidRequest(f"{where} must be a JSON Schema object, not {shown(schema)}", where)
+        function: dict[str, Any] = {"name": tool["name"], "parameters": schema or {}}
         if isinstance(tool.get("description"), str):
             function["description"] = tool["description"]
         out.append({"type": "function", "function": function})

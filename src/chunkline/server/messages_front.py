@@ -25,7 +25,7 @@ from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
 from .app import ServerState
 from .bodies import read_json
-from .errors import APIError, stream_error_status
+from .errors import APIError, InvalidRequest, stream_error_status
 from .observe import OBSERVE_STAGE
 from .proxy import ChatExchange, _closing, _respond
 from .scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
@@ -276,7 +276,12 @@ def estimate_tokens(request: Any) -> int:
     if not isinstance(request, dict):
         return 0
     parts = [request.get(name) for name in ("system", "messages", "tools")]
-    text = orjson.dumps([p for p in parts if p is not None])
+    try:
+        text = orjson.dumps([p for p in parts if p is not None])
+    except TypeError:  # it parsed (orjson reads 1,024 levels), but orjson writes only 254
+        raise InvalidRequest(
+            "the request nests JSON more than 254 levels deep, deeper than this server counts", None
+        ) from None
     return max(1, len(text.decode("utf-8", "replace")) // _CHARS_PER_TOKEN)
 
 

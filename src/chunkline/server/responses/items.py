@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from ...builtins.responses_items import decode_reasoning
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, shown
 from ..messages import _file, _image
 from .tools import qualified_name
 
@@ -43,7 +43,7 @@ def translate_input(items: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
             role = item.get("role")
             if role not in _ROLES:
                 raise InvalidRequest(
-                    f"{where}.role must be user, assistant, system or developer, not {role!r}",
+                    f"{where}.role must be user, assistant, system or developer, not {shown(role)}",
                     f"{where}.role",
                 )
             blocks = _content(item.get("content"), f"{where}.content", role)
@@ -69,8 +69,8 @@ def translate_input(items: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
             )
         else:
             raise InvalidRequest(
-                f"{where}.type is {kind!r}; this server takes message, function_call, function_call_output "
-                "and reasoning items",
+                f"{where}.type is {shown(kind)}; this server takes message, function_call, "
+                "function_call_output and reasoning items",
                 f"{where}.type",
             )
     for turn in turns:
@@ -127,7 +127,7 @@ def _content(content: Any, where: str, role: str) -> list[dict[str, Any]]:
             blocks.append(_file(part, here))
         else:
             raise InvalidRequest(
-                f"{here}.type {kind!r} is not a content part a {role} message takes", f"{here}.type"
+                f"{here}.type {shown(kind)} is not a content part a {role} message takes", f"{here}.type"
             )
     return blocks
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, shown
 from ..tools import response_format_instruction
 
 __all__ = [
@@ -80,7 +80,7 @@ def translate_tools(tools: Any, hosted: str) -> ToolSet:
             out.dropped.append(kind)
         else:
             raise InvalidRequest(
-                f"{where}.type is {kind!r}; Claude can be given function and namespace tools only",
+                f"{where}.type is {shown(kind)}; Claude can be given function and namespace tools only",
                 f"{where}.type",
             )
     return out
@@ -127,19 +127,23 @@ def translate_choice(choice: Any, tools: ToolSet, parallel: Any) -> dict[str, An
             raise InvalidRequest("tool_choice 'required' needs tools to choose from", "tool_choice")
         result = {"type": "any"}
     elif isinstance(choice, dict) and choice.get("type") == "function":
-        name = choice.get("name")
-        flat = qualified_name(choice.get("namespace"), name) if isinstance(name, str) else None
+        name, namespace = choice.get("name"), choice.get("namespace")
+        if namespace is not None and not isinstance(namespace, str):
+            raise InvalidRequest(
+                f"tool_choice.namespace must be a string, not {shown(namespace)}", "tool_choice.namespace"
+            )
+        flat = qualified_name(namespace, name) if isinstance(name, str) else None
         if flat is None or all(tool["name"] != flat for tool in tools.tools):
             known = ", ".join(sorted(tool["name"] for tool in tools.tools)) or "none"
             raise InvalidRequest(
-                f"tool_choice names the function {name!r}, which is not among the tools ({known})",
+                f"tool_choice names the function {shown(name)}, which is not among the tools ({known})",
                 "tool_choice.name",
             )
         result = {"type": "tool", "name": flat}
     else:
         kind = choice.get("type") if isinstance(choice, dict) else choice
         raise InvalidRequest(
-            f"tool_choice must be 'auto', 'none', 'required' or a function, not {kind!r}", "tool_choice"
+            f"tool_choice must be 'auto', 'none', 'required' or a function, not {shown(kind)}", "tool_choice"
         )
     if parallel is False and tools.tools and (result is None or result["type"] != "none"):
         result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
