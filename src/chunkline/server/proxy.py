@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -17,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
 from . import http1
+from .cancel import TaskScope
 from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
 from .observe import RequestRecord, record_of
@@ -78,7 +80,7 @@ class ChatExchange(Response):
         self._started = False
         #: The upstream response headers the client gets too (see scrub.passed_headers).
         self._passed: dict[str, str] = {}
-        self._cancel: anyio.CancelScope
+        self._cancel: TaskScope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
@@ -86,7 +88,7 @@ class ChatExchange(Response):
         # One cancel scope for the whole exchange, held for as long as it streams: the client
         # leaving cancels it, and so does the hard time limit (its deadline, which `_exchange`
         # sets once the upstream has answered).
-        with anyio.CancelScope() as cancel:
+        with TaskScope() as cancel:
             self._cancel = cancel
             if isinstance(hook, Disconnect):
                 # The server's protocol tells of the disconnect itself (see protocol.py).
@@ -104,7 +106,7 @@ class ChatExchange(Response):
                         await self._exchange(scope, send)
                     finally:
                         group.cancel_scope.cancel()
-        if cancel.cancelled_caught and anyio.current_time() >= cancel.deadline:
+        if cancel.cancelled_caught and asyncio.get_running_loop().time() >= cancel.deadline:
             await self._cut_off(scope, send)
 
     async def _exchange(self, scope: Scope, send: Send) -> None:
@@ -134,7 +136,7 @@ class ChatExchange(Response):
         settings = self._state.settings
         raw = response.reads()
         complete = False
-        self._cancel.deadline = anyio.current_time() + settings.stream_timeout + _HARD_LIMIT_GRACE
+        self._cancel.at(asyncio.get_running_loop().time() + settings.stream_timeout + _HARD_LIMIT_GRACE)
         try:
             if self._request.stream:
                 complete = await self._stream(response, raw, send)
@@ -151,7 +153,12 @@ class ChatExchange(Response):
         finally:
             # Closing the upstream response (unless the answer was whole) cancels the upstream
             # request and frees its pool connection, also when the time limit cut the answer off.
-            await Upstream.finish(response, raw, drain=complete)
+            await self._finish(response, raw, drain=complete)
+
+    async def _finish(self, response: http1.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
+        """`Upstream.finish`, which no cancellation of the exchange may interrupt."""
+        self._cancel.shield = True
+        await Upstream.finish(response, raw, drain=drain)
 
     async def _cut_off(self, scope: Scope, send: Send) -> None:
         """The hard time limit passed. Before the response started, that is a 504; after it, the
@@ -271,7 +278,7 @@ def _fault_type(data: bytes) -> str:
     return kind if isinstance(kind, str) and kind else "error"
 
 
-async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope, record: RequestRecord) -> None:
+async def _cancel_on_disconnect(receive: Receive, scope: TaskScope, record: RequestRecord) -> None:
     # The request body has been read, so the next message the server has for us is the disconnect.
     while True:
         message = await receive()
@@ -280,7 +287,7 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope, reco
             return
 
 
-def _client_gone(scope: anyio.CancelScope, record: RequestRecord) -> None:
+def _client_gone(scope: TaskScope, record: RequestRecord) -> None:
     if record.fault is None and record.finish is None:
         record.fault = CLIENT_GONE
     scope.cancel()
