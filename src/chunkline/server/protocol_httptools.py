@@ -177,10 +177,7 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
 
     def _new_parser(self) -> httptools.HttpRequestParser:
         parser = httptools.HttpRequestParser(self)
-        try:  # as uvicorn sets its own
-            parser.set_dangerous_leniencies(lenient_data_after_close=True)
-        except AttributeError:  # httptools < 0.6.3
-            pass
+        parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn sets its own
         return parser
 
     def _head_size(self) -> int:

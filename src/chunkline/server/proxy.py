@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -92,7 +91,7 @@ class ChatExchange(Response):
             self._cancel = cancel
             if isinstance(hook, Disconnect):
                 # The server's protocol tells of the disconnect itself (see protocol.py).
-                hook.callback = functools.partial(_client_gone, cancel, record)
+                hook.callback = self._client_gone
                 if hook.gone:
                     hook.fire()
                 try:
@@ -183,6 +182,7 @@ class ChatExchange(Response):
         headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in passed.items())]
         self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        del headers, passed  # not kept for as long as the stream runs
         record = self._record
         metrics = self._state.metrics
         in_flight = metrics.streams.labels(record.route) if metrics is not None else None
@@ -206,6 +206,9 @@ class ChatExchange(Response):
         # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+    def _client_gone(self) -> None:
+        _client_gone(self._cancel, self._record)
 
     def _in_band_fault(self, data: bytes) -> None:
         """An error event: its type noted, and a warning for the operator (the client reads the
