@@ -190,3 +190,33 @@ async def test_the_httptools_protocol_keeps_the_parser_of_a_request_that_ends_it
     protocol.data_received(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
     assert protocol.parser is not None
     await _turns()
+
+
+@pytest.mark.asyncio
+async def test_a_held_stream_keeps_no_request_headers() -> None:
+    from chunkline.server.protocol_httptools import GuardedHttpToolsProtocol
+
+    protocol, done = await _held(GuardedHttpToolsProtocol)
+    assert not protocol.headers  # the scope has them, until the response begins (accesslog)
+    done.set()
+    await _turns()
+
+
+@pytest.mark.asyncio
+async def test_the_scope_lets_go_of_the_headers_once_the_response_begins() -> None:
+    from chunkline.server.accesslog import RequestObserver
+
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(list(scope["headers"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        seen.append(scope["headers"])
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": [(b"authorization", b"Bearer k")]}
+    await RequestObserver(app, routes=[], log=False, finished=None)(scope, None, send)  # type: ignore[arg-type]
+    assert seen == [[(b"authorization", b"Bearer k")], ()]

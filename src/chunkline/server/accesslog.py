@@ -152,7 +152,7 @@ class RequestObserver:
         record.route = self._route(scope)
         scope[SCOPE_KEY] = record
         try:
-            await self.app(scope, receive, _Observed(record, send).send)
+            await self.app(scope, receive, _Observed(scope, record, send).send)
         except BaseException:
             if not record.status:
                 record.status = 500
@@ -175,11 +175,16 @@ class RequestObserver:
 class _Observed:
     """A request's ``send`` as `RequestObserver` hands it on: it notes the status, the first
     byte's time and the bytes out, and adds the ``x-request-id``. A slotted object and a bound
-    method, where a closure took a function and three cells for as long as a stream runs."""
+    method, where a closure took a function and three cells for as long as a stream runs.
 
-    __slots__ = ("_record", "_send")
+    Once the response has begun, the request's headers leave its scope: nothing reads them
+    later (an error handler redacts the client's key with them only before then), and a held
+    stream would keep them, its key among them, for as long as it runs."""
 
-    def __init__(self, record: RequestRecord, send: Send) -> None:
+    __slots__ = ("_record", "_scope", "_send")
+
+    def __init__(self, scope: Scope, record: RequestRecord, send: Send) -> None:
+        self._scope: Scope | None = scope
         self._record = record
         self._send = send
 
@@ -193,4 +198,7 @@ class _Observed:
             headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _REQUEST_ID_HEADER]
             headers.append((_REQUEST_ID_HEADER, record.id.encode()))
             message = {**message, "headers": headers}
+            scope, self._scope = self._scope, None
+            if scope is not None:
+                scope["headers"] = ()  # a new value: a Request made earlier keeps the list it read
         await self._send(message)

@@ -146,6 +146,9 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
         # A request that ends its connection (or upgrades it) leaves the parser in a state of its own.
         self._reusable = self.parser.should_keep_alive() and not self.parser.should_upgrade()
         super().on_message_complete()
+        if self._reusable:
+            # The request's scope has its headers; the next request begins a list of its own.
+            self.headers = ()  # type: ignore[assignment]
         # The whole request is in: the app has it.
         self._phase = _Phase.IDLE
         self._reading_body = False
