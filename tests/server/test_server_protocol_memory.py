@@ -165,3 +165,50 @@ def test_the_shared_names_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     protocol._share_names(headers)
     assert headers == [(b"user-agent", b"v"), (b"x-more", b"v")]
     assert headers[0][0] is protocol._NAMES[b"user-agent"]
+
+
+@pytest.mark.asyncio
+async def test_the_httptools_protocol_keeps_no_parser_between_keep_alive_requests() -> None:
+    from chunkline.server.protocol_httptools import GuardedHttpToolsProtocol
+
+    protocol, done = await _held(GuardedHttpToolsProtocol)
+    assert protocol.parser is None  # the whole request is in: nothing of it is left to parse
+    done.set()
+    await _turns()
+    protocol.data_received(b"POST /next HTTP/1.1\r\nhost: test\r\ncontent-")  # made again
+    assert protocol.parser is not None
+    protocol.data_received(b"length: 2\r\n\r\nhi")
+    await _turns()
+    assert protocol.cycle.scope["path"] == "/next" and protocol.parser is None
+
+
+@pytest.mark.asyncio
+async def test_the_httptools_protocol_keeps_the_parser_of_a_request_that_ends_its_connection() -> None:
+    from chunkline.server.protocol_httptools import GuardedHttpToolsProtocol
+
+    protocol, _ = _connect(GuardedHttpToolsProtocol)
+    protocol.data_received(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+    assert protocol.parser is not None
+    await _turns()
+
+
+@pytest.mark.asyncio
+async def test_the_scope_keeps_its_headers_for_the_whole_response() -> None:
+    """Middleware around the app may read them after the response began (a log line at the end),
+    and the error handler redacts the client's key with them: they are not let go of early."""
+    from chunkline.server.accesslog import RequestObserver
+
+    seen: list[Any] = []
+    headers = [(b"authorization", b"Bearer k")]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        seen.append(scope["headers"])
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": headers}
+    await RequestObserver(app, routes=[], log=False, finished=None)(scope, None, send)  # type: ignore[arg-type]
+    assert seen == [headers]

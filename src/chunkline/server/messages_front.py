@@ -168,7 +168,7 @@ class MessagesExchange(ChatExchange):
             async with _closing(outputs):
                 complete = await answer(response, outputs, scope, send)
         finally:
-            await Upstream.finish(response, raw, drain=complete)
+            await self._finish(response, raw, drain=complete)
 
     async def _stream_events(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamError
 from . import http1
+from .cancel import TaskScope
 from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
 from .observe import RequestRecord, record_of
@@ -78,7 +79,7 @@ class ChatExchange(Response):
         self._started = False
         #: The upstream response headers the client gets too (see scrub.passed_headers).
         self._passed: dict[str, str] = {}
-        self._cancel: anyio.CancelScope
+        self._cancel: TaskScope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
@@ -86,11 +87,11 @@ class ChatExchange(Response):
         # One cancel scope for the whole exchange, held for as long as it streams: the client
         # leaving cancels it, and so does the hard time limit (its deadline, which `_exchange`
         # sets once the upstream has answered).
-        with anyio.CancelScope() as cancel:
+        with TaskScope() as cancel:
             self._cancel = cancel
             if isinstance(hook, Disconnect):
                 # The server's protocol tells of the disconnect itself (see protocol.py).
-                hook.callback = functools.partial(_client_gone, cancel, record)
+                hook.callback = self._client_gone
                 if hook.gone:
                     hook.fire()
                 try:
@@ -104,7 +105,7 @@ class ChatExchange(Response):
                         await self._exchange(scope, send)
                     finally:
                         group.cancel_scope.cancel()
-        if cancel.cancelled_caught and anyio.current_time() >= cancel.deadline:
+        if cancel.cancelled_caught and asyncio.get_running_loop().time() >= cancel.deadline:
             await self._cut_off(scope, send)
 
     async def _exchange(self, scope: Scope, send: Send) -> None:
@@ -134,7 +135,7 @@ class ChatExchange(Response):
         settings = self._state.settings
         raw = response.reads()
         complete = False
-        self._cancel.deadline = anyio.current_time() + settings.stream_timeout + _HARD_LIMIT_GRACE
+        self._cancel.at(asyncio.get_running_loop().time() + settings.stream_timeout + _HARD_LIMIT_GRACE)
         try:
             if self._request.stream:
                 complete = await self._stream(response, raw, send)
@@ -151,7 +152,12 @@ class ChatExchange(Response):
         finally:
             # Closing the upstream response (unless the answer was whole) cancels the upstream
             # request and frees its pool connection, also when the time limit cut the answer off.
-            await Upstream.finish(response, raw, drain=complete)
+            await self._finish(response, raw, drain=complete)
+
+    async def _finish(self, response: http1.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
+        """`Upstream.finish`, which no cancellation of the exchange may interrupt."""
+        self._cancel.shield = True
+        await Upstream.finish(response, raw, drain=drain)
 
     async def _cut_off(self, scope: Scope, send: Send) -> None:
         """The hard time limit passed. Before the response started, that is a 504; after it, the
@@ -176,6 +182,7 @@ class ChatExchange(Response):
         headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in passed.items())]
         self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        del headers, passed  # not kept for as long as the stream runs
         record = self._record
         metrics = self._state.metrics
         in_flight = metrics.streams.labels(record.route) if metrics is not None else None
@@ -199,6 +206,9 @@ class ChatExchange(Response):
         # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+    def _client_gone(self) -> None:
+        _client_gone(self._cancel, self._record)
 
     def _in_band_fault(self, data: bytes) -> None:
         """An error event: its type noted, and a warning for the operator (the client reads the
@@ -271,7 +281,7 @@ def _fault_type(data: bytes) -> str:
     return kind if isinstance(kind, str) and kind else "error"
 
 
-async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope, record: RequestRecord) -> None:
+async def _cancel_on_disconnect(receive: Receive, scope: TaskScope, record: RequestRecord) -> None:
     # The request body has been read, so the next message the server has for us is the disconnect.
     while True:
         message = await receive()
@@ -280,7 +290,7 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope, reco
             return
 
 
-def _client_gone(scope: anyio.CancelScope, record: RequestRecord) -> None:
+def _client_gone(scope: TaskScope, record: RequestRecord) -> None:
     if record.fault is None and record.finish is None:
         record.fault = CLIENT_GONE
     scope.cancel()

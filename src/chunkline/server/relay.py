@@ -7,11 +7,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import anyio
 from starlette.types import Send
 
 from ..conversion import Conversion
 from ..errors import StreamError
+from .cancel import TaskScope
 
 __all__ = ["relay"]
 
@@ -34,7 +34,7 @@ class _Watchdog:
 
     __slots__ = ("fired", "idle", "last", "loop", "scope", "timer", "writing")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, idle: float, scope: anyio.CancelScope) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle: float, scope: TaskScope) -> None:
         self.loop = loop
         self.idle = idle
         self.scope = scope
@@ -83,7 +83,7 @@ async def relay(
     read = source.__anext__
     fault = on_fault or _log_fault
     first_read = True
-    with anyio.CancelScope() as scope:
+    with TaskScope() as scope:
         watchdog = _Watchdog(loop, idle_timeout, scope)
         try:
             while True:

@@ -9,7 +9,7 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
-import anyio
+from .cancel import TaskScope
 
 __all__ = ["SHUTDOWN_ERROR", "UVICORN_MARGIN", "Shutdown"]
 
@@ -34,7 +34,7 @@ class Shutdown:
         self.grace = grace
         self.draining = False
         self.expired = False
-        self._open: set[anyio.CancelScope] = set()
+        self._open: set[TaskScope] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -82,31 +82,30 @@ class Shutdown:
         for scope in list(self._open):
             scope.cancel()
 
-    def guard(self) -> _Guard:
+    def guard(self) -> TaskScope:
         """A cancel scope around one answer's sending, cancelled when the grace period ends
         (``scope.cancelled_caught`` then says the answer was cut off)."""
         return _Guard(self)
 
 
-class _Guard:
-    """`Shutdown.guard`'s context manager: a class rather than a generator, since a stream holds
-    one open for as long as it runs."""
+class _Guard(TaskScope):
+    """`Shutdown.guard`'s scope: while it is open, the shutdown's end of grace cancels it."""
 
-    __slots__ = ("_scope", "_shutdown")
+    __slots__ = ("_shutdown",)
 
     def __init__(self, shutdown: Shutdown) -> None:
+        super().__init__()
         self._shutdown = shutdown
-        self._scope = anyio.CancelScope()
 
-    def __enter__(self) -> anyio.CancelScope:
-        scope = self._scope.__enter__()
+    def __enter__(self) -> TaskScope:
+        super().__enter__()
         if self._shutdown.expired:
-            scope.cancel()
-        self._shutdown._open.add(scope)
-        return scope
+            self.cancel()
+        self._shutdown._open.add(self)
+        return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> bool | None:
-        self._shutdown._open.discard(self._scope)
-        return self._scope.__exit__(kind, error, trace)
+    ) -> bool:
+        self._shutdown._open.discard(self)
+        return super().__exit__(kind, error, trace)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -157,7 +158,7 @@ class Upstream:
     ) -> http1.Response:
         seconds = self._settings.first_byte_timeout
         try:
-            with anyio.fail_after(seconds):
+            async with asyncio.timeout(seconds):
                 return await self._pool.request(method, path, list(headers.items()), content)
         except TimeoutError:
             raise APIError(

@@ -18,7 +18,7 @@ from .. import http1
 from ..errors import APIError, stream_error_status
 from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond, error_response
 from ..scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
-from ..upstream import Upstream, capped
+from ..upstream import capped
 from .request import ResponsesRequest
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class ResponsesExchange(ChatExchange):
             async with _closing(outputs):
                 complete = await answer(response, outputs, scope, send)
         finally:
-            await Upstream.finish(response, raw, drain=complete)
+            await self._finish(response, raw, drain=complete)
 
     async def _stream_events(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
