@@ -82,15 +82,8 @@ def test_one_stream_stays_within_the_documented_worst_case(shape: str) -> None:
 def test_an_event_of_too_many_values_is_refused_before_it_is_parsed() -> None:
     pipeline = chunkline.Pipeline(max_event_values=1000)
     event = b'event: ping\ndata: {"type":"ping","pad":[' + b"[]," * 2_500_000 + b"[]]}\n\n"
-    conversion = pipeline.open()
-    conversion.feed(START)
     started = time.process_time()
-    tracemalloc.start()
-    try:
-        out = conversion.feed(event)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    out, peak = _fed_after(pipeline, START, event)
     assert time.process_time() - started < 1.0
     # The copies framing makes come to a few times the event; parsing it would be about 35 times.
     assert peak < 8 * len(event), "the event was parsed"
@@ -120,13 +113,18 @@ def test_a_chat_chunk_of_too_many_values_is_refused_before_it_is_parsed() -> Non
         b'"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
     )
     chunk = b'data: {"id":"c","choices":[],"pad":[' + b"[]," * 2_500_000 + b"[]]}\n\n"
-    conversion = pipeline.open()
-    conversion.feed(role)
-    tracemalloc.start()
-    try:
-        out = conversion.feed(chunk)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    out, peak = _fed_after(pipeline, role, chunk)
     assert peak < 8 * len(chunk), "the chunk was parsed"
     assert b"more JSON values than max_event_values (1000)" in b"".join(out)
+
+
+def _fed_after(pipeline: chunkline.Pipeline, start: bytes, data: bytes) -> tuple[list[bytes], int]:
+    """What a conversion fed ``start`` writes for ``data``, and the traced peak of that feed."""
+    conversion = pipeline.open()
+    conversion.feed(start)
+    tracemalloc.start()
+    try:
+        out = conversion.feed(data)
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

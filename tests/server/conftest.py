@@ -1,4 +1,4 @@
-"""Session-wide servers for the server tests: the fake Anthropic upstream and chunkline in front of it."""
+"""Session-wide servers for the server tests: the fake upstreams and chunkline in front of them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fake_anthropic import FakeAnthropic
+from fake_openai_chat import FakeOpenAIChat
 from serverkit import SERVER_KEY, UPSTREAM_KEY, ServerThread
 
 from chunkline.server.settings import Secret, Settings
@@ -14,6 +15,14 @@ from chunkline.server.settings import Secret, Settings
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[FakeAnthropic]:
     fake = FakeAnthropic().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def chat_upstream() -> Iterator[FakeOpenAIChat]:
+    """A fake OpenAI-compatible upstream, for the Messages front."""
+    fake = FakeOpenAIChat().start()
     yield fake
     fake.stop()
 

@@ -25,13 +25,6 @@ HELLO = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture(scope="module")
-def chat_upstream() -> Iterator[FakeOpenAIChat]:
-    fake = FakeOpenAIChat().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def front(chat_upstream: FakeOpenAIChat) -> Iterator[ServerThread]:
     settings = Settings(
         upstream=f"{chat_upstream.url}/v1",

@@ -20,13 +20,6 @@ HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
 
 
 @pytest.fixture(scope="module")
-def chat_upstream() -> Iterator[FakeOpenAIChat]:
-    fake = FakeOpenAIChat().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def front(chat_upstream: FakeOpenAIChat) -> Iterator[ServerThread]:
     settings = Settings(
         upstream=f"{chat_upstream.url}/v1",
