@@ -71,6 +71,27 @@ def test_a_sane_client_request_id_is_kept_and_sent_upstream(
     assert 0 <= fields["ttfb_ms"] <= fields["ttft_ms"] <= fields["duration_ms"]  # type: ignore[operator]
 
 
+def test_a_responses_stream_is_logged_as_a_chat_stream_is(
+    proxy: ServerThread, upstream: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    marker = "responses id kept"
+    payload = {"model": "echo", "input": marker, "stream": True}
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}", "x-request-id": "codex-7"}
+    response = proxy.http.post("/v1/responses", json=payload, headers=headers)
+    assert response.status_code == 200 and b"response.completed" in response.content
+    assert upstream.find(marker).headers["x-request-id"] == "codex-7"
+    fields = _access(caplog, "codex-7")
+    assert (fields["route"], fields["status"], fields["stream"], fields["model"]) == (
+        "/v1/responses",
+        200,
+        True,
+        "echo",
+    )
+    assert (fields["upstream_model"], fields["finish"], fields["fault"]) == ("claude-echo", "end_turn", None)
+    assert (fields["tokens_in"], fields["tokens_out"]) == (3, 3)
+
+
 @pytest.mark.parametrize("given", ["has spaces", "x" * 129, "-starts-with-a-dash", "ünïcode", ""])
 def test_an_insane_or_missing_request_id_is_replaced(proxy: ServerThread, given: str) -> None:
     headers = {"x-request-id": given.encode("utf-8")} if given else {}

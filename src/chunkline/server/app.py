@@ -125,11 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         api_key = state.auth.upstream_key(request.headers)
         beta = beta_header(request.headers)
         body = await read_json(request, state.settings)
-        record = record_of(request.scope)
-        if record is not None and isinstance(body, dict):
-            model, stream = body.get("model"), body.get("stream")
-            record.client_model = model if isinstance(model, str) else None
-            record.stream = stream is True
+        _note_request(request, body)
         translated = translate_request(body, state.settings)
         return ChatExchange(state, translated, api_key, beta)
 
@@ -137,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         api_key = state.auth.upstream_key(request.headers)
         beta = beta_header(request.headers)
         body = await read_json(request, state.settings)
+        _note_request(request, body)
         translated = translate_responses_request(body, state.settings)
         return ResponsesExchange(state, translated, api_key, beta)
 
@@ -166,6 +163,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     direct = {"/v1/chat/completions": chat_completions, "/v1/responses": responses}
     return served_app(state, routes, direct=direct, respond=error_response, serving="the OpenAI APIs")
+
+
+def _note_request(request: Request, body: object) -> None:
+    """The model a client named and whether it asked for a stream, for the access line and the
+    metrics, noted before the translation can refuse the request."""
+    record = record_of(request.scope)
+    if record is not None and isinstance(body, dict):
+        model, stream = body.get("model"), body.get("stream")
+        record.client_model = model if isinstance(model, str) else None
+        record.stream = stream is True
 
 
 def app_from_env() -> Starlette:

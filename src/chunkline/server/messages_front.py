@@ -19,16 +19,15 @@ from .._version import __version__
 from ..errors import StreamError
 from ..events import Chunk
 from ..pipeline import Pipeline
-from ..stage import StageSpec
 from . import http1
 from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
 from .app import ServerState
 from .bodies import read_json
 from .errors import APIError, InvalidRequest, stream_error_status
-from .observe import OBSERVE_STAGE
+from .pipelines import route_stages
 from .proxy import ChatExchange, _closing, _respond
-from .scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
+from .scrub import SECRETS_OPTION, passed_headers, redact_value
 from .serving import served_app
 from .settings import Settings
 from .shutdown import SHUTDOWN_ERROR
@@ -82,19 +81,7 @@ class MessagesState(ServerState):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        route = Pipeline(source=SOURCE, target=TARGET)
-        names = route.stage_names
-        # The server's observer sees the decoded events first (as in the other mode, see
-        # pipelines.py); the key redaction runs on them last, before the encoder writes any.
-        decoded = names.index(route.registry.decoder(SOURCE).stages[-1]) + 1
-        at = names.index(route.registry.encoder(TARGET).stages[0])
-        stages: list[str | StageSpec] = [
-            *names[:decoded],
-            OBSERVE_STAGE,
-            *names[decoded:at],
-            REDACT_STAGE,
-            *names[at:],
-        ]
+        stages = route_stages(SOURCE, TARGET)
         self.messages_pipeline = Pipeline(stages, source=SOURCE, target=TARGET)
         # A non-streaming answer: the same stages without the framing; faults raise.
         unframed = [name for name in stages if name != "serialize"]
@@ -131,18 +118,8 @@ class MessagesExchange(ChatExchange):
         record = self._record
         record.client_model = self._chat.model
         record.stream = self._chat.stream
-        record.upstream_model = self._chat.body.get("model")
-        try:
-            response = await state.upstream().open_stream(
-                self._chat.body, self._api_key, None, request_id=record.id
-            )
-        except APIError as error:
-            record.fault = error.type
-            if error.status >= 500:
-                logger.warning(
-                    "upstream request failed: %s %s [request %s]", error.status, error.message, record.id
-                )
-            await _respond(anthropic_error_response(error), scope, send)
+        response = await self._open_upstream(self._chat.body, None, scope, send, anthropic_error_response)
+        if response is None:
             return
         # Sent: the body (as large as the client's conversation) is not kept for the stream.
         self._chat = replace(self._chat, body={})
@@ -199,29 +176,17 @@ class MessagesExchange(ChatExchange):
                 if anyio.current_time() - quiet_since >= interval:
                     await write(_PING if sent else b": ping\n\n")
 
-        state = self._messages_state
-        record = self._record
-        in_flight = state.metrics.streams.labels(record.route) if state.metrics is not None else None
-        if in_flight is not None:
-            in_flight.inc()
-        try:
-            with state.shutdown.guard() as cut:
-                async with anyio.create_task_group() as group:
-                    if interval > 0:
-                        group.start_soon(keep_alive)
-                    async for data in outputs:
-                        if data.startswith(_IN_BAND_ERROR):
-                            self._in_band_fault(data)
-                        await write(data)
-                    group.cancel_scope.cancel()
-            if cut.cancelled_caught:
-                record.fault = SHUTDOWN_ERROR
-                logger.warning("stream cut off by the shutdown [request %s]", record.id)
-                for data in state.messages_pipeline.open().abort(SHUTDOWN_ERROR, state.shutdown.message):
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-        finally:
-            if in_flight is not None:
-                in_flight.dec()
+        async def sending() -> None:
+            async with anyio.create_task_group() as group:
+                if interval > 0:
+                    group.start_soon(keep_alive)
+                async for data in outputs:
+                    if data.startswith(_IN_BAND_ERROR):
+                        self._in_band_fault(data)
+                    await write(data)
+                group.cancel_scope.cancel()
+
+        await self._sending(send, sending(), self._messages_state.messages_pipeline)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 

@@ -13,7 +13,7 @@ from .observe import OBSERVE_STAGE
 from .scrub import REDACT_STAGE, SECRETS_OPTION
 from .settings import Settings, SettingsError
 
-__all__ = ["SERVER_OPTIONS", "ServerPipelines"]
+__all__ = ["SERVER_OPTIONS", "ServerPipelines", "route_stages"]
 
 #: Options the server sets itself, per request or for every request; --option may not set them.
 SERVER_OPTIONS = frozenset({"include_usage", "usage", "on_error", "input_format", "observer", SECRETS_OPTION})
@@ -82,6 +82,18 @@ def _stage_entries(settings: Settings) -> tuple[list[str | StageSpec], set[str]]
     at = entries.index(EVENT_STAGES_END) if EVENT_STAGES_END in entries else len(entries)
     entries.insert(at, REDACT_STAGE)
     return entries, declared
+
+
+def route_stages(source: str, target: str) -> list[str | StageSpec]:
+    """The default stages of the route from ``source`` to ``target`` with the server's own: its
+    observer right after the decoder (it sees the decoded events before any plugin changes
+    them), its key redaction right before the encoder (on the neutral events, before any of
+    them is written)."""
+    route = Pipeline(source=source, target=target)
+    names = route.stage_names
+    decoded = names.index(route.registry.decoder(source).stages[-1]) + 1
+    encoding = names.index(route.registry.encoder(target).stages[0])
+    return [*names[:decoded], OBSERVE_STAGE, *names[decoded:encoding], REDACT_STAGE, *names[encoding:]]
 
 
 def _before_envelope(entries: list[str | StageSpec]) -> list[str | StageSpec]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from .translate import Translated
 from .upstream import Upstream, capped, counted
 
 if TYPE_CHECKING:
+    from ..pipeline import Pipeline
     from .app import ServerState
 
 __all__ = ["ChatExchange", "error_response"]
@@ -113,23 +114,11 @@ class ChatExchange(Response):
         connection let go of: kept for the next request after a whole answer, else closed."""
         record = self._record
         record.stream = self._request.stream
-        record.upstream_model = self._request.body.get("model")
-        try:
-            upstream = self._state.upstream()
-            response = await upstream.open_stream(
-                self._request.body, self._api_key, self._beta, request_id=record.id
-            )
-            # Sent: the body (as large as the client's conversation) is not kept for the stream.
-            self._request = replace(self._request, body={})
-        except APIError as error:
-            record.fault = error.type
-            record.upstream_request_id = error.headers.get(UPSTREAM_REQUEST_ID)
-            if error.status >= 500:
-                logger.warning(
-                    "upstream request failed: %s %s [request %s]", error.status, error.message, record.id
-                )
-            await _respond(error_response(error), scope, send)
+        response = await self._open_upstream(self._request.body, self._beta, scope, send)
+        if response is None:
             return
+        # Sent: the body (as large as the client's conversation) is not kept for the stream.
+        self._request = replace(self._request, body={})
         self._passed = passed_headers(response.headers, [self._api_key])
         record.upstream_request_id = self._passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
@@ -153,6 +142,30 @@ class ChatExchange(Response):
             # Closing the upstream response (unless the answer was whole) cancels the upstream
             # request and frees its pool connection, also when the time limit cut the answer off.
             await self._finish(response, raw, drain=complete)
+
+    async def _open_upstream(
+        self,
+        body: dict[str, Any],
+        beta: str | None,
+        scope: Scope,
+        send: Send,
+        respond: Callable[[APIError], Response] = error_response,
+    ) -> http1.Response | None:
+        """POST ``body`` upstream under this request's id. A failure is noted in the record, logged
+        from 500 on, and answered in the front's own error shape (``respond``): None then."""
+        record = self._record
+        record.upstream_model = body.get("model")
+        try:
+            return await self._state.upstream().open_stream(body, self._api_key, beta, request_id=record.id)
+        except APIError as error:
+            record.fault = error.type
+            record.upstream_request_id = error.headers.get(UPSTREAM_REQUEST_ID)
+            if error.status >= 500:
+                logger.warning(
+                    "upstream request failed: %s %s [request %s]", error.status, error.message, record.id
+                )
+            await _respond(respond(error), scope, send)
+            return None
 
     async def _finish(self, response: http1.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
         """`Upstream.finish`, which no cancellation of the exchange may interrupt."""
@@ -183,26 +196,15 @@ class ChatExchange(Response):
         self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         del headers, passed  # not kept for as long as the stream runs
-        record = self._record
-        metrics = self._state.metrics
-        in_flight = metrics.streams.labels(record.route) if metrics is not None else None
-        if in_flight is not None:
-            in_flight.inc()
-        try:
-            with self._state.shutdown.guard() as cut:
-                await relay(
-                    conversion,
-                    raw,
-                    send,
-                    idle_timeout=settings.idle_timeout,
-                    stream_timeout=settings.stream_timeout,
-                    on_fault=self._in_band_fault,
-                )
-            if cut.cancelled_caught:
-                await self._end_for_shutdown(send)
-        finally:
-            if in_flight is not None:
-                in_flight.dec()
+        sending = relay(
+            conversion,
+            raw,
+            send,
+            idle_timeout=settings.idle_timeout,
+            stream_timeout=settings.stream_timeout,
+            on_fault=self._in_band_fault,
+        )
+        await self._sending(send, sending, pipeline)
         # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
@@ -220,15 +222,27 @@ class ChatExchange(Response):
             data[6:].decode(errors="replace").strip(),
         )
 
-    async def _end_for_shutdown(self, send: Send) -> None:
-        """The grace period of a shutdown ran out mid-answer: end it in-band, in the route's own
-        error shape (a fresh conversion of the same pipeline, aborted at once)."""
-        shutdown = self._state.shutdown
-        self._record.fault = SHUTDOWN_ERROR
-        logger.warning("stream cut off by the shutdown [request %s]", self._record.id)
-        conversion = self._state.stream_pipeline(self._request.include_usage).open()
-        for data in conversion.abort(SHUTDOWN_ERROR, shutdown.message):
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+    async def _sending(self, send: Send, sending: Awaitable[None], pipeline: Pipeline) -> None:
+        """Await ``sending`` (a stream's body going out) as a stream in flight, which the end of a
+        shutdown's grace period cuts off: the answer then ends in-band, in the route's own error
+        shape (a fresh conversion of ``pipeline``, aborted at once; its error frame holds no
+        state of the stream's)."""
+        record = self._record
+        metrics = self._state.metrics
+        in_flight = metrics.streams.labels(record.route) if metrics is not None else None
+        if in_flight is not None:
+            in_flight.inc()
+        try:
+            with self._state.shutdown.guard() as cut:
+                await sending
+            if cut.cancelled_caught:
+                record.fault = SHUTDOWN_ERROR
+                logger.warning("stream cut off by the shutdown [request %s]", record.id)
+                for data in pipeline.open().abort(SHUTDOWN_ERROR, self._state.shutdown.message):
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            if in_flight is not None:
+                in_flight.dec()
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send

@@ -13,11 +13,11 @@ from starlette.types import Scope, Send
 
 from ...errors import StreamError
 from ...pipeline import Pipeline
-from ...stage import StageSpec
 from .. import http1
 from ..errors import APIError, stream_error_status
+from ..pipelines import route_stages
 from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond, error_response
-from ..scrub import REDACT_STAGE, SECRETS_OPTION, passed_headers, redact_value
+from ..scrub import SECRETS_OPTION, passed_headers, redact_value
 from ..upstream import capped
 from .request import ResponsesRequest
 
@@ -28,7 +28,7 @@ __all__ = ["TARGET", "ResponsesExchange", "ResponsesPipelines", "final_response"
 
 logger = logging.getLogger("chunkline.server")
 
-TARGET = "openai-responses"
+SOURCE, TARGET = "anthropic-messages", "openai-responses"
 _FAILED = b"event: response.failed\n"
 
 
@@ -45,10 +45,7 @@ class ResponsesPipelines:
 
     def __init__(self, thinking: str) -> None:
         mode = _thinking(thinking)
-        route = Pipeline(target=TARGET, thinking=mode)
-        # The key redaction runs on the neutral events, before the encoder writes any of them.
-        at = route.stage_names.index(route.registry.encoder(TARGET).stages[0])
-        stages: list[str | StageSpec] = [*route.stage_names[:at], REDACT_STAGE, *route.stage_names[at:]]
+        stages = route_stages(SOURCE, TARGET)
         self.stream = Pipeline(stages, target=TARGET, thinking=mode)
         self.whole = Pipeline(stages, target=TARGET, thinking=mode, on_error="raise")
 
@@ -81,16 +78,12 @@ class ResponsesExchange(ChatExchange):
         request = self._responses
         if request.dropped:
             logger.warning("responses request: %s", self._warnings()["x-chunkline-warning"])
-        try:
-            upstream = self._state.upstream()
-            response = await upstream.open_stream(request.body, self._api_key, self._beta)
-            # Sent: the body (as large as the client's conversation) is not kept for the stream.
-            self._responses = request = replace(request, body={})
-        except APIError as error:
-            if error.status >= 500:
-                logger.warning("upstream request failed: %s %s", error.status, error.message)
-            await _respond(error_response(error), scope, send)
+        self._record.stream = request.stream
+        response = await self._open_upstream(request.body, self._beta, scope, send)
+        if response is None:
             return
+        # Sent: the body (as large as the client's conversation) is not kept for the stream.
+        self._responses = request = replace(request, body={})
         settings = self._state.settings
         pipelines = self._state.responses_pipelines
         pipeline, answer = (
@@ -98,6 +91,7 @@ class ResponsesExchange(ChatExchange):
         )
         overrides: dict[str, Any] = {
             "reasoning_encrypted_content": request.encrypted,
+            "observer": self._record,
             SECRETS_OPTION: (self._api_key,),
         }
         if request.namespaces:
