@@ -6,7 +6,7 @@ import asyncio
 import re
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from urllib.parse import urlsplit
 
 from .http1_body import body_reads
@@ -62,13 +62,13 @@ class Response:
         #: The body's length; -1 for chunked, None for a body that ends when the connection does.
         self.framing = framing
         self.keep_alive = keep_alive
-        self._body: AsyncIterator[bytes] | None = None
+        self._body: AsyncGenerator[bytes, None] | None = None
 
     @property
     def is_success(self) -> bool:
         return 200 <= self.status_code < 300
 
-    def reads(self) -> AsyncIterator[bytes]:
+    def reads(self) -> AsyncGenerator[bytes, None]:
         """The body, read by read (once)."""
         if self._body is None:
             if self.connection is None:
@@ -95,11 +95,8 @@ class Response:
             self._pool.release(connection)
         else:
             self._pool.discard(connection)
-        body = self._body
-        if body is not None:
-            aclose = getattr(body, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        if self._body is not None:
+            await self._body.aclose()
 
 
 class Pool:
@@ -140,7 +137,7 @@ class Pool:
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
-        self._idle: list[Connection] = []
+        self._idle: deque[Connection] = deque()
         self._open = 0  # connecting, carrying a request, or idle
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
 
@@ -283,7 +280,7 @@ class Pool:
         idle = self._idle
         idle.append(connection)
         while now - idle[0].idle_since >= self._expiry:  # the oldest, unused for too long
-            idle.pop(0).close()
+            idle.popleft().close()
             self._open -= 1
 
     def discard(self, connection: Connection) -> None:
@@ -307,7 +304,7 @@ class Pool:
 
     async def aclose(self) -> None:
         """Close the idle connections (those carrying a request close when it ends)."""
-        idle, self._idle = self._idle, []
+        idle, self._idle = self._idle, deque()
         for connection in idle:
             connection.close()
             self._open -= 1

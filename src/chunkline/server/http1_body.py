@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Final
 
 from .http1_connection import Connection
@@ -19,7 +19,7 @@ _CHUNK_HEADER = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?[ \t]*")
 _CUT_CHUNKED: Final = "peer closed connection without sending complete message body (incomplete chunked read)"
 
 
-def body_reads(connection: Connection, framing: int | None) -> AsyncIterator[bytes]:
+def body_reads(connection: Connection, framing: int | None) -> AsyncGenerator[bytes, None]:
     """The body after the head: ``framing`` is its length, -1 for chunked, None for a body that
     ends with the connection. Each item is what one receive brought, its framing removed (never
     empty). ``connection.complete`` is set once the body has ended."""
@@ -30,7 +30,7 @@ def body_reads(connection: Connection, framing: int | None) -> AsyncIterator[byt
     return _by_length(connection, framing)
 
 
-async def _by_length(connection: Connection, length: int) -> AsyncIterator[bytes]:
+async def _by_length(connection: Connection, length: int) -> AsyncGenerator[bytes, None]:
     left = length
     while left:
         data = await connection.receive()
@@ -46,10 +46,9 @@ async def _by_length(connection: Connection, length: int) -> AsyncIterator[bytes
         if not left:
             connection.complete = True
         yield data
-    connection.complete = True
 
 
-async def _to_close(connection: Connection) -> AsyncIterator[bytes]:
+async def _to_close(connection: Connection) -> AsyncGenerator[bytes, None]:
     while True:
         data = await connection.receive()
         if not data:
@@ -58,7 +57,7 @@ async def _to_close(connection: Connection) -> AsyncIterator[bytes]:
         yield data
 
 
-async def _chunked(connection: Connection) -> AsyncIterator[bytes]:
+async def _chunked(connection: Connection) -> AsyncGenerator[bytes, None]:
     """Chunk after chunk, all those one read completes (or part of one) handed over together;
     an SSE upstream sends a chunk per event, so this is the hot path's inner loop."""
     left = 0  # bytes of the current chunk still to come

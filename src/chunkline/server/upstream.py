@@ -212,10 +212,7 @@ class Upstream:
                                 break
                     except http1.HTTPError:
                         pass
-            await response.aclose()
-            aclose = getattr(raw, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await response.aclose()  # which closes ``raw``, its body
 
 
 async def capped(raw: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
