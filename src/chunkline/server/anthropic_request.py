@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
-import orjson
-
-from .errors import InvalidRequest, shown
+from .errors import InvalidRequest, json_or_400, shown
 
 __all__ = ["ChatRequest", "map_model", "translate_messages_request"]
 
@@ -204,10 +202,8 @@ def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
         tool_input = {}
     if not isinstance(tool_input, dict):
         raise InvalidRequest(f"{where}.input must be an object, not {shown(tool_input)}", f"{where}.input")
-    try:
-        arguments = orjson.dumps(tool_input).decode()
-    except TypeError:  # it parsed (orjson reads 1,024 levels), but orjson writes only 254
-        raise InvalidRequest(f"{where}.input nests more than 254 levels deep", f"{where}.input") from None
+    message = f"{where}.input nests more than 254 levels deep"
+    arguments = json_or_400(tool_input, message, f"{where}.input").decode()
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 

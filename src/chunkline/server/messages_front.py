@@ -24,7 +24,7 @@ from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
 from .app import ServerState
 from .bodies import read_json
-from .errors import APIError, InvalidRequest, stream_error_status
+from .errors import APIError, json_or_400, stream_error_status
 from .pipelines import route_stages
 from .proxy import ChatExchange, _closing, _respond
 from .scrub import SECRETS_OPTION, passed_headers, redact_value
@@ -241,12 +241,11 @@ def estimate_tokens(request: Any) -> int:
     if not isinstance(request, dict):
         return 0
     parts = [request.get(name) for name in ("system", "messages", "tools")]
-    try:
-        text = orjson.dumps([p for p in parts if p is not None])
-    except TypeError:  # it parsed (orjson reads 1,024 levels), but orjson writes only 254
-        raise InvalidRequest(
-            "the request nests JSON more than 254 levels deep, deeper than this server counts", None
-        ) from None
+    text = json_or_400(
+        [p for p in parts if p is not None],
+        "the request nests JSON more than 254 levels deep, deeper than this server counts",
+        None,
+    )
     return max(1, len(text.decode("utf-8", "replace")) // _CHARS_PER_TOKEN)
 
 

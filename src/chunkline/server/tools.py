@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from .errors import InvalidRequest, shown
+from .errors import InvalidRequest, json_or_400, shown
 
 __all__ = ["response_format_instruction", "translate_tools"]
 
@@ -137,13 +135,11 @@ def response_format_instruction(response_format: Any) -> str | None:
         described = f" named {shown(name)}" if isinstance(name, str) and name else ""
         about = spec.get("description") if isinstance(spec, dict) else None
         purpose = f" It is for: {about}" if isinstance(about, str) and about else ""
-        try:
-            schema_text = orjson.dumps(schema).decode()
-        except TypeError:  # it parsed (orjson reads 1024 levels), but orjson writes only 254
-            raise InvalidRequest(
-                "response_format.json_schema.schema nests more than 254 levels deep",
-                "response_format.json_schema.schema",
-            ) from None
+        schema_text = json_or_400(
+            schema,
+            "response_format.json_schema.schema nests more than 254 levels deep",
+            "response_format.json_schema.schema",
+        ).decode()
         return (
             f"Respond with a single JSON value that conforms to the following JSON Schema{described}, and "
             f"nothing else: no Markdown code fence, and no text before or after the value.{purpose}\n"

@@ -14,7 +14,7 @@ import orjson
 from .._version import __version__
 from ..errors import LimitExceeded, UpstreamTimeout, describe
 from . import http1
-from .errors import APIError, InvalidRequest, redact
+from .errors import APIError, InvalidRequest, json_or_400, redact
 from .http1_proxy import Proxy
 from .scrub import passed_headers, redact_value
 from .settings import Settings
@@ -104,13 +104,11 @@ class Upstream:
         A failure before then raises `APIError`: a 400 for a body too deeply nested to send, the
         upstream's own status and message for a non-2xx answer, 502 for a connection that failed,
         504 for one that timed out."""
-        try:
-            content = orjson.dumps(body)
-        except TypeError:  # the request parsed (orjson reads 1024 levels) but orjson writes only 254
-            raise InvalidRequest(
-                "the request nests JSON more than 254 levels deep, deeper than this server sends upstream",
-                None,
-            ) from None
+        content = json_or_400(
+            body,
+            "the request nests JSON more than 254 levels deep, deeper than this server sends upstream",
+            None,
+        )
         if len(content) < _SMALL_BODY:
             # orjson's bytes keep the 4 KiB it allocated to write into, and the request (so its
             # body) lives as long as the stream: a copy of the exact size holds less.
