@@ -29,12 +29,11 @@ from typing import Any
 import httpx
 from fuzzkit import (
     ROOT,
-    Finding,
     any_value,
     arguments,
+    check_no_500,
     check_translator,
     deep,
-    dumps,
     header_text,
     round_settings,
     run_rounds,
@@ -148,17 +147,6 @@ _headers = st.fixed_dictionaries(
 )
 
 
-def _check_server(client: httpx.Client, body: Any, headers: dict[str, bytes]) -> None:
-    content = dumps(body).encode("utf-8", "surrogatepass")
-    headers = {"content-type": b"application/json", **headers}
-    try:
-        response = client.post("/v1/chat/completions", content=content, headers=headers)  # type: ignore[arg-type]
-    except httpx.LocalProtocolError:
-        return  # a header h11 will not send (say, with trailing whitespace): no finding
-    if response.status_code == 500:
-        raise Finding(f"HTTP 500: {response.text[:300]}", body)
-
-
 def run(seconds: float, first_seed: int) -> int:
     upstream = FakeAnthropic().start()
     server = ServerThread(Settings(upstream=upstream.url, first_byte_timeout=2, idle_timeout=2)).start()
@@ -173,7 +161,7 @@ def run(seconds: float, first_seed: int) -> int:
                 examples += 1
                 check_translator("translate_request", lambda v: translate_request(v, Settings()), body)
                 if over_http:
-                    _check_server(client, body, headers)
+                    check_no_500(client, "/v1/chat/completions", body, headers)
 
             status, next_seed = run_rounds("server", check, seconds, first_seed)
     finally:

@@ -8,10 +8,11 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import orjson
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
@@ -119,6 +120,25 @@ def as_server_reads(value: Any) -> tuple[bool, Any]:
         return True, orjson.loads(dumps(value).encode("utf-8", "surrogatepass"))
     except orjson.JSONDecodeError:
         return False, None
+
+
+def check_no_500(
+    client: httpx.Client,
+    path: str,
+    body: Any,
+    headers: Mapping[str, str | bytes],
+    passed_on: Callable[[Any], bool] = lambda body: False,
+) -> None:
+    """POST ``body`` (written as a client may write it) to ``path`` on a real server: any answer
+    but a 500 will do, and so will a header h11 will not send; ``passed_on(body)`` says a 500 is
+    the fake upstream's own, passed on."""
+    content = dumps(body).encode("utf-8", "surrogatepass")
+    try:
+        response = client.post(path, content=content, headers={"content-type": "application/json", **headers})
+    except httpx.LocalProtocolError:
+        return  # a header h11 will not send (say, with trailing whitespace): no finding
+    if response.status_code == 500 and not passed_on(body):
+        raise Finding(f"POST {path}: HTTP 500: {response.text[:300]}", body)
 
 
 def check_translator(name: str, translator: Callable[[Any], Any], body: Any) -> None:
