@@ -112,8 +112,8 @@ class _Redactor:
         elif isinstance(value, list | tuple):
             stack.append((value, list(value)[::-1], [], target, slot))
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            names = [f.name for f in dataclasses.fields(value)]
-            stack.append((value, [getattr(value, name) for name in names][::-1], [], target, slot))
+            fields = [getattr(value, name) for name in _field_names(value)]
+            stack.append((value, fields[::-1], [], target, slot))
         else:
             target[slot] = value
 
@@ -125,7 +125,7 @@ class _Redactor:
             return done
         if isinstance(container, tuple):
             return tuple(done)
-        names = [f.name for f in dataclasses.fields(container)]
+        names = _field_names(container)
         changes = {n: v for n, v in zip(names, done, strict=True) if v is not getattr(container, n)}
         return dataclasses.replace(container, **changes) if changes else container
 
@@ -155,18 +155,23 @@ class RedactStage(Stage):
             self.emit(item)
 
 
-#: The field names of each event class seen, so `_quotes` does not ask `dataclasses.fields`.
+#: The field names of each dataclass seen (event classes: a few, fixed by the code).
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 _PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _field_names(event: Any) -> tuple[str, ...]:
+    """The field names of the dataclass ``event``'s class, asked of `dataclasses.fields` once."""
+    names = _FIELD_NAMES.get(event.__class__)
+    if names is None:
+        names = _FIELD_NAMES[event.__class__] = tuple(f.name for f in dataclasses.fields(event))
+    return names
 
 
 def _quotes(event: Any, secrets: tuple[str, ...]) -> bool:
     """Whether a string of the dataclass ``event`` (or of an event in one of its fields) may hold
     one of ``secrets``: a field of any other kind counts as one that may."""
-    names = _FIELD_NAMES.get(event.__class__)
-    if names is None:
-        names = _FIELD_NAMES[event.__class__] = tuple(f.name for f in dataclasses.fields(event))
-    for name in names:
+    for name in _field_names(event):
         value = getattr(event, name)
         kind = value.__class__
         if kind is str:
