@@ -21,20 +21,24 @@ GRACE = 2.0
 class _Stream(threading.Thread):
     """One streaming request read to its end in a thread; ``started`` is set at its first bytes."""
 
-    def __init__(self, url: str, model: str) -> None:
+    def __init__(self, url: str, model: str, path: str = "/v1/chat/completions") -> None:
         super().__init__(daemon=True)
-        self.url, self.model = url, model
+        self.url, self.model, self.path = url, model, path
         self.started = threading.Event()
         self.body = b""
         self.ended_at = 0.0
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        payload = {"model": self.model, "messages": user("graceful shutdown"), "stream": True}
+        payload: dict[str, Any] = {"model": self.model, "stream": True}
+        if self.path == "/v1/responses":
+            payload["input"] = "graceful shutdown"
+        else:
+            payload["messages"] = user("graceful shutdown")
         try:
             with httpx.stream(
                 "POST",
-                f"{self.url}/v1/chat/completions",
+                f"{self.url}{self.path}",
                 json=payload,
                 headers={"Authorization": "Bearer k"},
                 timeout=30,
@@ -100,3 +104,36 @@ def test_sigterm_lets_streams_finish_then_ends_the_rest_in_band(upstream: FakeAn
     assert "shutting down: 2 answer(s) open get up to 2 seconds to finish" in err
     assert "fault=server_shutting_down" in out
     assert process.returncode in (0, -signal.SIGTERM)
+
+
+def test_sigterm_fails_an_open_responses_stream_in_band(upstream: FakeAnthropic) -> None:
+    """A Responses stream cut off by the end of the grace period ends as the route's own failure:
+    ``response.failed`` for the response the stream began (not a second one), read to its end."""
+    port = free_port()
+    process = serve(["--port", str(port), "--upstream", upstream.url, "--shutdown-timeout", str(GRACE)])
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, process)
+    endless = _Stream(url, "stall:3", "/v1/responses")
+    endless.start()
+    assert endless.started.wait(10)
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    endless.join(15)
+    out, err = stop(process, signal.SIGTERM, timeout=15)
+
+    assert endless.error is None, endless.error
+    frames = [part.split(b"\n", 1) for part in endless.body.split(b"\n\n") if part]
+    names = [name.removeprefix(b"event: ").decode() for name, _ in frames]
+    assert names[0] == "response.created" and names.count("response.created") == 1
+    assert names[-1] == "response.failed"
+    created = json.loads(frames[0][1].removeprefix(b"data: "))["response"]
+    failed = json.loads(frames[-1][1].removeprefix(b"data: "))["response"]
+    assert failed["id"] == created["id"]
+    assert failed["status"] == "failed"
+    # The route's error shape: Responses' own code, and the fault's type beside it.
+    assert failed["error"]["type"] == "server_shutting_down"
+    assert failed["error"]["code"] == "server_error"
+    assert "grace period of 2 seconds (CHUNKLINE_SHUTDOWN_TIMEOUT)" in failed["error"]["message"]
+    assert GRACE - 0.2 < endless.ended_at - signalled < GRACE + 3
+    assert "fault=server_shutting_down" in out
+    assert "stream cut off by the shutdown" in err

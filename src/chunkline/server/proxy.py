@@ -29,6 +29,7 @@ from .translate import Translated
 from .upstream import Upstream, capped, counted
 
 if TYPE_CHECKING:
+    from ..conversion import Conversion
     from ..pipeline import Pipeline
     from .app import ServerState
 
@@ -36,8 +37,6 @@ __all__ = ["ChatExchange", "error_response"]
 
 logger = logging.getLogger("chunkline.server")
 
-# How the serializer stage frames an in-band error event (R41): the one event worth a log line.
-_IN_BAND_ERROR = b'data: {"error":'
 #: The fault type an answer gets when its client left before it ended.
 CLIENT_GONE = "client_disconnected"
 # A stream still running this long after CHUNKLINE_STREAM_TIMEOUT is cut off whatever it waits for
@@ -222,11 +221,14 @@ class ChatExchange(Response):
             data[6:].decode(errors="replace").strip(),
         )
 
-    async def _sending(self, send: Send, sending: Awaitable[None], pipeline: Pipeline) -> None:
+    async def _sending(
+        self, send: Send, sending: Awaitable[None], pipeline: Pipeline, live: Conversion | None = None
+    ) -> None:
         """Await ``sending`` (a stream's body going out) as a stream in flight, which the end of a
         shutdown's grace period cuts off: the answer then ends in-band, in the route's own error
-        shape (a fresh conversion of ``pipeline``, aborted at once; its error frame holds no
-        state of the stream's)."""
+        shape. That is ``live``'s abort, the conversion ``sending`` feeds, when the route's error
+        frame tells of the stream (a Responses failure names its response); otherwise a fresh
+        conversion of ``pipeline``, aborted at once."""
         record = self._record
         metrics = self._state.metrics
         in_flight = metrics.streams.labels(record.route) if metrics is not None else None
@@ -238,7 +240,8 @@ class ChatExchange(Response):
             if cut.cancelled_caught:
                 record.fault = SHUTDOWN_ERROR
                 logger.warning("stream cut off by the shutdown [request %s]", record.id)
-                for data in pipeline.open().abort(SHUTDOWN_ERROR, self._state.shutdown.message):
+                ending = live if live is not None else pipeline.open()
+                for data in ending.abort(SHUTDOWN_ERROR, self._state.shutdown.message):
                     await send({"type": "http.response.body", "body": data, "more_body": True})
         finally:
             if in_flight is not None:

@@ -13,15 +13,15 @@ from ..conversion import Conversion
 from ..errors import StreamError
 from .cancel import TaskScope
 
-__all__ = ["relay"]
+__all__ = ["CHAT_FAULT", "relay"]
 
 logger = logging.getLogger("chunkline.server")
 
 # Bytes after a first read's first event that are worth sending that event ahead of: a few
 # events, whose conversion takes longer than the extra write and loop turn (about 20 us) do.
 _LONG_REST = 2048
-# How the serializer stage frames an in-band error event (R41): the one event worth a log line.
-_IN_BAND_ERROR = b'data: {"error":'
+#: How the chat serializer frames an in-band error event (R41): the one event worth a log line.
+CHAT_FAULT = b'data: {"error":'
 
 
 class _Watchdog:
@@ -64,6 +64,7 @@ async def relay(
     idle_timeout: float,
     stream_timeout: float,
     on_fault: Callable[[bytes], None] | None = None,
+    fault_marker: bytes = CHAT_FAULT,
 ) -> None:
     """Feed ``source`` (the upstream body) to ``conversion`` chunk by chunk and send what each
     chunk completes as one ASGI body message as soon as it is converted, before the next read:
@@ -75,8 +76,9 @@ async def relay(
     The same faults as `chunkline.aio.transform`, in-band and in the same words: a failed read
     (``upstream_error``, or the type of a `chunkline.StreamError` it raised), ``idle_timeout``
     seconds without a read (``upstream_timeout``), and a read after ``stream_timeout`` seconds
-    (``upstream_timeout`` too). Each in-band error event that goes out is handed to ``on_fault``
-    (by default it is logged). Does not close ``source`` and does not end the response."""
+    (``upstream_timeout`` too). Each in-band error event that goes out (an output that starts
+    with ``fault_marker``, the target format's error frame) is handed to ``on_fault`` (by
+    default it is logged). Does not close ``source`` and does not end the response."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + stream_timeout
     tail: list[Any] = []
@@ -107,7 +109,7 @@ async def relay(
                 if first_read:
                     first_read = False
                     watchdog.writing = True
-                    held, data = await _lead(conversion, data, send, fault)
+                    held, data = await _lead(conversion, data, send, fault, fault_marker)
                     watchdog.writing = False
                     outputs = [*held, *conversion.feed(data)]
                 else:
@@ -118,7 +120,7 @@ async def relay(
                     outputs = [*outputs, *conversion.close()]
                 if outputs:
                     watchdog.writing = True
-                    await _send(send, outputs, fault)
+                    await _send(send, outputs, fault, fault_marker)
                     watchdog.writing = False
                 del outputs
                 if conversion.finished:
@@ -132,11 +134,11 @@ async def relay(
             f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
         )
     if tail:
-        await _send(send, tail, fault)
+        await _send(send, tail, fault, fault_marker)
 
 
 async def _lead(
-    conversion: Conversion, data: bytes, send: Send, fault: Callable[[bytes], None]
+    conversion: Conversion, data: bytes, send: Send, fault: Callable[[bytes], None], marker: bytes
 ) -> tuple[list[bytes], bytes]:
     """Send what the first event of the first read converts to at once, so that the client's
     first byte does not wait for the rest of a long read (a fast upstream's whole answer) to be
@@ -150,7 +152,7 @@ async def _lead(
     early = conversion.feed(data[:end])
     if not early or conversion.finished:
         return early, data[end:]
-    await _send(send, early, fault)
+    await _send(send, early, fault, marker)
     # Held writes leave at the end of the loop's turn (protocol._OneWritePerTurn): one yield
     # sends this one before the rest is converted.
     await asyncio.sleep(0)
@@ -168,13 +170,13 @@ def _log_fault(data: bytes) -> None:
     logger.warning("stream ended by a fault: %s", data[6:].decode(errors="replace").strip())
 
 
-async def _send(send: Send, outputs: list[bytes], fault: Callable[[bytes], None]) -> None:
+async def _send(send: Send, outputs: list[bytes], fault: Callable[[bytes], None], marker: bytes) -> None:
     body = outputs[0] if len(outputs) == 1 else b"".join(outputs)
-    if _IN_BAND_ERROR in body:
+    if marker in body:
         # The client reads the fault in-band (its key already redacted by value in the events,
-        # see scrub.RedactStage); the operator reads it here. (A JSON string cannot hold the
-        # marker: its quote would be escaped.)
+        # see scrub.RedactStage); the operator reads it here. (A JSON string cannot hold a
+        # marker: its quote, or its line break, would be escaped.)
         for data in outputs:
-            if data.startswith(_IN_BAND_ERROR):
+            if data.startswith(marker):
                 fault(data)
     await send({"type": "http.response.body", "body": body, "more_body": True})

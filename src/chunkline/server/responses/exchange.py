@@ -11,12 +11,14 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from ...conversion import Conversion
 from ...errors import StreamError
 from ...pipeline import Pipeline
 from .. import http1
 from ..errors import APIError, stream_error_status
 from ..pipelines import route_stages
 from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond, error_response
+from ..relay import relay
 from ..scrub import SECRETS_OPTION, passed_headers, redact_value
 from ..upstream import capped
 from .request import ResponsesRequest
@@ -48,6 +50,11 @@ class ResponsesPipelines:
         stages = route_stages(SOURCE, TARGET)
         self.stream = Pipeline(stages, target=TARGET, thinking=mode)
         self.whole = Pipeline(stages, target=TARGET, thinking=mode, on_error="raise")
+
+
+def _log_failed(data: bytes) -> None:
+    # Its key is already redacted by value in the events (scrub.RedactStage).
+    logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip()[:2000])
 
 
 def final_response(frames: list[bytes]) -> dict[str, Any]:
@@ -86,9 +93,7 @@ class ResponsesExchange(ChatExchange):
         self._responses = request = replace(request, body={})
         settings = self._state.settings
         pipelines = self._state.responses_pipelines
-        pipeline, answer = (
-            (pipelines.stream, self._stream_events) if request.stream else (pipelines.whole, self._complete)
-        )
+        pipeline = pipelines.stream if request.stream else pipelines.whole
         overrides: dict[str, Any] = {
             "reasoning_encrypted_content": request.encrypted,
             "observer": self._record,
@@ -99,26 +104,38 @@ class ResponsesExchange(ChatExchange):
         raw = response.reads()
         complete = False
         try:
-            outputs = pipeline.transform(
-                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
-            )
-            async with _closing(outputs):
-                complete = await answer(response, outputs, scope, send)
+            if request.stream:
+                complete = await self._stream_events(response, pipeline.open(**overrides), raw, send)
+            else:
+                outputs = pipeline.transform(
+                    capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
+                )
+                async with _closing(outputs):
+                    complete = await self._complete(response, outputs, scope, send)
         finally:
             await self._finish(response, raw, drain=complete)
 
     async def _stream_events(
-        self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
+        self, response: http1.Response, conversion: Conversion, raw: AsyncIterator[bytes], send: Send
     ) -> bool:
+        """The events as the chat route sends its chunks (`relay`: what one upstream read brings
+        goes in one write), ended in-band by the end of a shutdown's grace period too."""
         passed = passed_headers(response.headers, [self._api_key])
         headers = {**passed, **self._warnings()}
         raw_headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
-        async for data in outputs:
-            if data.startswith(_FAILED):
-                # Its key is already redacted by value in the events (scrub.RedactStage).
-                logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip()[:2000])
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        settings = self._state.settings
+        sending = relay(
+            conversion,
+            raw,
+            send,
+            idle_timeout=settings.idle_timeout,
+            stream_timeout=settings.stream_timeout,
+            on_fault=_log_failed,
+            fault_marker=_FAILED,
+        )
+        # A failure event names the response and what it had output: the live conversion ends it.
+        await self._sending(send, sending, self._state.responses_pipelines.stream, conversion)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 
