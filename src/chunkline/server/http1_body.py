@@ -63,8 +63,14 @@ async def _chunked(connection: Connection) -> AsyncGenerator[bytes, None]:
     left = 0  # bytes of the current chunk still to come
     crlf = 0  # bytes of the CRLF after it still to come
     pending = b""  # an incomplete chunk header
+    arrival = connection.arrival
     while True:
-        data = await connection.receive()
+        waiter = arrival()
+        while waiter is not None:
+            await waiter
+            waiter = arrival()
+        del waiter
+        data = connection.take()
         if not data:
             raise RemoteProtocolError(_CUT_CHUNKED)
         if pending:

@@ -87,15 +87,31 @@ class Connection(asyncio.Protocol):
 
     async def receive(self) -> bytes:
         """What arrived since the last call; b"" once the upstream has closed the connection."""
-        while not self._chunks:
-            if self._closed:
-                if self._error is not None:
-                    error = self._error
-                    raise ReadError(str(error) or type(error).__name__) from error
-                return b""
-            self._waiter = waiter = self._loop.create_future()
+        waiter = self.arrival()
+        while waiter is not None:
             await waiter
+            waiter = self.arrival()
+        return self.take()
+
+    def arrival(self) -> asyncio.Future[None] | None:
+        """None once something has arrived (bytes, or the connection's end), else a future done
+        when it does; then `take` it. `receive` in two steps, for the readers that wait longest
+        (a response's head, a stream's chunks): awaiting the future holds no coroutine frame of
+        its own for as long as the upstream is silent."""
+        if self._chunks or self._closed:
+            return None
+        self._waiter = waiter = self._loop.create_future()
+        return waiter
+
+    def take(self) -> bytes:
+        """What arrived since the last call, once `arrival` said something has; b"" once the
+        upstream has closed the connection."""
         chunks = self._chunks
+        if not chunks:
+            if self._error is not None:
+                error = self._error
+                raise ReadError(str(error) or type(error).__name__) from error
+            return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._size = 0

@@ -31,7 +31,12 @@ async def read_head(connection: Connection, method: str) -> tuple[int, dict[str,
         data = b""
         while True:
             try:
-                more = await connection.receive()
+                # Not receive(): no coroutine of its own held while the upstream works on the answer.
+                waiter = connection.arrival()
+                while waiter is not None:
+                    await waiter
+                    waiter = connection.arrival()
+                more = connection.take()
             except ReadError as exc:
                 if answered or data:
                     raise
