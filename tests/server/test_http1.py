@@ -342,6 +342,32 @@ async def test_a_header_that_would_split_the_request_is_refused(name: str, value
     assert upstream.heads == []
 
 
+@pytest.mark.parametrize(("name", "value"), [("x-a", "1\r\nx-b: 2"), ("x a", "1")])
+def test_a_pool_header_that_would_split_requests_is_refused_at_once(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match="cannot be sent"):
+        http1.Pool("http://127.0.0.1:1", max_connections=1, connect_timeout=1, headers=[(name, value)])
+
+
+@pytest.mark.asyncio
+async def test_the_pool_s_headers_go_with_every_request_before_its_own() -> None:
+    async with _upstream(lambda n: [b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n1"]) as upstream:
+        pool = http1.Pool(
+            upstream.url, max_connections=2, connect_timeout=5, headers=[("x-fixed", "f"), ("accept", "a")]
+        )
+        for own in ("1", "2"):
+            response = await pool.request("POST", "/", [("x-own", own)], b"{}")
+            await response.aread(10)
+            await response.aclose()
+    for own, head in zip(("1", "2"), upstream.heads, strict=True):
+        lines = head.split(b"\r\n")
+        assert lines[1:5] == [
+            b"host: " + upstream.url.split("//")[1].encode(),
+            b"x-fixed: f",
+            b"accept: a",
+            b"x-own: " + own.encode(),
+        ]
+
+
 @pytest.mark.asyncio
 async def test_no_cookie_is_ever_sent_back() -> None:
     """The connections are shared by every client's requests: a cookie one answer set must not go

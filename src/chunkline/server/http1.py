@@ -99,13 +99,22 @@ class Response:
             await self._body.aclose()
 
 
+def _header_lines(headers: Sequence[tuple[str, str]]) -> list[str]:
+    lines = []
+    for name, value in headers:
+        if _FIELD_NAME.fullmatch(name) is None or _UNSENDABLE.search(value) is not None:
+            raise ValueError(f"the header {name!r} cannot be sent: a line break or NUL in it")
+        lines.append(f"{name}: {value}\r\n")
+    return lines
+
+
 class Pool:
     """Keep-alive HTTP/1.1 connections to the one origin of ``base_url`` (whose path prefixes every
     request's), at most ``max_connections`` open at once; a request beyond that waits for one
     for up to ``connect_timeout`` seconds. The most recently used idle connection is taken first,
     and one idle for ``keepalive_expiry`` seconds is closed (servers close theirs after a few
     seconds; a request sent on one just closed would fail). Every step of a request is O(1): no
-    walk over the pool's connections."""
+    walk over the pool's connections. ``headers`` go with every request, before each one's own."""
 
     def __init__(
         self,
@@ -116,6 +125,7 @@ class Pool:
         ssl_context: ssl.SSLContext | None = None,
         keepalive_expiry: float = 5.0,
         proxy: Proxy | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -130,10 +140,12 @@ class Pool:
         self._tunnel_to = f"{name}:{self.port}"
         # Through a proxy, plain HTTP requests name the whole URL; HTTPS goes through a tunnel.
         self._target_prefix = self.base_path
-        self._proxy_lines = ""
+        self._fixed_lines = ""
         if proxy is not None and self._ssl is None:
             self._target_prefix = f"http://{self._authority}{self.base_path}"
-            self._proxy_lines = proxy.header_lines()
+            self._fixed_lines = proxy.header_lines()
+        # Rendered and checked once, not per request.
+        self._fixed_lines += "".join(_header_lines(headers))
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
@@ -177,12 +189,10 @@ class Pool:
 
     def _head(self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
         lines = [
-            f"{method} {self._target_prefix}{path} HTTP/1.1\r\nhost: {self._authority}\r\n{self._proxy_lines}"
+            f"{method} {self._target_prefix}{path} HTTP/1.1\r\nhost: {self._authority}\r\n",
+            self._fixed_lines,
+            *_header_lines(headers),
         ]
-        for name, value in headers:
-            if _FIELD_NAME.fullmatch(name) is None or _UNSENDABLE.search(value) is not None:
-                raise ValueError(f"the header {name!r} cannot be sent: a line break or NUL in it")
-            lines.append(f"{name}: {value}\r\n")
         if body or method not in ("GET", "HEAD"):
             lines.append(f"content-length: {len(body)}\r\n")
         lines.append("\r\n")

@@ -63,16 +63,20 @@ class ChatUpstream(Upstream):
 
     stream_path = "/chat/completions"
 
-    def _headers(self, api_key: str, beta: str | None, request_id: str | None = None) -> dict[str, str]:
-        headers = {
-            "authorization": f"Bearer {api_key}",
-            "content-type": "application/json",
-            "accept": "text/event-stream",
-            "accept-encoding": "identity",
-            "user-agent": f"chunkline/{__version__}",
-        }
+    def _fixed_headers(self) -> list[tuple[str, str]]:
+        return [
+            ("content-type", "application/json"),
+            ("accept", "text/event-stream"),
+            ("accept-encoding", "identity"),
+            ("user-agent", f"chunkline/{__version__}"),
+        ]
+
+    def _headers(
+        self, api_key: str, beta: str | None, request_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        headers = [("authorization", f"Bearer {api_key}")]
         if request_id:
-            headers["x-request-id"] = request_id
+            headers.append(("x-request-id", request_id))
         return headers
 
 
@@ -113,16 +117,19 @@ class MessagesExchange(ChatExchange):
         self._messages_state = state
         self._chat = request
 
+    def _take_body(self) -> dict[str, Any]:
+        body = self._chat.body
+        self._chat = replace(self._chat, body={})
+        return body
+
     async def _exchange(self, scope: Scope, send: Send) -> None:
         state = self._messages_state
         record = self._record
         record.client_model = self._chat.model
         record.stream = self._chat.stream
-        response = await self._open_upstream(self._chat.body, None, scope, send, anthropic_error_response)
+        response = await self._open_upstream(self._take_body(), None, scope, send, anthropic_error_response)
         if response is None:
             return
-        # Sent: the body (as large as the client's conversation) is not kept for the stream.
-        self._chat = replace(self._chat, body={})
         settings = state.settings
         if self._chat.stream:
             pipeline, answer = state.messages_pipeline, self._stream_events

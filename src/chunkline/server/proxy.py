@@ -113,11 +113,9 @@ class ChatExchange(Response):
         connection let go of: kept for the next request after a whole answer, else closed."""
         record = self._record
         record.stream = self._request.stream
-        response = await self._open_upstream(self._request.body, self._beta, scope, send)
+        response = await self._open_upstream(self._take_body(), self._beta, scope, send)
         if response is None:
             return
-        # Sent: the body (as large as the client's conversation) is not kept for the stream.
-        self._request = replace(self._request, body={})
         self._passed = passed_headers(response.headers, [self._api_key])
         record.upstream_request_id = self._passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
@@ -154,8 +152,13 @@ class ChatExchange(Response):
         from 500 on, and answered in the front's own error shape (``respond``): None then."""
         record = self._record
         record.upstream_model = body.get("model")
+        upstream = self._state.upstream()
         try:
-            return await self._state.upstream().open_stream(body, self._api_key, beta, request_id=record.id)
+            content = upstream.encode(body)
+            # As large as the client's conversation, and not needed while the upstream answers
+            # (seconds, for a long one): only its bytes are kept, for the request's one retry.
+            del body
+            return await upstream.open_stream(content, self._api_key, beta, request_id=record.id)
         except APIError as error:
             record.fault = error.type
             record.upstream_request_id = error.headers.get(UPSTREAM_REQUEST_ID)
@@ -207,6 +210,13 @@ class ChatExchange(Response):
         # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+    def _take_body(self) -> dict[str, Any]:
+        """The upstream request's body, which the exchange no longer keeps (`_open_upstream`
+        lets go of it once it is encoded)."""
+        body = self._request.body
+        self._request = replace(self._request, body={})
+        return body
 
     def _client_gone(self) -> None:
         _client_gone(self._cancel, self._record)

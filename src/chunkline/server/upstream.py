@@ -72,6 +72,7 @@ class Upstream:
             connect_timeout=settings.connect_timeout,
             ssl_context=httpx.create_ssl_context(),
             proxy=Proxy.for_url(settings.upstream),
+            headers=self._fixed_headers(),
         )
 
     async def aclose(self) -> None:
@@ -81,29 +82,31 @@ class Upstream:
         """Connections open now: (carrying a request, idle)."""
         return self._pool.use()
 
-    def _headers(self, api_key: str, beta: str | None, request_id: str | None = None) -> dict[str, str]:
-        headers = {
-            "x-api-key": api_key,
-            "anthropic-version": ANTHROPIC_VERSION,
-            "content-type": "application/json",
-            "accept": "text/event-stream",
+    def _fixed_headers(self) -> list[tuple[str, str]]:
+        """The headers every request carries (the pool renders them once)."""
+        return [
+            ("anthropic-version", ANTHROPIC_VERSION),
+            ("content-type", "application/json"),
+            ("accept", "text/event-stream"),
             # Compression would hold events back until a compressed block fills.
-            "accept-encoding": "identity",
-            "user-agent": f"chunkline/{__version__}",
-        }
+            ("accept-encoding", "identity"),
+            ("user-agent", f"chunkline/{__version__}"),
+        ]
+
+    def _headers(
+        self, api_key: str, beta: str | None, request_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        """One request's own headers."""
+        headers = [("x-api-key", api_key)]
         if beta:
-            headers["anthropic-beta"] = beta
+            headers.append(("anthropic-beta", beta))
         if request_id:
-            headers["x-request-id"] = request_id
+            headers.append(("x-request-id", request_id))
         return headers
 
-    async def open_stream(
-        self, body: dict[str, Any], api_key: str, beta: str | None, *, request_id: str | None = None
-    ) -> http1.Response:
-        """POST ``/v1/messages`` and wait for a 2xx response's headers; its body is left to read.
-        A failure before then raises `APIError`: a 400 for a body too deeply nested to send, the
-        upstream's own status and message for a non-2xx answer, 502 for a connection that failed,
-        504 for one that timed out."""
+    @staticmethod
+    def encode(body: dict[str, Any]) -> bytes:
+        """A request body as `open_stream` sends it; `APIError` (400) for one nested too deeply."""
         content = json_or_400(
             body,
             "the request nests JSON more than 254 levels deep, deeper than this server sends upstream",
@@ -113,8 +116,18 @@ class Upstream:
             # orjson's bytes keep the 4 KiB it allocated to write into, and the request (so its
             # body) lives as long as the stream: a copy of the exact size holds less.
             content = bytes(memoryview(content))
-        headers = self._headers(api_key, beta, request_id)
-        response = await self._send("POST", self.stream_path, headers, content, api_key)
+        return content
+
+    async def open_stream(
+        self, content: bytes, api_key: str, beta: str | None, *, request_id: str | None = None
+    ) -> http1.Response:
+        """POST ``content`` (see `encode`) to ``/v1/messages`` and wait for a 2xx response's
+        headers; its body is left to read. A failure before then raises `APIError`: the upstream's
+        own status and message for a non-2xx answer, 502 for a connection that failed, 504 for
+        one that timed out."""
+        response = await self._send(
+            "POST", self.stream_path, self._headers(api_key, beta, request_id), content, api_key
+        )
         try:
             if not response.is_success:
                 raise await _status_error(response, api_key)
@@ -152,12 +165,12 @@ class Upstream:
             ) from None
 
     async def _send(
-        self, method: str, path: str, headers: dict[str, str], content: bytes, api_key: str
+        self, method: str, path: str, headers: list[tuple[str, str]], content: bytes, api_key: str
     ) -> http1.Response:
         seconds = self._settings.first_byte_timeout
         try:
             async with asyncio.timeout(seconds):
-                return await self._pool.request(method, path, list(headers.items()), content)
+                return await self._pool.request(method, path, headers, content)
         except TimeoutError:
             raise APIError(
                 504,

@@ -81,16 +81,19 @@ class ResponsesExchange(ChatExchange):
         text = f"hosted tools Claude cannot run were left out: {', '.join(dict.fromkeys(dropped))}"
         return {"x-chunkline-warning": text}
 
+    def _take_body(self) -> dict[str, Any]:
+        body = self._responses.body
+        self._responses = replace(self._responses, body={})
+        return body
+
     async def _exchange(self, scope: Scope, send: Send) -> None:
-        request = self._responses
-        if request.dropped:
+        if self._responses.dropped:
             logger.warning("responses request: %s", self._warnings()["x-chunkline-warning"])
-        self._record.stream = request.stream
-        response = await self._open_upstream(request.body, self._beta, scope, send)
+        self._record.stream = self._responses.stream
+        response = await self._open_upstream(self._take_body(), self._beta, scope, send)
         if response is None:
             return
-        # Sent: the body (as large as the client's conversation) is not kept for the stream.
-        self._responses = request = replace(request, body={})
+        request = self._responses
         settings = self._state.settings
         pipelines = self._state.responses_pipelines
         pipeline = pipelines.stream if request.stream else pipelines.whole
