@@ -82,6 +82,10 @@ def guard(
     """Make ``config`` serve with ``protocol`` (`protocol_class()` by default) and the limits of
     ``settings``."""
     config.http = protocol or protocol_class()
+    # The app reads neither the client's address nor the scheme, which uvicorn's middleware for
+    # X-Forwarded-For and -Proto rewrites: it would cost each request a scan of its headers and
+    # a coroutine frame held for as long as a stream runs, for nothing.
+    config.proxy_headers = False
     setattr(config, LIMITS_ATTRIBUTE, ConnectionLimits.from_settings(settings))
     return config
 
