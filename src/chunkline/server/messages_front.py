@@ -193,9 +193,7 @@ class MessagesExchange(ChatExchange):
                     await write(data)
                 group.cancel_scope.cancel()
 
-        await self._sending(send, sending(), self._messages_state.messages_pipeline)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return True
+        return await self._send_stream(send, sending(), self._messages_state.messages_pipeline)
 
     def _in_band_fault(self, data: bytes) -> None:
         """An error event: its type noted, and a warning for the operator (its key is already

@@ -188,28 +188,25 @@ class ChatExchange(Response):
         if not self._started:
             await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
 
-    async def _stream(self, response: http1.Response, raw: AsyncIterator[bytes], send: Send) -> bool:
-        """Sends the converted stream; True once the client has all of it."""
+    def _stream(self, response: http1.Response, raw: AsyncIterator[bytes], send: Send) -> Awaitable[bool]:
+        """The converted stream, sent; True once the client has all of it. Hands back
+        `_send_stream`'s coroutine rather than awaiting it in one of its own: one frame fewer
+        held for as long as the stream runs."""
         settings = self._state.settings
         pipeline = self._state.stream_pipeline(self._request.include_usage)
         conversion = pipeline.open(observer=self._record, **{SECRETS_OPTION: (self._api_key,)})
-        passed = self._passed
-        headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in passed.items())]
+        headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in self._passed.items())]
         self._started = True
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        del headers, passed  # not kept for as long as the stream runs
         sending = relay(
             conversion,
             raw,
             send,
+            start={"type": "http.response.start", "status": 200, "headers": headers},
             idle_timeout=settings.idle_timeout,
             stream_timeout=settings.stream_timeout,
             on_fault=self._in_band_fault,
         )
-        await self._sending(send, sending, pipeline)
-        # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return True
+        return self._send_stream(send, sending, pipeline)
 
     def _take_body(self) -> dict[str, Any]:
         """The upstream request's body, which the exchange no longer keeps (`_open_upstream`
@@ -231,14 +228,14 @@ class ChatExchange(Response):
             data[6:].decode(errors="replace").strip(),
         )
 
-    async def _sending(
+    async def _send_stream(
         self, send: Send, sending: Awaitable[None], pipeline: Pipeline, live: Conversion | None = None
-    ) -> None:
-        """Await ``sending`` (a stream's body going out) as a stream in flight, which the end of a
-        shutdown's grace period cuts off: the answer then ends in-band, in the route's own error
-        shape. That is ``live``'s abort, the conversion ``sending`` feeds, when the route's error
-        frame tells of the stream (a Responses failure names its response); otherwise a fresh
-        conversion of ``pipeline``, aborted at once."""
+    ) -> bool:
+        """Await ``sending`` (a stream's head and body going out) as a stream in flight, then end
+        the body; True. The end of a shutdown's grace period cuts a stream in flight off: it then
+        ends in-band, in the route's own error shape. That is ``live``'s abort, the conversion
+        ``sending`` feeds, when the route's error frame tells of the stream (a Responses failure
+        names its response); otherwise a fresh conversion of ``pipeline``, aborted at once."""
         record = self._record
         metrics = self._state.metrics
         in_flight = metrics.streams.labels(record.route) if metrics is not None else None
@@ -256,6 +253,9 @@ class ChatExchange(Response):
         finally:
             if in_flight is not None:
                 in_flight.dec()
+        # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from starlette.types import Send
+from starlette.types import Message, Send
 
 from ..conversion import Conversion
 from ..errors import StreamError
@@ -61,15 +61,17 @@ async def relay(
     source: AsyncIterator[bytes],
     send: Send,
     *,
+    start: Message | None = None,
     idle_timeout: float,
     stream_timeout: float,
     on_fault: Callable[[bytes], None] | None = None,
     fault_marker: bytes = CHAT_FAULT,
 ) -> None:
-    """Feed ``source`` (the upstream body) to ``conversion`` chunk by chunk and send what each
-    chunk completes as one ASGI body message as soon as it is converted, before the next read:
-    no event waits for a later read, and a chunk that completes ten events costs one write, not
-    ten (`chunkline.server.http1` hands over a whole network read as one chunk). A client that
+    """Send ``start`` (the response's head), if given. Then feed ``source`` (the upstream body)
+    to ``conversion`` chunk by chunk and send what each chunk completes as one ASGI body message
+    as soon as it is converted, before the next read: no event waits for a later read, and a
+    chunk that completes ten events costs one write, not ten (`chunkline.server.http1` hands
+    over a whole network read as one chunk). A client that
     takes less than the upstream sends holds the upstream back: the next read waits for the
     write.
 
@@ -79,6 +81,8 @@ async def relay(
     (``upstream_timeout`` too). Each in-band error event that goes out (an output that starts
     with ``fault_marker``, the target format's error frame) is handed to ``on_fault`` (by
     default it is logged). Does not close ``source`` and does not end the response."""
+    if start is not None:
+        await send(start)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + stream_timeout
     tail: list[Any] = []

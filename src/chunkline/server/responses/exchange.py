@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -118,29 +118,27 @@ class ResponsesExchange(ChatExchange):
         finally:
             await self._finish(response, raw, drain=complete)
 
-    async def _stream_events(
+    def _stream_events(
         self, response: http1.Response, conversion: Conversion, raw: AsyncIterator[bytes], send: Send
-    ) -> bool:
+    ) -> Awaitable[bool]:
         """The events as the chat route sends its chunks (`relay`: what one upstream read brings
         goes in one write), ended in-band by the end of a shutdown's grace period too."""
         passed = passed_headers(response.headers, [self._api_key])
         headers = {**passed, **self._warnings()}
         raw_headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
-        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
         settings = self._state.settings
         sending = relay(
             conversion,
             raw,
             send,
+            start={"type": "http.response.start", "status": 200, "headers": raw_headers},
             idle_timeout=settings.idle_timeout,
             stream_timeout=settings.stream_timeout,
             on_fault=_log_failed,
             fault_marker=_FAILED,
         )
         # A failure event names the response and what it had output: the live conversion ends it.
-        await self._sending(send, sending, self._state.responses_pipelines.stream, conversion)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return True
+        return self._send_stream(send, sending, self._state.responses_pipelines.stream, conversion)
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
