@@ -1116,3 +1116,11 @@ def test_events_module_all_lists_its_events() -> None:
 
 def test_py_typed_ships() -> None:
     assert importlib.resources.files("chunkline").joinpath("py.typed").is_file()
+
+
+def test_a_stage_that_asks_another_conversion_for_its_route_gets_a_clear_error() -> None:
+    pipeline = Pipeline()
+    stage = pipeline.open()._targets[0]
+    other = pipeline.open()
+    with pytest.raises(chunkline.ChunklineError, match="not one of the conversion's stages"):
+        other.route(stage, events.TextDelta)

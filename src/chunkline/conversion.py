@@ -181,7 +181,10 @@ class Conversion:
             if found is stage:
                 break
         else:
-            raise StopIteration  # as next() on the generator expression raised before
+            raise ChunklineError(
+                f"route(): this {type(stage).__name__} is not one of the conversion's stages "
+                "(a stage asks for its routes once the conversion has connected it)"
+            )
         target: _Emit = self._targets[self._plan.tables[index][item_type]].feed
         return target
 
