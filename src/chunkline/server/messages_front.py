@@ -31,7 +31,7 @@ from .scrub import SECRETS_OPTION, passed_headers, redact_value
 from .serving import served_app
 from .settings import Settings
 from .shutdown import SHUTDOWN_ERROR
-from .upstream import Upstream, capped
+from .upstream import COMMON_HEADERS, Upstream, capped
 
 __all__ = ["ChatUpstream", "MessagesExchange", "anthropic_error_response", "create_messages_app"]
 
@@ -64,12 +64,7 @@ class ChatUpstream(Upstream):
     stream_path = "/chat/completions"
 
     def _fixed_headers(self) -> list[tuple[str, str]]:
-        return [
-            ("content-type", "application/json"),
-            ("accept", "text/event-stream"),
-            ("accept-encoding", "identity"),
-            ("user-agent", f"chunkline/{__version__}"),
-        ]
+        return list(COMMON_HEADERS)
 
     def _headers(
         self, api_key: str, beta: str | None, request_id: str | None = None

@@ -21,6 +21,7 @@ from .settings import Settings
 
 __all__ = [
     "ANTHROPIC_VERSION",
+    "COMMON_HEADERS",
     "ResponseTooLarge",
     "StreamTimeLimit",
     "Upstream",
@@ -49,6 +50,16 @@ class StreamTimeLimit(UpstreamTimeout):
 
 class ResponseTooLarge(LimitExceeded):
     """A non-streaming answer ran past the bytes the server assembles one from."""
+
+
+#: The headers every request upstream carries, whatever the API.
+COMMON_HEADERS = (
+    ("content-type", "application/json"),
+    ("accept", "text/event-stream"),
+    # Compression would hold events back until a compressed block fills.
+    ("accept-encoding", "identity"),
+    ("user-agent", f"chunkline/{__version__}"),
+)
 
 
 class Upstream:
@@ -84,14 +95,7 @@ class Upstream:
 
     def _fixed_headers(self) -> list[tuple[str, str]]:
         """The headers every request carries (the pool renders them once)."""
-        return [
-            ("anthropic-version", ANTHROPIC_VERSION),
-            ("content-type", "application/json"),
-            ("accept", "text/event-stream"),
-            # Compression would hold events back until a compressed block fills.
-            ("accept-encoding", "identity"),
-            ("user-agent", f"chunkline/{__version__}"),
-        ]
+        return [("anthropic-version", ANTHROPIC_VERSION), *COMMON_HEADERS]
 
     def _headers(
         self, api_key: str, beta: str | None, request_id: str | None = None
