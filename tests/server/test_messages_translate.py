@@ -167,6 +167,28 @@ def test_model_map_most_specific_wins_and_unmapped_pass_through() -> None:
     assert map_model("llama3", mapping) == "llama3"
 
 
+def _result(content: Any) -> dict[str, Any]:
+    return {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": content}],
+    }
+
+
+def test_system_and_tool_results_join_their_text_blocks() -> None:
+    """A system prompt or tool result of blocks becomes one text: text blocks joined with blank
+    lines, an image in a tool result as ``[image]`` (chat tool messages hold text only), other
+    blocks left out."""
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    blocks = [{"type": "text", "text": "one"}, image, {"type": "document"}, {"type": "text", "text": "two"}]
+    chat = translate_messages_request(base(system=blocks, messages=[_result(blocks)]), {})
+    assert chat.body["messages"][0] == {"role": "system", "content": "one\n\ntwo"}
+    assert chat.body["messages"][1] == {
+        "role": "tool",
+        "tool_call_id": "toolu_1",
+        "content": "one\n\n[image]\n\ntwo",
+    }
+
+
 @pytest.mark.parametrize(
     ("request_body", "param"),
     [
@@ -176,6 +198,19 @@ def test_model_map_most_specific_wins_and_unmapped_pass_through() -> None:
         (base(messages=[{"role": "tool", "content": "x"}]), "messages[0].role"),
         (base(tool_choice={"type": "sometimes"}), "tool_choice"),
         (base(stop_sequences="END"), "stop_sequences"),
+        (base(system=5), "system"),
+        (base(system=["plain"]), "system[0]"),
+        (base(system=[{"type": "text", "text": 5}]), "system[0].text"),
+        (
+            base(messages=[{"role": "system", "content": [{"type": "text", "text": 5}]}]),
+            "messages[0].content[0].text",
+        ),
+        (base(messages=[_result(["plain"])]), "messages[0].content[0].content[0]"),
+        (
+            base(messages=[_result([{"type": "text", "text": {"a": 1}}])]),
+            "messages[0].content[0].content[0].text",
+        ),
+        (base(messages=[_result(7)]), "messages[0].content[0].content"),
     ],
 )
 def test_bad_requests_name_the_field(request_body: Any, param: str) -> None:

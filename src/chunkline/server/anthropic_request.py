@@ -108,18 +108,24 @@ def translate_messages_request(
     return ChatRequest(body, request.get("stream") is True, model, sequences)
 
 
-def _text_of(content: Any, where: str) -> str:
-    """A system prompt or tool result as text: a string, or text blocks joined with blank lines."""
+def _text_of(content: Any, where: str, *, image: str | None = None) -> str:
+    """A system prompt or tool result as text: a string, or its text blocks joined with blank
+    lines (an image block as ``image``, if given; other blocks are left out). A block that is not
+    an object, or a text block whose text is not a string, is refused as the API refuses it."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise InvalidRequest(f"{where!r} must be a string or an array of content blocks", where)
+        raise InvalidRequest(f"{where} must be a string or an array of content blocks", where)
     texts = []
-    for block in content:
+    for position, block in enumerate(content):
+        here = f"{where}[{position}]"
         if not isinstance(block, dict):
-            raise InvalidRequest(f"{where!r} holds a block that is not an object", where)
-        if block.get("type") == "text" and isinstance(block.get("text"), str):
-            texts.append(block["text"])
+            raise InvalidRequest(f"{here} must be a content block (an object), not {shown(block)}", here)
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(_string(block, "text", here))
+        elif kind == "image" and image is not None:
+            texts.append(image)
     return "\n\n".join(texts)
 
 
@@ -156,7 +162,7 @@ def _message(message: Any, where: str, reasoning: bool) -> list[dict[str, Any]]:
     role = message.get("role")
     content = message.get("content")
     if role == "system":  # Claude Code sends system messages mid-conversation
-        return [{"role": "system", "content": _text_of(content, where)}]
+        return [{"role": "system", "content": _text_of(content, f"{where}.content")}]
     if role not in ("user", "assistant"):
         raise InvalidRequest(
             f"{where}.role must be 'user' or 'assistant', not {shown(role)}", f"{where}.role"
@@ -238,19 +244,8 @@ def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
 
 def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
     call_id = _string(block, "tool_use_id", where, required=True)
-    content = block.get("content", "")
-    if isinstance(content, list):
-        texts = []
-        for position, item in enumerate(content):
-            if isinstance(item, dict) and item.get("type") == "text":
-                texts.append(_string(item, "text", f"{where}.content[{position}]"))
-            elif isinstance(item, dict) and item.get("type") == "image":
-                texts.append("[image]")  # chat tool messages hold text only
-        text = "\n\n".join(texts)
-    elif isinstance(content, str):
-        text = content
-    else:
-        raise InvalidRequest(f"{where}.content must be a string or an array", f"{where}.content")
+    # Chat tool messages hold text only.
+    text = _text_of(block.get("content", ""), f"{where}.content", image="[image]")
     if block.get("is_error"):
         text = f"Error: {text}"
     return {"role": "tool", "tool_call_id": call_id, "content": text}
