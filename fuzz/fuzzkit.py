@@ -175,7 +175,7 @@ def check_translator(name: str, translator: Callable[[Any], Any], body: Any) -> 
     if result is None or not parsed:
         return
     # The server sends the body with orjson.dumps, and answers one nested past orjson's 254 levels
-    # with a 400 saying so (Upstream.open_stream): anything else orjson cannot write would get that
+    # with a 400 saying so (Upstream.encode): anything else orjson cannot write would get that
     # 400 with a false reason.
     try:
         orjson.dumps(result.body)

@@ -38,7 +38,7 @@ _ERROR_BODY_LIMIT = 64 * 1024
 # for a fault or a time limit) gets this long before its connection is closed.
 _DRAIN_SECONDS = 0.1
 _DRAIN_BYTES = 64 * 1024
-# Request bodies shorter than this are copied to their exact size (see Upstream.open_stream).
+# Request bodies shorter than this are copied to their exact size (see Upstream.encode).
 _SMALL_BODY = 2048
 
 logger = logging.getLogger("chunkline.server")
