@@ -63,13 +63,11 @@ async def _chunked(connection: Connection) -> AsyncGenerator[bytes, None]:
     left = 0  # bytes of the current chunk still to come
     crlf = 0  # bytes of the CRLF after it still to come
     pending = b""  # an incomplete chunk header
-    arrival = connection.arrival
     while True:
-        waiter = arrival()
+        waiter = connection.arrival()
         while waiter is not None:
             await waiter
-            waiter = arrival()
-        del waiter
+            waiter = connection.arrival()
         data = connection.take()
         if not data:
             raise RemoteProtocolError(_CUT_CHUNKED)

@@ -196,6 +196,7 @@ class ChatExchange(Response):
         pipeline = self._state.stream_pipeline(self._request.include_usage)
         conversion = pipeline.open(observer=self._record, **{SECRETS_OPTION: (self._api_key,)})
         headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in self._passed.items())]
+        self._passed.clear()  # they go with the head: not kept for as long as the stream runs
         self._started = True
         sending = relay(
             conversion,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.types import Message, Send
@@ -71,9 +71,8 @@ async def relay(
     to ``conversion`` chunk by chunk and send what each chunk completes as one ASGI body message
     as soon as it is converted, before the next read: no event waits for a later read, and a
     chunk that completes ten events costs one write, not ten (`chunkline.server.http1` hands
-    over a whole network read as one chunk). A client that
-    takes less than the upstream sends holds the upstream back: the next read waits for the
-    write.
+    over a whole network read as one chunk). A client that takes less than the upstream sends
+    holds the upstream back: the next read waits for the write.
 
     The same faults as `chunkline.aio.transform`, in-band and in the same words: a failed read
     (``upstream_error``, or the type of a `chunkline.StreamError` it raised), ``idle_timeout``
@@ -83,9 +82,10 @@ async def relay(
     default it is logged). Does not close ``source`` and does not end the response."""
     if start is not None:
         await send(start)
+    del start  # nor its headers, kept for as long as the stream runs
     loop = asyncio.get_running_loop()
     deadline = loop.time() + stream_timeout
-    tail: list[Any] = []
+    tail: Sequence[Any] = ()
     read = source.__anext__
     fault = on_fault or _log_fault
     first_read = True
@@ -116,6 +116,7 @@ async def relay(
                     held, data = await _lead(conversion, data, send, fault, fault_marker)
                     watchdog.writing = False
                     outputs = [*held, *conversion.feed(data)]
+                    del held
                 else:
                     outputs = conversion.feed(data)
                 # Not kept while the loop waits: a read may be hundreds of kilobytes.
@@ -174,7 +175,7 @@ def _log_fault(data: bytes) -> None:
     logger.warning("stream ended by a fault: %s", data[6:].decode(errors="replace").strip())
 
 
-async def _send(send: Send, outputs: list[bytes], fault: Callable[[bytes], None], marker: bytes) -> None:
+async def _send(send: Send, outputs: Sequence[bytes], fault: Callable[[bytes], None], marker: bytes) -> None:
     body = outputs[0] if len(outputs) == 1 else b"".join(outputs)
     if marker in body:
         # The client reads the fault in-band (its key already redacted by value in the events,
