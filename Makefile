@@ -21,7 +21,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # exercise real entry-point discovery exactly as a user's installed plugins are found.
 PLUGINS := plugins/chunkline-redact plugins/chunkline-markdown
 
-.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-peers bench-upstream-clients dist clean distclean
+.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-ab bench-peers bench-upstream-clients dist clean distclean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m chunkline.demo $(if $(FULL),--full)
@@ -52,6 +52,11 @@ bench: $(VENV)/.installed-dev
 # medians. `make bench-server PEERS=1` runs the LiteLLM proxy (from .venv-peers) beside it.
 bench-server: $(VENV)/.installed-dev $(if $(PEERS),$(PEERS_VENV)/.installed)
 	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm)
+
+# Two versions of the server side by side in one run: `make bench-ab BEFORE=<git revision>`
+# (AFTER=<revision>; by default the working tree).
+bench-ab: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/ab_server.py --before $(BEFORE) $(if $(AFTER),--after $(AFTER))
 
 # Optional: the upstream client beside httpx, httpcore and aiohttp (one run, in .venv-peers).
 bench-upstream-clients: $(VENV)/.installed-dev $(PEERS_VENV)/.installed

@@ -140,10 +140,14 @@ def start_litellm(litellm: str, upstream: str, models: list[str], workdir: Path)
     return _wait_healthy(Process("litellm proxy", popen, port), "/health/liveliness", 120)
 
 
-def start_server(upstream: str) -> Process:
-    """``chunkline serve`` (one worker, pass-through keys, no access log) in front of ``upstream``."""
+def start_server(upstream: str, source: str | None = None) -> Process:
+    """``chunkline serve`` (one worker, pass-through keys, no access log) in front of ``upstream``;
+    with ``source``, the chunkline package found there (a ``src`` folder) rather than the one
+    installed."""
     port = free_port()
     env = dict(os.environ, CHUNKLINE_ACCESS_LOG="false", CHUNKLINE_LOG_LEVEL="warning")
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
     for name in ("CHUNKLINE_API_KEYS", "ANTHROPIC_API_KEY", "CHUNKLINE_WORKERS"):
         env.pop(name, None)
     chunkline = Path(sys.executable).parent / "chunkline"

@@ -1,0 +1,129 @@
+"""Two versions of ``chunkline serve`` side by side in one run: CPU, first byte, memory per stream.
+
+    python benchmarks/ab_server.py --before REV [--after REV]    (or: make bench-ab BEFORE=REV)
+
+``--before`` (and ``--after``, by default the working tree) is any git revision; its ``src`` is
+exported to a temporary folder and served from there, with this checkout's environment. Both
+servers run at once in front of one fake upstream, and every measure alternates between them
+round by round (A B, then B A, ...), so a machine that gets busier or quieter part way through
+weighs on both alike: the figures of one run compare, those of two runs may not. Per round:
+
+- CPU per stream: ``--clients`` clients streaming back to back for ``--seconds``;
+- the added time to first byte (p50, p99): ``--sequential`` requests one at a time, minus the same
+  straight to the fake upstream in the same round;
+- memory per held stream: a fresh server of each version, RSS growth with ``--held`` streams held
+  open, divided by ``--held`` (RSS keeps its peak, so each measure needs a new process).
+
+Prints each measure's median over the rounds for both, the ratio after/before, and every round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_server import Target, _chat_body, _messages_body, load, memory_per_stream, percentile, sequential
+from server_procs import ROOT, Process, start_fake_upstream, start_server
+
+MEASURES = (
+    ("server CPU per stream, ms", "cpu_ms", "{:.2f}"),
+    ("added TTFB p50, ms", "ttfb_p50", "{:.2f}"),
+    ("added TTFB p99, ms", "ttfb_p99", "{:.2f}"),
+    ("memory per held stream, KiB", "kib", "{:.2f}"),
+)
+
+
+def export(revision: str, into: Path) -> str:
+    """``revision``'s ``src`` folder, written below ``into``; its path."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return str(into / "src")
+
+
+async def _rounds(
+    args: argparse.Namespace, fake: Process, sources: dict[str, str | None]
+) -> dict[str, dict[str, list[float]]]:
+    servers = {name: start_server(fake.url, source) for name, source in sources.items()}
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {key: [] for _, key, _ in MEASURES} for name in sources
+    }
+    try:
+        direct = Target("direct", fake, "/v1/messages", _messages_body)
+        targets = {
+            name: Target(name, server, "/v1/chat/completions", _chat_body) for name, server in servers.items()
+        }
+        for target in (direct, *targets.values()):
+            await sequential(target, args.recording, 10)
+        for number in range(args.rounds):
+            order = list(targets) if number % 2 == 0 else list(reversed(targets))
+            for name in order:
+                streams, cpu = await load(targets[name], args.recording, args.clients, args.seconds)
+                figures[name]["cpu_ms"].append(1000 * cpu / streams)
+            base = await sequential(direct, args.recording, args.sequential)
+            for name in order:
+                ttfb = await sequential(targets[name], args.recording, args.sequential)
+                for q, key in ((0.5, "ttfb_p50"), (0.99, "ttfb_p99")):
+                    figures[name][key].append(1000 * (percentile(ttfb, q) - percentile(base, q)))
+            for name in order:
+                fresh = start_server(fake.url, sources[name])
+                try:
+                    target = Target(name, fresh, "/v1/chat/completions", _chat_body)
+                    await sequential(target, args.recording, 10)
+                    figures[name]["kib"].append(await memory_per_stream(target, args.held) / 1024)
+                finally:
+                    fresh.stop()
+            print(f"round {number + 1} of {args.rounds} done", file=sys.stderr, flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--before", required=True, help="the git revision to compare against")
+    parser.add_argument("--after", help="the git revision to compare (default: the working tree)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds, alternating the order (default 4)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent streaming clients (default 50)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each load phase (default 3)")
+    parser.add_argument("--sequential", type=int, default=100, help="one-at-a-time requests per round (100)")
+    parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
+    parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="chunkline-ab-") as folder:
+        sources: dict[str, str | None] = {
+            "before": export(args.before, Path(folder, "before")),
+            "after": export(args.after, Path(folder, "after")) if args.after else None,
+        }
+        fake = start_fake_upstream()
+        try:
+            figures = asyncio.run(_rounds(args, fake, sources))
+        finally:
+            fake.stop()
+    after = args.after or "the working tree"
+    print(f"before: {args.before}; after: {after}; {args.rounds} rounds, {args.recording}, medians")
+    print(f"{'measure':32}{'before':>10}{'after':>10}{'after/before':>14}")
+    for label, key, form in MEASURES:
+        a, b = (statistics.median(figures[name][key]) for name in ("before", "after"))
+        ratio = f"{b / a:.2f}" if a > 0 else "-"
+        print(f"{label:32}{form.format(a):>10}{form.format(b):>10}{ratio:>14}")
+    print()
+    for label, key, form in MEASURES:
+        for name in ("before", "after"):
+            print(f"{label}, {name}: " + " ".join(form.format(v) for v in figures[name][key]))
+
+
+if __name__ == "__main__":
+    main()
