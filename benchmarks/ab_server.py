@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,10 +44,10 @@ MEASURES = (
 def export(revision: str, into: Path) -> str:
     """``revision``'s ``src`` folder, written below ``into``; its path."""
     into.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", revision, "src"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src"], capture_output=True)
+    if archive.returncode:
+        raise SystemExit(f"ab_server: cannot export {revision!r}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return str(into / "src")
 
 
@@ -102,6 +103,9 @@ def main() -> None:
     parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
     parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
     args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # the held streams, as bench_server
+    wanted = 4 * args.held + 4 * args.clients + 256
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted)), hard))
     with tempfile.TemporaryDirectory(prefix="chunkline-ab-") as folder:
         sources: dict[str, str | None] = {
             "before": export(args.before, Path(folder, "before")),
