@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_server import Target, _chat_body, _messages_body, load, memory_per_stream, percentile, sequential
+from bench_server import (
+    Target,
+    _chat_body,
+    _messages_body,
+    add_measure_options,
+    allow_open_files,
+    load,
+    memory_per_stream,
+    percentile,
+    sequential,
+)
 from server_procs import ROOT, Process, start_fake_upstream, start_server
 
 MEASURES = (
@@ -96,16 +105,9 @@ def main() -> None:
     )
     parser.add_argument("--before", required=True, help="the git revision to compare against")
     parser.add_argument("--after", help="the git revision to compare (default: the working tree)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds, alternating the order (default 4)")
-    parser.add_argument("--clients", type=int, default=50, help="concurrent streaming clients (default 50)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each load phase (default 3)")
-    parser.add_argument("--sequential", type=int, default=100, help="one-at-a-time requests per round (100)")
-    parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
-    parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
+    add_measure_options(parser, seconds=3.0, rounds=4)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # the held streams, as bench_server
-    wanted = 4 * args.held + 4 * args.clients + 256
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted)), hard))
+    allow_open_files(args)
     with tempfile.TemporaryDirectory(prefix="chunkline-ab-") as folder:
         sources: dict[str, str | None] = {
             "before": export(args.before, Path(folder, "before")),

@@ -155,25 +155,37 @@ async def memory_per_stream(target: Target, held: int) -> float:
     return (during - before) / held
 
 
+def add_measure_options(parser: argparse.ArgumentParser, *, seconds: float, rounds: int) -> None:
+    """The options of the measures (this script's and ab_server.py's)."""
+    parser.add_argument("--clients", type=int, default=50, help="concurrent streaming clients (default 50)")
+    parser.add_argument(
+        "--seconds", type=float, default=seconds, help=f"length of each load phase (default {seconds:g})"
+    )
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds (default {rounds})")
+    parser.add_argument("--sequential", type=int, default=100, help="one-at-a-time requests per round (100)")
+    parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
+    parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
+
+
+def allow_open_files(args: argparse.Namespace) -> None:
+    """Raise the soft limit on open files to what the held streams and the clients need."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4 * args.held + 4 * args.clients + 256
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted)), hard))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clients", type=int, default=50, help="concurrent streaming clients (default 50)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of each load phase (default 4)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--sequential", type=int, default=100, help="one-at-a-time requests per round (100)")
-    parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
-    parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
+    add_measure_options(parser, seconds=4.0, rounds=3)
     parser.add_argument(
         "--peers",
         metavar="LITELLM",
         help="the litellm command (of .venv-peers) to run the LiteLLM proxy beside",
     )
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 4 * args.held + 4 * args.clients + 256
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted)), hard))
+    allow_open_files(args)
 
     processes: list[Process] = []
     try:
