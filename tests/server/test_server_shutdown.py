@@ -108,18 +108,37 @@ def test_sigterm_lets_streams_finish_then_ends_the_rest_in_band(upstream: FakeAn
 
 def test_sigterm_fails_an_open_responses_stream_in_band(upstream: FakeAnthropic) -> None:
     """A Responses stream cut off by the end of the grace period ends as the route's own failure:
-    ``response.failed`` for the response the stream began (not a second one), read to its end."""
+    ``response.failed`` for the response the stream began (not a second one), read to its end.
+    A Responses request not streamed, still being assembled then, gets a 503."""
     port = free_port()
     process = serve(["--port", str(port), "--upstream", upstream.url, "--shutdown-timeout", str(GRACE)])
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, process)
     endless = _Stream(url, "stall:3", "/v1/responses")
     endless.start()
+    whole: list[httpx.Response] = []
+    waiting = threading.Thread(
+        target=lambda: whole.append(
+            httpx.post(
+                f"{url}/v1/responses",
+                json={"model": "stall:3", "input": "whole"},
+                headers={"Authorization": "Bearer k"},
+                timeout=30,
+            )
+        ),
+        daemon=True,
+    )
+    waiting.start()
     assert endless.started.wait(10)
+    time.sleep(0.3)  # the whole answer's request is upstream too by now
     signalled = time.monotonic()
     process.send_signal(signal.SIGTERM)
     endless.join(15)
+    waiting.join(15)
     out, err = stop(process, signal.SIGTERM, timeout=15)
+
+    assert whole and whole[0].status_code == 503
+    assert whole[0].json()["error"]["type"] == "server_shutting_down"
 
     assert endless.error is None, endless.error
     frames = [part.split(b"\n", 1) for part in endless.body.split(b"\n\n") if part]

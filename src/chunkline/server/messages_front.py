@@ -16,7 +16,6 @@ from starlette.routing import Route
 from starlette.types import Scope, Send
 
 from .._version import __version__
-from ..errors import StreamError
 from ..events import Chunk
 from ..pipeline import Pipeline
 from . import http1
@@ -24,13 +23,12 @@ from .anthropic_message import MessageBuilder
 from .anthropic_request import ChatRequest, translate_messages_request
 from .app import ServerState
 from .bodies import read_json
-from .errors import APIError, json_or_400, stream_error_status
+from .errors import APIError, json_or_400
 from .pipelines import route_stages
 from .proxy import ChatExchange, _closing, _respond
-from .scrub import SECRETS_OPTION, passed_headers, redact_value
+from .scrub import SECRETS_OPTION, passed_headers
 from .serving import served_app
 from .settings import Settings
-from .shutdown import SHUTDOWN_ERROR
 from .upstream import COMMON_HEADERS, Upstream, capped
 
 __all__ = ["ChatUpstream", "MessagesExchange", "anthropic_error_response", "create_messages_app"]
@@ -205,29 +203,13 @@ class MessagesExchange(ChatExchange):
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         builder = MessageBuilder()
-        shutdown = self._messages_state.shutdown
-        try:
-            with shutdown.guard() as cut:
-                async for item in outputs:
-                    if isinstance(item, Chunk):
-                        builder.add(orjson.loads(item.payload))
-            if cut.cancelled_caught:
-                self._record.fault = SHUTDOWN_ERROR
-                await _respond(anthropic_error_response(APIError(503, shutdown.message)), scope, send)
-                return False
-            body = orjson.dumps(builder.result())
-        except StreamError as fault:
-            status = stream_error_status(fault)
-            message = redact_value(fault.message, [self._api_key])
-            self._record.fault = fault.type
-            logger.warning(
-                "upstream stream fault (answered %s) [request %s]: %s: %s",
-                status,
-                self._record.id,
-                fault.type,
-                message,
-            )
-            await _respond(anthropic_error_response(APIError(status, message)), scope, send)
+
+        def add(item: Any) -> None:
+            if isinstance(item, Chunk):
+                builder.add(orjson.loads(item.payload))
+
+        body = await self._whole(outputs, add, builder.result, scope, send, anthropic_error_response)
+        if body is None:
             return False
         passed = passed_headers(response.headers, [self._api_key])
         answer = Response(body, headers=passed, media_type="application/json")

@@ -229,6 +229,48 @@ class ChatExchange(Response):
             data[6:].decode(errors="replace").strip(),
         )
 
+    async def _whole(
+        self,
+        outputs: AsyncIterator[Any],
+        add: Callable[[Any], object],
+        result: Callable[[], Any],
+        scope: Scope,
+        send: Send,
+        respond: Callable[[APIError], Response] = error_response,
+    ) -> bytes | None:
+        """A whole answer: every output handed to ``add``, then ``result()`` as JSON. None when the
+        client got a failure instead, as an HTTP error in the front's own shape (``respond``;
+        nothing had been sent yet): a 503 when a shutdown's grace period ran out first, or a
+        stream fault's status with the type, code and message a streaming client would have read
+        in-band (the key redacted from them)."""
+        shutdown = self._state.shutdown
+        record = self._record
+        try:
+            with shutdown.guard() as cut:
+                async for item in outputs:
+                    add(item)
+            if not cut.cancelled_caught:
+                return orjson.dumps(result())
+            record.fault = SHUTDOWN_ERROR
+            error = APIError(503, shutdown.message, type=SHUTDOWN_ERROR, code=SHUTDOWN_ERROR)
+        except StreamError as fault:
+            status = stream_error_status(fault)
+            # Every field, not only the message: the code is the upstream's own error type.
+            # (The type is chunkline's own word for the fault.)
+            code, message = redact_value((fault.code or fault.type, fault.message), [self._api_key])
+            record.fault = fault.type
+            logger.warning(
+                "upstream stream fault (answered %s) [request %s]: %s: %s",
+                status,
+                record.id,
+                fault.type,
+                message,
+            )
+            error = APIError(status, message, type=fault.type, code=code)
+        self._started = True
+        await _respond(respond(error), scope, send)
+        return None
+
     async def _send_stream(
         self, send: Send, sending: Awaitable[None], pipeline: Pipeline, live: Conversion | None = None
     ) -> bool:
@@ -264,34 +306,8 @@ class ChatExchange(Response):
         """Sends the ``chat.completion`` assembled from the typed events, or the fault as an HTTP
         error; True for the answer."""
         builder = CompletionBuilder(self._state.settings.thinking, reasoning_details=True)
-        try:
-            with self._state.shutdown.guard() as cut:
-                async for item in outputs:
-                    builder.add(item)
-            if cut.cancelled_caught:
-                self._record.fault = SHUTDOWN_ERROR
-                error = APIError(503, self._state.shutdown.message, type=SHUTDOWN_ERROR, code=SHUTDOWN_ERROR)
-                await _respond(error_response(error), scope, send)
-                return False
-            body = orjson.dumps(builder.result())
-        except StreamError as fault:
-            # Nothing was sent yet, so the fault becomes an HTTP error, with the same type,
-            # code and message a streaming client would have read in-band.
-            status = stream_error_status(fault)
-            # Every field, not only the message: the code is the upstream's own error type.
-            # (The type is chunkline's own word for the fault.)
-            kind = fault.type
-            code, message = redact_value((fault.code or fault.type, fault.message), [self._api_key])
-            self._record.fault = kind
-            logger.warning(
-                "upstream stream fault (answered %s) [request %s]: %s: %s",
-                status,
-                self._record.id,
-                kind,
-                message,
-            )
-            self._started = True
-            await _respond(error_response(APIError(status, message, type=kind, code=code)), scope, send)
+        body = await self._whole(outputs, builder.add, builder.result, scope, send)
+        if body is None:
             return False
         passed = self._passed
         self._started = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -12,14 +13,12 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from ...conversion import Conversion
-from ...errors import StreamError
 from ...pipeline import Pipeline
 from .. import http1
-from ..errors import APIError, stream_error_status
 from ..pipelines import route_stages
-from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond, error_response
+from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond
 from ..relay import relay
-from ..scrub import SECRETS_OPTION, passed_headers, redact_value
+from ..scrub import SECRETS_OPTION, passed_headers
 from ..upstream import capped
 from .request import ResponsesRequest
 
@@ -144,16 +143,8 @@ class ResponsesExchange(ChatExchange):
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
         frames: list[bytes] = []
-        try:
-            async for data in outputs:
-                frames.append(data)
-            body = orjson.dumps(final_response(frames))
-        except StreamError as fault:
-            status = stream_error_status(fault)
-            code, message = redact_value((fault.code or fault.type, fault.message), [self._api_key])
-            logger.warning("upstream stream fault (answered %s): %s: %s", status, fault.type, message)
-            error = APIError(status, message, type=fault.type, code=code)
-            await _respond(error_response(error), scope, send)
+        body = await self._whole(outputs, frames.append, partial(final_response, frames), scope, send)
+        if body is None:
             return False
         headers = {**passed_headers(response.headers, [self._api_key]), **self._warnings()}
         await _respond(Response(body, headers=headers, media_type="application/json"), scope, send)
