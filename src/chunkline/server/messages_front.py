@@ -188,17 +188,6 @@ class MessagesExchange(ChatExchange):
 
         return await self._send_stream(send, sending(), self._messages_state.messages_pipeline)
 
-    def _in_band_fault(self, data: bytes) -> None:
-        """An error event: its type noted, and a warning for the operator (its key is already
-        redacted by value in the events, see scrub.RedactStage)."""
-        text = data.decode(errors="replace")
-        try:
-            error = orjson.loads(text.partition("data:")[2])["error"]
-            self._record.fault = str(error["type"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            self._record.fault = "api_error"
-        logger.warning("stream ended by a fault [request %s]: %s", self._record.id, text.strip())
-
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:

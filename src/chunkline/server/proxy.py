@@ -221,12 +221,14 @@ class ChatExchange(Response):
 
     def _in_band_fault(self, data: bytes) -> None:
         """An error event: its type noted, and a warning for the operator (the client reads the
-        fault in-band, its key already redacted by value in the events, see scrub.RedactStage)."""
-        self._record.fault = _fault_type(data)
+        fault in-band, its key already redacted by value in the events, see scrub.RedactStage).
+        ``data`` is the event as framed: its data line holds the error."""
+        payload = data.partition(b"data:")[2]
+        self._record.fault = _fault_type(payload)
         logger.warning(
             "stream ended by a fault [request %s]: %s",
             self._record.id,
-            data[6:].decode(errors="replace").strip(),
+            payload.decode(errors="replace").strip(),
         )
 
     async def _whole(
@@ -315,10 +317,11 @@ class ChatExchange(Response):
         return True
 
 
-def _fault_type(data: bytes) -> str:
-    """The ``type`` of an in-band error event (``data: {"error": {...}}``)."""
+def _fault_type(payload: bytes) -> str:
+    """The ``type`` of an in-band error event's ``error`` object (the event's data, the JSON of a
+    chat ``data: {"error": {...}}`` or of an Anthropic ``event: error``)."""
     try:
-        error = orjson.loads(data[5:]).get("error")
+        error = orjson.loads(payload).get("error")
         kind = error.get("type") if isinstance(error, dict) else None
     except (orjson.JSONDecodeError, AttributeError):
         kind = None
