@@ -74,26 +74,30 @@ def _stage_entries(settings: Settings) -> tuple[list[str | StageSpec], set[str]]
         if registry is not None and name in registry.stages
         for option in registry.stages[name].spec.options
     }
-    entries: list[str | StageSpec] = list(stages)
-    # The server's own observer sees the decoded events before any plugin changes them; its key
-    # redaction runs on the typed events last, before the envelope writes any of them.
-    if "decode" in entries:
-        entries.insert(entries.index("decode") + 1, OBSERVE_STAGE)
-    at = entries.index(EVENT_STAGES_END) if EVENT_STAGES_END in entries else len(entries)
-    entries.insert(at, REDACT_STAGE)
-    return entries, declared
+    return _with_server_stages(list(stages), "decode", EVENT_STAGES_END), declared
 
 
 def route_stages(source: str, target: str) -> list[str | StageSpec]:
-    """The default stages of the route from ``source`` to ``target`` with the server's own: its
-    observer right after the decoder (it sees the decoded events before any plugin changes
-    them), its key redaction right before the encoder (on the neutral events, before any of
-    them is written)."""
+    """The default stages of the route from ``source`` to ``target`` with the server's own."""
     route = Pipeline(source=source, target=target)
-    names = route.stage_names
-    decoded = names.index(route.registry.decoder(source).stages[-1]) + 1
-    encoding = names.index(route.registry.encoder(target).stages[0])
-    return [*names[:decoded], OBSERVE_STAGE, *names[decoded:encoding], REDACT_STAGE, *names[encoding:]]
+    registry = route.registry
+    return _with_server_stages(
+        list(route.stage_names), registry.decoder(source).stages[-1], registry.encoder(target).stages[0]
+    )
+
+
+def _with_server_stages(
+    entries: list[str | StageSpec], decoder_last: str, encoder_first: str
+) -> list[str | StageSpec]:
+    """``entries`` with the server's observer right after ``decoder_last`` (it sees the decoded
+    events before any plugin changes them; none if that stage was taken out) and its key
+    redaction right before ``encoder_first`` (on the neutral events, before any of them is
+    written; last if there is no such stage)."""
+    if decoder_last in entries:
+        entries.insert(entries.index(decoder_last) + 1, OBSERVE_STAGE)
+    at = entries.index(encoder_first) if encoder_first in entries else len(entries)
+    entries.insert(at, REDACT_STAGE)
+    return entries
 
 
 def _before_envelope(entries: list[str | StageSpec]) -> list[str | StageSpec]:
