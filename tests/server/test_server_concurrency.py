@@ -75,9 +75,8 @@ async def test_200_concurrent_streams_keep_their_own_content(
 
 @pytest.mark.asyncio
 async def test_the_upstream_connection_limit_is_exact(upstream: FakeAnthropic) -> None:
-    """CHUNKLINE_UPSTREAM_MAX_CONNECTIONS=17 over 16 pools: one pool gets 2 and the others 1, so of
-    20 streams held open at once 17 are answered and 3 get "no free connection" 503s (pools of 2
-    each would have let all 20 through)."""
+    """CHUNKLINE_UPSTREAM_MAX_CONNECTIONS=17: of 20 streams held open at once 17 are answered and
+    3 get "no free connection" 503s once the pool's wait (the connect timeout) runs out."""
     settings = Settings(upstream=upstream.url, upstream_max_connections=17, connect_timeout=0.3)
     server = ServerThread(settings).start()
     statuses: list[int] = []
