@@ -1,4 +1,4 @@
-"""While the upstream works on a request, the server keeps its body only as the bytes it sent."""
+"""What a request keeps while it waits and streams: its body as the bytes it sent, no upstream head."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 from fake_anthropic import FakeAnthropic
+from fake_openai_chat import FakeOpenAIChat
 from serverkit import CLIENT_KEY, ServerThread
+
+from chunkline.server import http1
+from chunkline.server.settings import Settings
 
 SERVER_CODE = "/chunkline/server/"
 
@@ -77,3 +81,68 @@ def test_a_request_waiting_for_the_upstream_holds_no_parsed_conversation(
             assert request.body == {}
     finally:
         client.close()
+
+
+def _read_until(client: socket.socket, marker: bytes) -> bytes:
+    client.settimeout(10)
+    data = b""
+    while marker not in data:
+        more = client.recv(65536)
+        assert more, f"the connection closed before {marker!r}: {data[-300:]!r}"
+        data += more
+    return data
+
+
+def _held_upstream_heads() -> list[dict[str, str]]:
+    """The headers of every upstream response still reading its body."""
+    gc.collect()
+    return [
+        thing.headers
+        for thing in gc.get_objects()
+        if type(thing) is http1.Response and thing.connection is not None
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "first"),
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}, b'"content":'),
+        ("/v1/responses", {"input": "hi"}, b"response.output_text.delta"),
+    ],
+)
+def test_a_held_stream_keeps_none_of_the_upstream_head(
+    proxy: ServerThread, path: str, payload: dict[str, Any], first: bytes
+) -> None:
+    """The upstream's headers go with the client's head (those it passes on) and are not kept for
+    as long as the stream runs: the Anthropic API sends some twenty, a kilobyte and more."""
+    client = _post(proxy.port, path, {"model": "stall:3", "stream": True, **payload})
+    try:
+        received = _read_until(client, first)
+        assert b"request-id: req_fake_1" in received.partition(b"\r\n\r\n")[0].lower()
+        heads = _held_upstream_heads()
+        assert heads, "no upstream response is being read"
+        assert all(head == {} for head in heads), heads
+    finally:
+        client.close()
+
+
+def test_a_held_messages_stream_keeps_none_of_the_upstream_head(chat_upstream: FakeOpenAIChat) -> None:
+    settings = Settings(upstream=f"{chat_upstream.url}/v1", upstream_format="openai-chat")
+    server = ServerThread(settings).start()
+    try:
+        payload = {
+            "model": "stall",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        client = _post(server.port, "/v1/messages", payload)
+        try:
+            _read_until(client, b"event: content_block_delta")
+            heads = _held_upstream_heads()
+            assert heads, "no upstream response is being read"
+            assert all(head == {} for head in heads), heads
+        finally:
+            client.close()
+    finally:
+        server.stop()

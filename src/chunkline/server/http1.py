@@ -68,6 +68,14 @@ class Response:
     def is_success(self) -> bool:
         return 200 <= self.status_code < 300
 
+    def take_headers(self) -> dict[str, str]:
+        """The head's headers, which the response then no longer keeps: a stream may run for
+        minutes, and an API's rate-limit and tracing headers come to a kilobyte and more (the
+        Anthropic API sends some twenty)."""
+        headers = self.headers
+        self.headers = {}
+        return headers
+
     def reads(self) -> AsyncGenerator[bytes, None]:
         """The body, read by read (once)."""
         if self._body is None:

@@ -150,10 +150,8 @@ class MessagesExchange(ChatExchange):
     async def _stream_events(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
     ) -> bool:
-        headers = [
-            (k.encode(), v.encode())
-            for k, v in {**_STREAM_HEADERS, **passed_headers(response.headers, [self._api_key])}.items()
-        ]
+        passed = passed_headers(response.take_headers(), [self._api_key])
+        headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         interval = self._messages_state.settings.ping_interval

@@ -116,7 +116,7 @@ class ChatExchange(Response):
         response = await self._open_upstream(self._take_body(), self._beta, scope, send)
         if response is None:
             return
-        self._passed = passed_headers(response.headers, [self._api_key])
+        self._passed = passed_headers(response.take_headers(), [self._api_key])
         record.upstream_request_id = self._passed.get(UPSTREAM_REQUEST_ID)
         settings = self._state.settings
         raw = response.reads()

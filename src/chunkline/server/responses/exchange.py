@@ -122,7 +122,7 @@ class ResponsesExchange(ChatExchange):
     ) -> Awaitable[bool]:
         """The events as the chat route sends its chunks (`relay`: what one upstream read brings
         goes in one write), ended in-band by the end of a shutdown's grace period too."""
-        passed = passed_headers(response.headers, [self._api_key])
+        passed = passed_headers(response.take_headers(), [self._api_key])
         headers = {**passed, **self._warnings()}
         raw_headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
         settings = self._state.settings
