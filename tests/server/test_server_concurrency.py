@@ -77,7 +77,9 @@ async def test_200_concurrent_streams_keep_their_own_content(
 async def test_the_upstream_connection_limit_is_exact(upstream: FakeAnthropic) -> None:
     """CHUNKLINE_UPSTREAM_MAX_CONNECTIONS=17: of 20 streams held open at once 17 are answered and
     3 get "no free connection" 503s once the pool's wait (the connect timeout) runs out."""
-    settings = Settings(upstream=upstream.url, upstream_max_connections=17, connect_timeout=0.3)
+    # The connect timeout is also the pool's wait: long enough that no TCP connect of the 17 runs
+    # out under a loaded CI machine, short enough that the 3 waiting 503s come quickly.
+    settings = Settings(upstream=upstream.url, upstream_max_connections=17, connect_timeout=1.0)
     server = ServerThread(settings).start()
     statuses: list[int] = []
     headers = {"Authorization": "Bearer k"}
