@@ -11,7 +11,7 @@ What it answers is chosen by the request's ``model`` (the server's model map may
 ``status:CODE[:quote-key]`` that status with OpenAI's error JSON (its message may quote the key)
 ``error-mid[:quote-key]``  two text chunks, then an error object in the stream
 ``cut:B``                  B bytes of an echo answer, then the body ends cleanly
-``stall``                  two text chunks, then silence until the client leaves
+``stall[:K]``             K text chunks (2), then silence until the client leaves
 =========================  ==================================================================
 
 A request whose bearer token is ``bad-key`` gets a 401, as OpenAI answers an unknown key.
@@ -92,7 +92,9 @@ class FakeOpenAIChat(FakeAnthropic):
             await self._stream(out, [chat_sse(echo_chunks("one two three four"))[: int(arg)]])
         elif name == "stall":
             await out.start(200, "text/event-stream")
-            await out.data(chat_sse(echo_chunks("so far")[:2], done=False))
+            count = int(arg) if arg else 2
+            if count:
+                await out.data(chat_sse(echo_chunks("so far")[:count], done=False))
             await out.wait_gone()
         else:
             stem, _, size = model.partition("@")

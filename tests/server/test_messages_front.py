@@ -253,6 +253,27 @@ def test_pings_during_upstream_silence(chat_upstream: FakeOpenAIChat) -> None:
     assert body.rstrip().endswith(b"}") and b"event: error" in body  # then the idle timeout, in-band
 
 
+def test_pings_before_the_stream_begins_are_comments(chat_upstream: FakeOpenAIChat) -> None:
+    """An upstream silent before its first chunk: SSE comments keep the connection open (an
+    Anthropic ``ping`` event may only follow ``message_start``), then the idle timeout."""
+    settings = Settings(
+        upstream=f"{chat_upstream.url}/v1",
+        upstream_format="openai-chat",
+        ping_interval=0.1,
+        idle_timeout=0.45,
+    )
+    server = ServerThread(settings).start()
+    try:
+        response = post(server, {"model": "stall:0", "max_tokens": 5, "messages": HELLO, "stream": True})
+    finally:
+        server.stop()
+    body = response.content
+    assert response.status_code == 200
+    comments, _, rest = body.partition(b"event: ")
+    assert comments.count(b": ping\n\n") >= 2 and comments == b": ping\n\n" * comments.count(b": ping\n\n")
+    assert rest.startswith(b"error\n") and b"the upstream sent nothing" in rest and b"event: ping" not in body
+
+
 def test_the_request_size_limit_holds(chat_upstream: FakeOpenAIChat) -> None:
     settings = Settings(
         upstream=f"{chat_upstream.url}/v1", upstream_format="openai-chat", max_request_bytes=4096

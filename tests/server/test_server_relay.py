@@ -1,4 +1,4 @@
-"""The relay: a long first read's first event leaves before the rest of that read is converted."""
+"""The relay: a long first read's first event goes ahead of the rest of it; keep-alive pings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fake_bodies import echo_events
 
 from chunkline import Pipeline
 from chunkline.conversion import Conversion
-from chunkline.server.relay import _LONG_REST, relay
+from chunkline.server.relay import _LONG_REST, Pings, relay
 
 WORDS = " ".join(f"w{k}" for k in range(40))
 CREATED = 1_700_000_000  # one timestamp for every conversion compared
@@ -105,3 +105,86 @@ async def test_a_first_event_that_ends_the_stream_is_sent_with_its_end() -> None
     assert log.count("send") == len(bodies) == 1
     assert b"overloaded" in bodies[0]
     assert bodies[0] == b"".join(_whole(error))
+
+
+FIRST, LATER = b": first\n\n", b"event: later\n\n"
+
+
+async def _paced(*steps: bytes | float) -> AsyncIterator[bytes]:
+    """The parts of ``steps``, with a pause wherever a number of seconds stands."""
+    for step in steps:
+        if isinstance(step, float):
+            await asyncio.sleep(step)
+        else:
+            yield step
+
+
+async def _pinged(*steps: bytes | float, interval: float = 0.05, idle: float = 5) -> list[bytes]:
+    bodies: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        bodies.append(message["body"])
+
+    conversion = Pipeline().open(created=CREATED)
+    await relay(
+        conversion,
+        _paced(*steps),
+        send,
+        idle_timeout=idle,
+        stream_timeout=60,
+        pings=Pings(interval, FIRST, LATER),
+    )
+    return bodies
+
+
+@pytest.mark.asyncio
+async def test_a_silent_stream_gets_the_first_ping_until_it_has_begun_then_the_later_one() -> None:
+    frames = echo_events("hello there")
+    bodies = await _pinged(0.18, frames[0], 0.18, b"".join(frames[1:]))
+    events = [body for body in bodies if body not in (FIRST, LATER)]
+    assert b"".join(events) == b"".join(_whole(b"".join(frames)))
+    begun = bodies.index(events[0])
+    # 0.18 s of silence at 0.05 s: three pings on time, one at least on a loaded machine.
+    assert set(bodies[:begun]) == {FIRST} and 1 <= begun <= 4, bodies
+    pings_later = [body for body in bodies[begun:] if body in (FIRST, LATER)]
+    assert set(pings_later) == {LATER} and 1 <= len(pings_later) <= 4, bodies
+
+
+@pytest.mark.asyncio
+async def test_a_stream_that_keeps_writing_gets_no_ping() -> None:
+    frames = echo_events(WORDS)
+    steps: list[bytes | float] = []
+    for frame in frames:
+        steps += [frame, 0.01]
+    bodies = await _pinged(*steps, interval=1.0)
+    assert FIRST not in bodies and LATER not in bodies
+    assert b"".join(bodies) == b"".join(_whole(b"".join(frames)))
+
+
+@pytest.mark.asyncio
+async def test_no_ping_leaves_after_the_relay_has_returned() -> None:
+    """The idle timeout ends the stream in-band; the pings stop with it, also one whose send is
+    still waiting (for a client that reads slowly) when the relay returns."""
+    frames = echo_events("hello")
+    bodies: list[bytes] = []
+    release = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["body"] in (FIRST, LATER):
+            await release.wait()  # a ping stuck behind a full socket buffer
+        bodies.append(message["body"])
+
+    conversion = Pipeline().open(created=CREATED)
+    await relay(
+        conversion,
+        _paced(frames[0], 1.0),
+        send,
+        idle_timeout=0.2,
+        stream_timeout=60,
+        pings=Pings(0.05, FIRST, LATER),
+    )
+    ended = list(bodies)
+    release.set()
+    await asyncio.sleep(0.1)
+    assert bodies == ended
+    assert b"upstream_timeout" in bodies[-1] and FIRST not in bodies and LATER not in bodies

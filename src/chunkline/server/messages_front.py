@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import Any
 
-import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import Scope, Send
 
 from .._version import __version__
+from ..conversion import Conversion
 from ..events import Chunk
 from ..pipeline import Pipeline
 from . import http1
@@ -26,6 +26,7 @@ from .bodies import read_json
 from .errors import APIError, json_or_400
 from .pipelines import route_stages
 from .proxy import ChatExchange, _closing, _respond
+from .relay import Pings, relay
 from .scrub import SECRETS_OPTION, passed_headers
 from .serving import served_app
 from .settings import Settings
@@ -124,10 +125,6 @@ class MessagesExchange(ChatExchange):
         if response is None:
             return
         settings = state.settings
-        if self._chat.stream:
-            pipeline, answer = state.messages_pipeline, self._stream_events
-        else:
-            pipeline, answer = state.message_events_pipeline, self._complete
         raw = response.reads()
         complete = False
         # Clients see the model they asked for; the upstream's own name is in the logs.
@@ -139,52 +136,41 @@ class MessagesExchange(ChatExchange):
         if self._chat.stop_sequences:
             overrides["stop_sequences"] = list(self._chat.stop_sequences)
         try:
-            outputs = pipeline.transform(
-                capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
-            )
-            async with _closing(outputs):
-                complete = await answer(response, outputs, scope, send)
+            if self._chat.stream:
+                conversion = state.messages_pipeline.open(**overrides)
+                complete = await self._stream_events(response, conversion, raw, send)
+            else:
+                outputs = state.message_events_pipeline.transform(
+                    capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
+                )
+                async with _closing(outputs):
+                    complete = await self._complete(response, outputs, scope, send)
         finally:
             await self._finish(response, raw, drain=complete)
 
-    async def _stream_events(
-        self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
-    ) -> bool:
+    def _stream_events(
+        self, response: http1.Response, conversion: Conversion, raw: AsyncIterator[bytes], send: Send
+    ) -> Awaitable[bool]:
+        """The events as the chat route sends its chunks (`relay`: what one upstream read brings
+        goes in one write), with keep-alive pings while the upstream is silent: a comment until
+        the stream has begun, then Anthropic's own ping event (which Anthropic clients skip)."""
         passed = passed_headers(response.take_headers(), [self._api_key])
         headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        interval = self._messages_state.settings.ping_interval
-        lock = anyio.Lock()
-        sent = False
-        quiet_since = anyio.current_time()
-
-        async def write(data: bytes) -> None:
-            nonlocal sent, quiet_since
-            async with lock:
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-                sent = sent or data.startswith(b"event: ")
-                quiet_since = anyio.current_time()
-
-        async def keep_alive() -> None:
-            # During upstream silence: a comment until the stream has begun, then Anthropic's own
-            # ping event (which Anthropic clients skip), so proxies keep the connection open.
-            while True:
-                await anyio.sleep(max(0.0, quiet_since + interval - anyio.current_time()))
-                if anyio.current_time() - quiet_since >= interval:
-                    await write(_PING if sent else b": ping\n\n")
-
-        async def sending() -> None:
-            async with anyio.create_task_group() as group:
-                if interval > 0:
-                    group.start_soon(keep_alive)
-                async for data in outputs:
-                    if data.startswith(_IN_BAND_ERROR):
-                        self._in_band_fault(data)
-                    await write(data)
-                group.cancel_scope.cancel()
-
-        return await self._send_stream(send, sending(), self._messages_state.messages_pipeline)
+        settings = self._messages_state.settings
+        interval = settings.ping_interval
+        sending = relay(
+            conversion,
+            raw,
+            send,
+            start={"type": "http.response.start", "status": 200, "headers": headers},
+            idle_timeout=settings.idle_timeout,
+            stream_timeout=settings.stream_timeout,
+            on_fault=self._in_band_fault,
+            fault_marker=_IN_BAND_ERROR,
+            pings=Pings(interval, b": ping\n\n", _PING) if interval > 0 else None,
+        )
+        return self._send_stream(send, sending, conversion)
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send

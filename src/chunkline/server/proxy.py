@@ -30,7 +30,6 @@ from .upstream import Upstream, capped, counted
 
 if TYPE_CHECKING:
     from ..conversion import Conversion
-    from ..pipeline import Pipeline
     from .app import ServerState
 
 __all__ = ["ChatExchange", "error_response"]
@@ -193,8 +192,9 @@ class ChatExchange(Response):
         `_send_stream`'s coroutine rather than awaiting it in one of its own: one frame fewer
         held for as long as the stream runs."""
         settings = self._state.settings
-        pipeline = self._state.stream_pipeline(self._request.include_usage)
-        conversion = pipeline.open(observer=self._record, **{SECRETS_OPTION: (self._api_key,)})
+        conversion = self._state.stream_pipeline(self._request.include_usage).open(
+            observer=self._record, **{SECRETS_OPTION: (self._api_key,)}
+        )
         headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in self._passed.items())]
         self._passed.clear()  # they go with the head: not kept for as long as the stream runs
         self._started = True
@@ -207,7 +207,7 @@ class ChatExchange(Response):
             stream_timeout=settings.stream_timeout,
             on_fault=self._in_band_fault,
         )
-        return self._send_stream(send, sending, pipeline)
+        return self._send_stream(send, sending, conversion)
 
     def _take_body(self) -> dict[str, Any]:
         """The upstream request's body, which the exchange no longer keeps (`_open_upstream`
@@ -273,14 +273,11 @@ class ChatExchange(Response):
         await _respond(respond(error), scope, send)
         return None
 
-    async def _send_stream(
-        self, send: Send, sending: Awaitable[None], pipeline: Pipeline, live: Conversion | None = None
-    ) -> bool:
-        """Await ``sending`` (a stream's head and body going out) as a stream in flight, then end
-        the body; True. The end of a shutdown's grace period cuts a stream in flight off: it then
-        ends in-band, in the route's own error shape. That is ``live``'s abort, the conversion
-        ``sending`` feeds, when the route's error frame tells of the stream (a Responses failure
-        names its response); otherwise a fresh conversion of ``pipeline``, aborted at once."""
+    async def _send_stream(self, send: Send, sending: Awaitable[None], conversion: Conversion) -> bool:
+        """Await ``sending`` (a stream's head and body going out, ``conversion`` feeding it) as a
+        stream in flight, then end the body; True. The end of a shutdown's grace period cuts a
+        stream in flight off: it then ends in-band with the conversion's abort, in the route's
+        own error shape (a Responses failure names the response the stream began)."""
         record = self._record
         metrics = self._state.metrics
         in_flight = metrics.streams.labels(record.route) if metrics is not None else None
@@ -292,8 +289,7 @@ class ChatExchange(Response):
             if cut.cancelled_caught:
                 record.fault = SHUTDOWN_ERROR
                 logger.warning("stream cut off by the shutdown [request %s]", record.id)
-                ending = live if live is not None else pipeline.open()
-                for data in ending.abort(SHUTDOWN_ERROR, self._state.shutdown.message):
+                for data in conversion.abort(SHUTDOWN_ERROR, self._state.shutdown.message):
                     await send({"type": "http.response.body", "body": data, "more_body": True})
         finally:
             if in_flight is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import Message, Send
@@ -13,7 +14,7 @@ from ..conversion import Conversion
 from ..errors import StreamError
 from .cancel import TaskScope
 
-__all__ = ["CHAT_FAULT", "relay"]
+__all__ = ["CHAT_FAULT", "Pings", "relay"]
 
 logger = logging.getLogger("chunkline.server")
 
@@ -56,6 +57,67 @@ class _Watchdog:
         self.timer.cancel()
 
 
+@dataclass(frozen=True, slots=True)
+class Pings:
+    """Keep-alive frames for a stream that has sent nothing for ``interval`` seconds (so that
+    proxies between the server and the client keep the connection open): ``first`` until the
+    stream's first output has gone out, then ``later``."""
+
+    interval: float
+    first: bytes
+    later: bytes
+
+
+class _Pinger:
+    """`Pings` for one stream, on one timer: each of the relay's writes notes its time, and the
+    timer, when nothing has been written for the interval, sends a ping from a task of its own
+    (the relay's task is waiting for the upstream then). A ping is a whole frame, as each of the
+    relay's writes is whole frames, so the two never interleave within a frame; none starts while
+    the relay is writing, and `stop` cancels one not yet written."""
+
+    __slots__ = ("begun", "loop", "pings", "quiet_since", "send", "task", "timer", "watchdog")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, pings: Pings, send: Send, watchdog: _Watchdog
+    ) -> None:
+        self.loop = loop
+        self.pings = pings
+        self.send = send
+        self.watchdog = watchdog
+        self.begun = False
+        self.task: asyncio.Task[None] | None = None
+        self.quiet_since = loop.time()
+        self.timer = loop.call_at(self.quiet_since + pings.interval, self._check)
+
+    async def relayed(self, message: Message) -> None:
+        """The relay's ``send``, noting when the stream last wrote."""
+        await self.send(message)
+        self.quiet_since = self.loop.time()
+        self.begun = True
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        due = self.quiet_since + self.pings.interval
+        if now >= due:
+            if not self.watchdog.writing and (self.task is None or self.task.done()):
+                frame = self.pings.later if self.begun else self.pings.first
+                self.task = self.loop.create_task(self._ping(frame))
+            self.quiet_since = now
+            due = now + self.pings.interval
+        self.timer = self.loop.call_at(due, self._check)
+
+    async def _ping(self, frame: bytes) -> None:
+        try:
+            await self.send({"type": "http.response.body", "body": frame, "more_body": True})
+        except Exception as exc:  # the relay's own next write meets the same broken connection
+            logger.debug("a keep-alive ping was not sent: %s: %s", type(exc).__name__, exc)
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.task is not None:
+            self.task.cancel()
+
+
 async def relay(
     conversion: Conversion,
     source: AsyncIterator[bytes],
@@ -66,6 +128,7 @@ async def relay(
     stream_timeout: float,
     on_fault: Callable[[bytes], None] | None = None,
     fault_marker: bytes = CHAT_FAULT,
+    pings: Pings | None = None,
 ) -> None:
     """Send ``start`` (the response's head), if given. Then feed ``source`` (the upstream body)
     to ``conversion`` chunk by chunk and send what each chunk completes as one ASGI body message
@@ -79,7 +142,8 @@ async def relay(
     seconds without a read (``upstream_timeout``), and a read after ``stream_timeout`` seconds
     (``upstream_timeout`` too). Each in-band error event that goes out (an output that starts
     with ``fault_marker``, the target format's error frame) is handed to ``on_fault`` (by
-    default it is logged). Does not close ``source`` and does not end the response."""
+    default it is logged). With ``pings``, a stream silent for their interval gets a keep-alive
+    frame. Does not close ``source`` and does not end the response."""
     if start is not None:
         await send(start)
     del start  # nor its headers, kept for as long as the stream runs
@@ -91,6 +155,10 @@ async def relay(
     first_read = True
     with TaskScope() as scope:
         watchdog = _Watchdog(loop, idle_timeout, scope)
+        pinger = None
+        if pings is not None:
+            pinger = _Pinger(loop, pings, send, watchdog)
+            send = pinger.relayed
         try:
             while True:
                 try:
@@ -133,6 +201,8 @@ async def relay(
                 watchdog.last = loop.time()
         finally:
             watchdog.stop()
+            if pinger is not None:
+                pinger.stop()
     if watchdog.fired:
         tail = conversion.abort(
             "upstream_timeout",

@@ -136,8 +136,7 @@ class ResponsesExchange(ChatExchange):
             on_fault=_log_failed,
             fault_marker=_FAILED,
         )
-        # A failure event names the response and what it had output: the live conversion ends it.
-        return self._send_stream(send, sending, self._state.responses_pipelines.stream, conversion)
+        return self._send_stream(send, sending, conversion)
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
