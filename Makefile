@@ -49,14 +49,15 @@ bench: $(VENV)/.installed-dev
 
 # The server's cost per stream beside its floor (a bare asyncio relay) in front of a fake upstream on
 # loopback: CPU per stream, added time to first byte, memory per held stream; interleaved rounds,
-# medians. `make bench-server PEERS=1` runs the LiteLLM proxy (from .venv-peers) beside it.
+# medians. `make bench-server PEERS=1` runs the LiteLLM proxy (from .venv-peers) beside it;
+# ROUTE=messages measures Claude Code's route (/v1/messages before an OpenAI-compatible upstream).
 bench-server: $(VENV)/.installed-dev $(if $(PEERS),$(PEERS_VENV)/.installed)
-	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm)
+	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm) $(if $(ROUTE),--route $(ROUTE))
 
 # Two versions of the server side by side in one run: `make bench-ab BEFORE=<git revision>`
 # (AFTER=<revision>; by default the working tree).
 bench-ab: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/ab_server.py --before $(BEFORE) $(if $(AFTER),--after $(AFTER))
+	$(BIN)/python benchmarks/ab_server.py --before $(BEFORE) $(if $(AFTER),--after $(AFTER)) $(if $(ROUTE),--route $(ROUTE))
 
 # Optional: the upstream client beside httpx, httpcore and aiohttp (one run, in .venv-peers).
 bench-upstream-clients: $(VENV)/.installed-dev $(PEERS_VENV)/.installed

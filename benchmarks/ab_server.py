@@ -30,14 +30,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_server import (
+    Route,
     Target,
-    _chat_body,
-    _messages_body,
     add_measure_options,
     allow_open_files,
     load,
     memory_per_stream,
     percentile,
+    route_of,
     sequential,
 )
 from server_procs import ROOT, Process, start_fake_upstream, start_server
@@ -61,17 +61,18 @@ def export(revision: str, into: Path) -> str:
 
 
 async def _rounds(
-    args: argparse.Namespace, fake: Process, sources: dict[str, str | None]
+    args: argparse.Namespace, route: Route, fake: Process, sources: dict[str, str | None]
 ) -> dict[str, dict[str, list[float]]]:
-    servers = {name: start_server(fake.url, source) for name, source in sources.items()}
+    def serve(source: str | None) -> Process:
+        return start_server(fake.url + route.base, source, route.upstream_format)
+
+    servers = {name: serve(source) for name, source in sources.items()}
     figures: dict[str, dict[str, list[float]]] = {
         name: {key: [] for _, key, _ in MEASURES} for name in sources
     }
     try:
-        direct = Target("direct", fake, "/v1/messages", _messages_body)
-        targets = {
-            name: Target(name, server, "/v1/chat/completions", _chat_body) for name, server in servers.items()
-        }
+        direct = Target("direct", fake, route.direct_path, route.direct_body, replayed=True)
+        targets = {name: Target(name, server, route.path, route.body) for name, server in servers.items()}
         for target in (direct, *targets.values()):
             await sequential(target, args.recording, 10)
         for number in range(args.rounds):
@@ -85,9 +86,9 @@ async def _rounds(
                 for q, key in ((0.5, "ttfb_p50"), (0.99, "ttfb_p99")):
                     figures[name][key].append(1000 * (percentile(ttfb, q) - percentile(base, q)))
             for name in order:
-                fresh = start_server(fake.url, sources[name])
+                fresh = serve(sources[name])
                 try:
-                    target = Target(name, fresh, "/v1/chat/completions", _chat_body)
+                    target = Target(name, fresh, route.path, route.body)
                     await sequential(target, args.recording, 10)
                     figures[name]["kib"].append(await memory_per_stream(target, args.held) / 1024)
                 finally:
@@ -107,19 +108,23 @@ def main() -> None:
     parser.add_argument("--after", help="the git revision to compare (default: the working tree)")
     add_measure_options(parser, seconds=3.0, rounds=4)
     args = parser.parse_args()
+    route = route_of(args)
     allow_open_files(args)
     with tempfile.TemporaryDirectory(prefix="chunkline-ab-") as folder:
         sources: dict[str, str | None] = {
             "before": export(args.before, Path(folder, "before")),
             "after": export(args.after, Path(folder, "after")) if args.after else None,
         }
-        fake = start_fake_upstream()
+        fake = start_fake_upstream(module=route.fake)
         try:
-            figures = asyncio.run(_rounds(args, fake, sources))
+            figures = asyncio.run(_rounds(args, route, fake, sources))
         finally:
             fake.stop()
     after = args.after or "the working tree"
-    print(f"before: {args.before}; after: {after}; {args.rounds} rounds, {args.recording}, medians")
+    print(
+        f"before: {args.before}; after: {after}; route {args.route}, {args.rounds} rounds, "
+        f"{args.recording}, medians"
+    )
     print(f"{'measure':32}{'before':>10}{'after':>10}{'after/before':>14}")
     for label, key, form in MEASURES:
         a, b = (statistics.median(figures[name][key]) for name in ("before", "after"))

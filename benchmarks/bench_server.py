@@ -1,9 +1,11 @@
 """The server's cost beside its floor (and, with ``--peers``, the LiteLLM proxy's), one run on loopback.
 
 Run with ``make bench-server`` (``make bench-server PEERS=1`` adds the LiteLLM proxy), or
-``python benchmarks/bench_server.py --help``. Every process serves the same fake Anthropic upstream
-(tests/server/fake_anthropic.py) replaying one recording; each is its own process, so its CPU time
-and RSS come from /proc:
+``python benchmarks/bench_server.py --help``. Every process serves the same fake upstream replaying
+one recording; each is its own process, so its CPU time and RSS come from /proc. The route
+(``--route``, ``make bench-server ROUTE=messages``) is ``chat``, chat completions before a fake
+Anthropic API (tests/server/fake_anthropic.py), or ``messages``, Claude Code's Anthropic Messages
+before a fake OpenAI-compatible API (tests/server/fake_openai_chat.py):
 
 - **floor**: floor_server.py, a bare asyncio relay of the upstream's bytes (no conversion, no
   framework): what any proxy spends to move one stream over loopback;
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,48 @@ def _chat_body(model: str, n: int) -> dict[str, Any]:
     return {"model": model, "stream": True, "messages": [{"role": "user", "content": f"#{n}"}]}
 
 
+@dataclass(frozen=True)
+class Route:
+    """What a run serves: the fake upstream (a module of tests/server), chunkline in front of it
+    (``--upstream`` is the fake's URL and ``base``), and the requests. The direct requests, and
+    the floor's, take the fake upstream's own route."""
+
+    fake: str
+    upstream_format: str | None
+    base: str
+    path: str
+    body: Callable[[str, int], dict[str, Any]]
+    direct_path: str
+    direct_body: Callable[[str, int], dict[str, Any]]
+    recording: str
+
+
+ROUTES = {
+    # The OpenAI SDK and Codex in front of Claude: chat completions out of Anthropic Messages.
+    "chat": Route(
+        "fake_anthropic",
+        None,
+        "",
+        "/v1/chat/completions",
+        _chat_body,
+        "/v1/messages",
+        _messages_body,
+        "llm_long_text",
+    ),
+    # Claude Code in front of an OpenAI-compatible model: Anthropic Messages out of chat completions.
+    "messages": Route(
+        "fake_openai_chat",
+        "openai-chat",
+        "/v1",
+        "/v1/messages",
+        _messages_body,
+        "/v1/chat/completions",
+        _chat_body,
+        "vercel_openai_text_include_usage",
+    ),
+}
+
+
 class Target:
     """Where a streaming request goes, and how a complete answer from there looks."""
 
@@ -69,12 +114,17 @@ class Target:
         path: str,
         body: Callable[[str, int], dict[str, Any]],
         headers: dict[str, str] = HEADERS,
+        *,
+        replayed: bool = False,
     ) -> None:
         self.name = name
         self.process = process
         self.path = path
         self.body = body
         self.headers = headers
+        #: The fake upstream's recording as it is, which may not end as a client's stream does
+        #: (an OpenAI recording without ``[DONE]``): only a whole 200 body is checked.
+        self.replayed = replayed
 
     def connection(self) -> Connection:
         return Connection("127.0.0.1", self.process.port)
@@ -82,6 +132,8 @@ class Target:
     def check(self, result: Result) -> None:
         if result.status != 200:
             raise RuntimeError(f"{self.name}: HTTP {result.status}: {result.body[:200]!r}")
+        if self.replayed:
+            return
         if self.path == "/v1/messages":
             if b"event: message_stop" not in result.body:
                 raise RuntimeError(f"{self.name}: the stream did not end with message_stop")
@@ -164,7 +216,24 @@ def add_measure_options(parser: argparse.ArgumentParser, *, seconds: float, roun
     parser.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds (default {rounds})")
     parser.add_argument("--sequential", type=int, default=100, help="one-at-a-time requests per round (100)")
     parser.add_argument("--held", type=int, default=200, help="streams held open for the memory figure (200)")
-    parser.add_argument("--recording", default="llm_long_text", help="the recording each stream replays")
+    parser.add_argument(
+        "--route",
+        choices=sorted(ROUTES),
+        default="chat",
+        help="chat: /v1/chat/completions before a fake Anthropic API (default); messages: "
+        "/v1/messages before a fake OpenAI-compatible one (--upstream-format openai-chat)",
+    )
+    parser.add_argument(
+        "--recording",
+        help="the recording each stream replays (chat: llm_long_text; messages: the longest OpenAI one)",
+    )
+
+
+def route_of(args: argparse.Namespace) -> Route:
+    """The route the options chose; ``args.recording`` is set to its default when not given."""
+    route = ROUTES[args.route]
+    args.recording = args.recording or route.recording
+    return route
 
 
 def allow_open_files(args: argparse.Namespace) -> None:
@@ -185,31 +254,34 @@ def main() -> None:
         help="the litellm command (of .venv-peers) to run the LiteLLM proxy beside",
     )
     args = parser.parse_args()
+    route = route_of(args)
+    if args.peers and args.route != "chat":
+        parser.error("--peers runs the LiteLLM proxy on the chat route only")
     allow_open_files(args)
 
     processes: list[Process] = []
     try:
-        fake = start_fake_upstream()
+        fake = start_fake_upstream(module=route.fake)
         processes.append(fake)
         processes.append(start_floor(fake.port))
-        processes.append(start_server(fake.url))
+        processes.append(start_server(fake.url + route.base, upstream_format=route.upstream_format))
         if args.peers:
             workdir = Path(tempfile.mkdtemp(prefix="chunkline-bench-"))
             processes.append(
                 start_litellm(os.path.abspath(args.peers), fake.url, [args.recording, "stall:3"], workdir)
             )
-        asyncio.run(_run(args, processes))
+        asyncio.run(_run(args, route, processes))
     finally:
         for process in reversed(processes):
             process.stop()
 
 
-async def _run(args: argparse.Namespace, processes: list[Process]) -> None:
+async def _run(args: argparse.Namespace, route: Route, processes: list[Process]) -> None:
     fake, floor, server, *peers = processes
-    direct = Target("direct", fake, "/v1/messages", _messages_body)
+    direct = Target("direct", fake, route.direct_path, route.direct_body, replayed=True)
     targets = [
-        Target("floor", floor, "/v1/messages", _messages_body),
-        Target("chunkline", server, "/v1/chat/completions", _chat_body),
+        Target("floor", floor, route.direct_path, route.direct_body, replayed=True),
+        Target("chunkline", server, route.path, route.body),
         *(Target("litellm", peer, "/v1/chat/completions", _chat_body, LITELLM_HEADERS) for peer in peers),
     ]
     _print_machine(args, peers)
@@ -259,7 +331,8 @@ def _print_machine(args: argparse.Namespace, peers: list[Process]) -> None:
         print(f"peer: the LiteLLM proxy ({args.peers}), one worker")
     print(f"machine: {_cpu()}, {_cores()} cores; Linux {platform.release()}")
     print(
-        f"{args.rounds} interleaved rounds; each: {args.clients} clients streaming {args.recording} "
+        f"route: {args.route} ({ROUTES[args.route].path}); {args.rounds} interleaved rounds; each: "
+        f"{args.clients} clients streaming {args.recording} "
         f"back to back for {args.seconds:g} s per target, then {args.sequential} sequential requests each; "
         f"memory with {args.held} streams held open; medians over rounds"
     )

@@ -56,11 +56,12 @@ class Process:
                 self.popen.wait()
 
 
-def start_fake_upstream(python: str = sys.executable) -> Process:
-    """The fake upstream, run by ``python`` (one whose environment has the test dependencies)."""
+def start_fake_upstream(python: str = sys.executable, module: str = "fake_anthropic") -> Process:
+    """The fake upstream of ``module`` (``fake_anthropic``, or ``fake_openai_chat`` for an
+    OpenAI-compatible one), run by ``python`` (one whose environment has the test dependencies)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(FAKE_PATH))
     popen = subprocess.Popen(
-        [python, "-c", "import fake_anthropic; fake_anthropic.main()"],
+        [python, "-c", f"import {module}; {module}.main()"],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -140,19 +141,20 @@ def start_litellm(litellm: str, upstream: str, models: list[str], workdir: Path)
     return _wait_healthy(Process("litellm proxy", popen, port), "/health/liveliness", 120)
 
 
-def start_server(upstream: str, source: str | None = None) -> Process:
-    """``chunkline serve`` (one worker, pass-through keys, no access log) in front of ``upstream``;
-    with ``source``, the chunkline package found there (a ``src`` folder) rather than the one
-    installed."""
+def start_server(upstream: str, source: str | None = None, upstream_format: str | None = None) -> Process:
+    """``chunkline serve`` (one worker, pass-through keys, no access log) in front of ``upstream``
+    (of ``upstream_format``, by default the Anthropic API); with ``source``, the chunkline
+    package found there (a ``src`` folder) rather than the one installed."""
     port = free_port()
     env = dict(os.environ, CHUNKLINE_ACCESS_LOG="false", CHUNKLINE_LOG_LEVEL="warning")
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
-    for name in ("CHUNKLINE_API_KEYS", "ANTHROPIC_API_KEY", "CHUNKLINE_WORKERS"):
+    for name in ("CHUNKLINE_API_KEYS", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "CHUNKLINE_WORKERS"):
         env.pop(name, None)
     chunkline = Path(sys.executable).parent / "chunkline"
+    form = ["--upstream-format", upstream_format] if upstream_format else []
     popen = subprocess.Popen(
-        [str(chunkline), "serve", "--port", str(port), "--upstream", upstream],
+        [str(chunkline), "serve", "--port", str(port), "--upstream", upstream, *form],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -408,10 +408,10 @@ class FakeAnthropic:
             await asyncio.sleep(0.02)
 
 
-def main() -> None:
-    """Run the fake upstream on its own (the server benchmark does): prints its port, then serves
-    until interrupted or terminated."""
-    fake = FakeAnthropic().start()
+def main(kind: type[FakeAnthropic] = FakeAnthropic) -> None:
+    """Run a fake upstream (``kind``) on its own, as the server benchmark does: prints its port,
+    then serves until interrupted or terminated."""
+    fake = kind().start()
     print(fake.port, flush=True)
     try:
         while True:

@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import fake_anthropic
 from fake_anthropic import FakeAnthropic, Received, _Exchange
 
 from chat_route import chat_chunk, chat_fixture_paths, chat_sse, load_chat_sse
 
-__all__ = ["FakeOpenAIChat"]
+__all__ = ["FakeOpenAIChat", "main"]
 
 
 _USAGE = {
@@ -127,3 +128,12 @@ def _agent_turn(body: dict[str, Any]) -> list[dict[str, Any]]:
         chat_chunk({}, "tool_calls"),
         {**chat_chunk({}), "choices": [], "usage": _USAGE},
     ]
+
+
+def main() -> None:
+    """Run this fake upstream on its own (the server benchmark's Messages route does)."""
+    fake_anthropic.main(FakeOpenAIChat)
+
+
+if __name__ == "__main__":
+    main()
