@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from fake_bodies import echo_events
+from fake_openai_chat import echo_chunks
 
+from chat_route import chat_sse
 from chunkline import Pipeline
 from chunkline.conversion import Conversion
 from chunkline.server.relay import _LONG_REST, Pings, relay
@@ -37,8 +39,9 @@ async def _reads(*parts: bytes) -> AsyncIterator[bytes]:
         yield part
 
 
-async def _relay(*parts: bytes) -> tuple[list[str], list[bytes]]:
-    """The log of feeds, sends and end-of-turn flushes, and the bodies sent."""
+async def _relay(*parts: bytes, pipeline: Pipeline | None = None) -> tuple[list[str], list[bytes]]:
+    """The log of feeds, sends and end-of-turn flushes, and the bodies sent (by a conversion of
+    ``pipeline``, by default the chat route's)."""
     loop = asyncio.get_running_loop()
     log: list[str] = []
     bodies: list[bytes] = []
@@ -49,7 +52,7 @@ async def _relay(*parts: bytes) -> tuple[list[str], list[bytes]]:
         # As the protocol holds writes: they leave with the loop's next turn.
         loop.call_soon(log.append, "flushed")
 
-    conversion = _Recorded(Pipeline().open(created=CREATED), log)
+    conversion = _Recorded(pipeline.open() if pipeline else Pipeline().open(created=CREATED), log)
     await relay(conversion, _reads(*parts), send, idle_timeout=5, stream_timeout=60)  # type: ignore[arg-type]
     return log, bodies
 
@@ -105,6 +108,27 @@ async def test_a_first_event_that_ends_the_stream_is_sent_with_its_end() -> None
     assert log.count("send") == len(bodies) == 1
     assert b"overloaded" in bodies[0]
     assert bodies[0] == b"".join(_whole(error))
+
+
+@pytest.mark.asyncio
+async def test_the_first_output_goes_ahead_when_the_first_event_gives_none() -> None:
+    """A chat stream's first chunk (its role) gives no Anthropic event yet: the next one's
+    ``message_start`` still leaves before the rest of the read is converted."""
+    chunks = echo_chunks(WORDS)
+    frames = [chat_sse([chunk], done=False) for chunk in chunks]
+    answer = chat_sse(chunks)
+    pipeline = Pipeline(source="openai-chat", target="anthropic-messages")
+    log, bodies = await _relay(answer, pipeline=pipeline)
+    assert log[:5] == [
+        f"feed {len(frames[0])}",
+        f"feed {len(frames[1])}",
+        "send",
+        "flushed",
+        f"feed {len(answer) - len(frames[0]) - len(frames[1])}",
+    ]
+    assert bodies[0].startswith(b"event: message_start")
+    whole = pipeline.open()
+    assert b"".join(bodies) == b"".join([*whole.feed(answer), *whole.close()])
 
 
 FIRST, LATER = b": first\n\n", b"event: later\n\n"

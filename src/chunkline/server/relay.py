@@ -21,6 +21,9 @@ logger = logging.getLogger("chunkline.server")
 # Bytes after a first read's first event that are worth sending that event ahead of: a few
 # events, whose conversion takes longer than the extra write and loop turn (about 20 us) do.
 _LONG_REST = 2048
+# Events of the first read fed one by one while none has given an output: enough for a chat
+# stream's role chunk or an upstream's keep-alive comments, a bounded cost for anything else.
+_LEAD_EVENTS = 8
 #: How the chat serializer frames an in-band error event (R41): the one event worth a log line.
 CHAT_FAULT = b'data: {"error":'
 
@@ -215,23 +218,37 @@ async def relay(
 async def _lead(
     conversion: Conversion, data: bytes, send: Send, fault: Callable[[bytes], None], marker: bytes
 ) -> tuple[list[bytes], bytes]:
-    """Send what the first event of the first read converts to at once, so that the client's
-    first byte does not wait for the rest of a long read (a fast upstream's whole answer) to be
-    converted. Returns the outputs still to send with the rest, and the rest of ``data``. The
-    conversion takes any split of its input alike: this changes when bytes leave, never which."""
-    end = data.find(b"\n\n") + 2
-    if end < 2:
-        end = data.find(b"\r\n\r\n") + 4
-    if end < 4 or len(data) - end < _LONG_REST:
-        return [], data
-    early = conversion.feed(data[:end])
-    if not early or conversion.finished:
-        return early, data[end:]
-    await _send(send, early, fault, marker)
-    # Held writes leave at the end of the loop's turn (protocol._OneWritePerTurn): one yield
-    # sends this one before the rest is converted.
-    await asyncio.sleep(0)
-    return [], data[end:]
+    """Send the first output of a long first read at once, so that the client's first byte does
+    not wait for the rest of the read (a fast upstream's whole answer) to be converted. The read
+    is fed event by event until an event gives an output (a chat stream's first chunk, its role,
+    gives none), at most `_LEAD_EVENTS` of them. Returns the outputs still to send with the rest,
+    and the rest of ``data``. The conversion takes any split of its input alike: this changes
+    when bytes leave, never which."""
+    fed = 0
+    for _ in range(_LEAD_EVENTS):
+        end = _event_end(data, fed)
+        if end < 0 or len(data) - end < _LONG_REST:
+            break
+        early = conversion.feed(data[fed:end])
+        fed = end
+        if early:
+            if conversion.finished:
+                return early, data[fed:]
+            await _send(send, early, fault, marker)
+            # Held writes leave at the end of the loop's turn (protocol._OneWritePerTurn): one
+            # yield sends this one before the rest is converted.
+            await asyncio.sleep(0)
+            break
+    return [], data[fed:]
+
+
+def _event_end(data: bytes, start: int) -> int:
+    """Where the first SSE event from ``start`` on ends (after its blank line); -1 if none does."""
+    end = data.find(b"\n\n", start)
+    if end >= 0:
+        return end + 2
+    end = data.find(b"\r\n\r\n", start)
+    return end + 4 if end >= 0 else -1
 
 
 def _too_long(seconds: float) -> str:
