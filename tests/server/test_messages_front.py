@@ -274,6 +274,13 @@ def test_pings_before_the_stream_begins_are_comments(chat_upstream: FakeOpenAICh
     assert rest.startswith(b"error\n") and b"the upstream sent nothing" in rest and b"event: ping" not in body
 
 
+def test_the_root_lists_the_messages_routes(front: ServerThread) -> None:
+    about = front.http.get("/").json()
+    assert about["serving"] == "the Anthropic Messages API (an openai-chat upstream)"
+    assert {"POST /v1/messages", "POST /v1/messages/count_tokens"} <= set(about["routes"])
+    assert front.http.head("/").status_code == 200
+
+
 def test_the_request_size_limit_holds(chat_upstream: FakeOpenAIChat) -> None:
     settings = Settings(
         upstream=f"{chat_upstream.url}/v1", upstream_format="openai-chat", max_request_bytes=4096

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from typing import Any
@@ -316,6 +317,19 @@ def test_healthz(proxy: ServerThread) -> None:
     assert health["stages"][:3] == ["parse", "decode", "observe"] and health["stages"][-1] == "serialize"
     assert health["options"]["thinking"] == "reasoning_content"
     assert response.headers["x-request-id"].startswith("req_")
+
+
+def test_the_root_says_what_the_server_is(proxy: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    """A browser, or a client checking its base URL (Claude Code sends ``HEAD /``), gets an
+    answer, not a 404 counted as a fault."""
+    caplog.set_level(logging.INFO, logger="chunkline.access")
+    about = proxy.http.get("/")
+    assert about.status_code == 200
+    assert about.json()["name"] == "chunkline"
+    assert {"POST /v1/chat/completions", "POST /v1/responses", "GET /healthz"} <= set(about.json()["routes"])
+    head = proxy.http.head("/")
+    assert (head.status_code, head.content) == (200, b"")
+    assert "fault=-" in caplog.text and "status=404" not in caplog.text
 
 
 def test_models_from_the_upstream(proxy: ServerThread) -> None:

@@ -1,4 +1,4 @@
-"""What each front of the server shares: its lifespan, error handlers, metrics route and request observer."""
+"""What each front of the server shares: lifespan, error handlers, root and metrics routes, observer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -97,6 +98,23 @@ def served_app(
     every = list(routes)
     if state.metrics is not None:
         every.append(Route("/metrics", metrics, methods=["GET"]))
+    # What the server is, for a browser or a client's connection check (Claude Code sends
+    # `HEAD /` to its base URL first): an answer, not a 404 noted as a fault.
+    about = {
+        "name": "chunkline",
+        "version": __version__,
+        "serving": serving,
+        "routes": [
+            f"{' '.join(sorted(set(r.methods or ()) - {'HEAD'}))} {r.path}"
+            for r in every
+            if isinstance(r, Route)
+        ],
+    }
+
+    async def root(request: Request) -> Response:
+        return Response(orjson.dumps(about), media_type="application/json")
+
+    every.append(Route("/", root, methods=["GET"]))
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         APIError: api_error,
         HTTPException: http_error,
