@@ -26,7 +26,7 @@ from .bodies import read_json
 from .errors import APIError, json_or_400
 from .pipelines import route_stages
 from .proxy import ChatExchange, _closing, _respond
-from .relay import Pings, relay
+from .relay import Pings
 from .scrub import SECRETS_OPTION, passed_headers
 from .serving import served_app
 from .settings import Settings
@@ -157,20 +157,16 @@ class MessagesExchange(ChatExchange):
         passed = passed_headers(response.take_headers(), [self._api_key])
         headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
-        settings = self._messages_state.settings
-        interval = settings.ping_interval
-        sending = relay(
+        interval = self._messages_state.settings.ping_interval
+        return self._relayed(
             conversion,
             raw,
             send,
-            start={"type": "http.response.start", "status": 200, "headers": headers},
-            idle_timeout=settings.idle_timeout,
-            stream_timeout=settings.stream_timeout,
+            headers,
             on_fault=self._in_band_fault,
             fault_marker=_IN_BAND_ERROR,
             pings=Pings(interval, b": ping\n\n", _PING) if interval > 0 else None,
         )
-        return self._send_stream(send, sending, conversion)
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send

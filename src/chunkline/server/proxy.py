@@ -22,7 +22,7 @@ from .completion import CompletionBuilder
 from .errors import APIError, stream_error_status
 from .observe import RequestRecord, record_of
 from .protocol import DISCONNECT_KEY, Disconnect
-from .relay import relay
+from .relay import CHAT_FAULT, Pings, relay
 from .scrub import SECRETS_OPTION, UPSTREAM_REQUEST_ID, passed_headers, redact_value
 from .shutdown import SHUTDOWN_ERROR
 from .translate import Translated
@@ -191,13 +191,29 @@ class ChatExchange(Response):
         """The converted stream, sent; True once the client has all of it. Hands back
         `_send_stream`'s coroutine rather than awaiting it in one of its own: one frame fewer
         held for as long as the stream runs."""
-        settings = self._state.settings
         conversion = self._state.stream_pipeline(self._request.include_usage).open(
             observer=self._record, **{SECRETS_OPTION: (self._api_key,)}
         )
         headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in self._passed.items())]
         self._passed.clear()  # they go with the head: not kept for as long as the stream runs
         self._started = True
+        return self._relayed(conversion, raw, send, headers, on_fault=self._in_band_fault)
+
+    def _relayed(
+        self,
+        conversion: Conversion,
+        raw: AsyncIterator[bytes],
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        on_fault: Callable[[bytes], None],
+        fault_marker: bytes = CHAT_FAULT,
+        pings: Pings | None = None,
+    ) -> Awaitable[bool]:
+        """A 200 stream with ``headers``, ``raw`` through ``conversion`` by `relay` (what one
+        upstream read brings goes in one write; the server's idle and stream time limits), sent
+        as a stream in flight (`_send_stream`): the coroutine, for the caller to hand back."""
+        settings = self._state.settings
         sending = relay(
             conversion,
             raw,
@@ -205,7 +221,9 @@ class ChatExchange(Response):
             start={"type": "http.response.start", "status": 200, "headers": headers},
             idle_timeout=settings.idle_timeout,
             stream_timeout=settings.stream_timeout,
-            on_fault=self._in_band_fault,
+            on_fault=on_fault,
+            fault_marker=fault_marker,
+            pings=pings,
         )
         return self._send_stream(send, sending, conversion)
 

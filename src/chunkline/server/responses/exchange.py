@@ -17,7 +17,6 @@ from ...pipeline import Pipeline
 from .. import http1
 from ..pipelines import route_stages
 from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond
-from ..relay import relay
 from ..scrub import SECRETS_OPTION, passed_headers
 from ..upstream import capped
 from .request import ResponsesRequest
@@ -125,18 +124,7 @@ class ResponsesExchange(ChatExchange):
         passed = passed_headers(response.take_headers(), [self._api_key])
         headers = {**passed, **self._warnings()}
         raw_headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
-        settings = self._state.settings
-        sending = relay(
-            conversion,
-            raw,
-            send,
-            start={"type": "http.response.start", "status": 200, "headers": raw_headers},
-            idle_timeout=settings.idle_timeout,
-            stream_timeout=settings.stream_timeout,
-            on_fault=_log_failed,
-            fault_marker=_FAILED,
-        )
-        return self._send_stream(send, sending, conversion)
+        return self._relayed(conversion, raw, send, raw_headers, on_fault=_log_failed, fault_marker=_FAILED)
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
