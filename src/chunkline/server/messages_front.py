@@ -152,8 +152,9 @@ class MessagesExchange(ChatExchange):
         self, response: http1.Response, conversion: Conversion, raw: AsyncIterator[bytes], send: Send
     ) -> Awaitable[bool]:
         """The events as the chat route sends its chunks (`relay`: what one upstream read brings
-        goes in one write), with keep-alive pings while the upstream is silent: a comment until
-        the stream has begun, then Anthropic's own ping event (which Anthropic clients skip)."""
+        goes in one write), with a keep-alive ping whenever the client has been sent nothing for
+        ``CHUNKLINE_PING_INTERVAL`` seconds: a comment until the stream has begun, then
+        Anthropic's own ping event (which Anthropic clients skip)."""
         passed = passed_headers(response.take_headers(), [self._api_key])
         headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
         headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
