@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from fake_bodies import echo_events
 from fake_openai_chat import echo_chunks
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from chat_route import chat_sse
+from chat_route import chat_fixture_paths, chat_sse, load_chat_sse
 from chunkline import Pipeline
 from chunkline.conversion import Conversion
 from chunkline.server.relay import _LONG_REST, Pings, relay
+from strategies import framed_streams, splits
 
 WORDS = " ".join(f"w{k}" for k in range(40))
 CREATED = 1_700_000_000  # one timestamp for every conversion compared
@@ -212,3 +215,53 @@ async def test_no_ping_leaves_after_the_relay_has_returned() -> None:
     await asyncio.sleep(0.1)
     assert bodies == ended
     assert b"upstream_timeout" in bodies[-1] and FIRST not in bodies and LATER not in bodies
+
+
+def _relayed_bodies(pipeline: Pipeline, reads: list[bytes], **options: Any) -> bytes:
+    bodies: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        bodies.append(message["body"])
+
+    async def run() -> None:
+        conversion = pipeline.open(**options)
+        await relay(conversion, _reads(*reads), send, idle_timeout=5, stream_timeout=60)
+
+    asyncio.run(run())
+    return b"".join(bodies)
+
+
+def _converted(pipeline: Pipeline, data: bytes, **options: Any) -> bytes:
+    conversion = pipeline.open(**options)
+    return b"".join([*conversion.feed(data), *conversion.close()])
+
+
+RELAYED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CHAT_RECORDINGS = [load_chat_sse(path) for path in chat_fixture_paths()]
+
+
+@RELAYED
+@given(st.data())
+def test_the_relay_sends_what_the_conversion_gives_however_the_reads_fall(data: st.DataObject) -> None:
+    """Whatever goes ahead of a first read's rest, and however the upstream's reads are cut, the
+    client gets the bytes the whole input converts to: the chat route on generated Anthropic
+    streams."""
+    _, framed = data.draw(framed_streams())
+    reads = data.draw(splits(framed))
+    pipeline = Pipeline()
+    expected = _converted(pipeline, framed, created=CREATED)
+    assert _relayed_bodies(pipeline, reads, created=CREATED) == expected
+
+
+@RELAYED
+@given(
+    st.sampled_from(CHAT_RECORDINGS).flatmap(
+        lambda recording: st.tuples(st.just(recording), splits(recording))
+    )
+)
+def test_the_messages_route_relays_real_recordings_however_the_reads_fall(
+    case: tuple[bytes, list[bytes]],
+) -> None:
+    recording, reads = case
+    pipeline = Pipeline(source="openai-chat", target="anthropic-messages")
+    assert _relayed_bodies(pipeline, reads) == _converted(pipeline, recording)
