@@ -81,25 +81,25 @@ class Route:
 ROUTES = {
     # The OpenAI SDK and Codex in front of Claude: chat completions out of Anthropic Messages.
     "chat": Route(
-        "fake_anthropic",
-        None,
-        "",
-        "/v1/chat/completions",
-        _chat_body,
-        "/v1/messages",
-        _messages_body,
-        "llm_long_text",
+        fake="fake_anthropic",
+        upstream_format=None,
+        base="",
+        path="/v1/chat/completions",
+        body=_chat_body,
+        direct_path="/v1/messages",
+        direct_body=_messages_body,
+        recording="llm_long_text",
     ),
     # Claude Code in front of an OpenAI-compatible model: Anthropic Messages out of chat completions.
     "messages": Route(
-        "fake_openai_chat",
-        "openai-chat",
-        "/v1",
-        "/v1/messages",
-        _messages_body,
-        "/v1/chat/completions",
-        _chat_body,
-        "vercel_openai_text_include_usage",
+        fake="fake_openai_chat",
+        upstream_format="openai-chat",
+        base="/v1",
+        path="/v1/messages",
+        body=_messages_body,
+        direct_path="/v1/chat/completions",
+        direct_body=_chat_body,
+        recording="vercel_openai_text_include_usage",
     ),
 }
 
