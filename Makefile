@@ -50,7 +50,8 @@ bench: $(VENV)/.installed-dev
 # The server's cost per stream beside its floor (a bare asyncio relay) in front of a fake upstream on
 # loopback: CPU per stream, added time to first byte, memory per held stream; interleaved rounds,
 # medians. `make bench-server PEERS=1` runs the LiteLLM proxy (from .venv-peers) beside it;
-# ROUTE=messages measures Claude Code's route (/v1/messages before an OpenAI-compatible upstream).
+# ROUTE=responses measures Codex's route, ROUTE=messages Claude Code's (/v1/messages before an
+# OpenAI-compatible upstream).
 bench-server: $(VENV)/.installed-dev $(if $(PEERS),$(PEERS_VENV)/.installed)
 	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm) $(if $(ROUTE),--route $(ROUTE))
 

@@ -4,8 +4,9 @@ Run with ``make bench-server`` (``make bench-server PEERS=1`` adds the LiteLLM p
 ``python benchmarks/bench_server.py --help``. Every process serves the same fake upstream replaying
 one recording; each is its own process, so its CPU time and RSS come from /proc. The route
 (``--route``, ``make bench-server ROUTE=messages``) is ``chat``, chat completions before a fake
-Anthropic API (tests/server/fake_anthropic.py), or ``messages``, Claude Code's Anthropic Messages
-before a fake OpenAI-compatible API (tests/server/fake_openai_chat.py):
+Anthropic API (tests/server/fake_anthropic.py), ``responses``, Codex's Responses API before the
+same, or ``messages``, Claude Code's Anthropic Messages before a fake OpenAI-compatible API
+(tests/server/fake_openai_chat.py):
 
 - **floor**: floor_server.py, a bare asyncio relay of the upstream's bytes (no conversion, no
   framework): what any proxy spends to move one stream over loopback;
@@ -62,6 +63,10 @@ def _chat_body(model: str, n: int) -> dict[str, Any]:
     return {"model": model, "stream": True, "messages": [{"role": "user", "content": f"#{n}"}]}
 
 
+def _responses_body(model: str, n: int) -> dict[str, Any]:
+    return {"model": model, "stream": True, "input": f"#{n}"}
+
+
 @dataclass(frozen=True)
 class Route:
     """What a run serves: the fake upstream (a module of tests/server), chunkline in front of it
@@ -86,6 +91,17 @@ ROUTES = {
         base="",
         path="/v1/chat/completions",
         body=_chat_body,
+        direct_path="/v1/messages",
+        direct_body=_messages_body,
+        recording="llm_long_text",
+    ),
+    # Codex in front of Claude: Responses API events out of Anthropic Messages.
+    "responses": Route(
+        fake="fake_anthropic",
+        upstream_format=None,
+        base="",
+        path="/v1/responses",
+        body=_responses_body,
         direct_path="/v1/messages",
         direct_body=_messages_body,
         recording="llm_long_text",
@@ -137,6 +153,9 @@ class Target:
         if self.path == "/v1/messages":
             if b"event: message_stop" not in result.body:
                 raise RuntimeError(f"{self.name}: the stream did not end with message_stop")
+        elif self.path == "/v1/responses":
+            if b"event: response.completed" not in result.body[-100_000:]:
+                raise RuntimeError(f"{self.name}: the stream did not end with response.completed")
         elif not result.body.rstrip().endswith(b"data: [DONE]") or b'"error"' in result.body[-400:]:
             raise RuntimeError(f"{self.name}: the stream did not finish: {result.body[-200:]!r}")
 
@@ -220,12 +239,13 @@ def add_measure_options(parser: argparse.ArgumentParser, *, seconds: float, roun
         "--route",
         choices=sorted(ROUTES),
         default="chat",
-        help="chat: /v1/chat/completions before a fake Anthropic API (default); messages: "
-        "/v1/messages before a fake OpenAI-compatible one (--upstream-format openai-chat)",
+        help="chat: /v1/chat/completions before a fake Anthropic API (default); responses: "
+        "/v1/responses before it; messages: /v1/messages before a fake OpenAI-compatible one "
+        "(--upstream-format openai-chat)",
     )
     parser.add_argument(
         "--recording",
-        help="the recording each stream replays (chat: llm_long_text; messages: the longest OpenAI one)",
+        help="the recording each stream replays (llm_long_text; messages: the longest OpenAI one)",
     )
 
 
