@@ -115,7 +115,7 @@ ROUTES = {
         body=_messages_body,
         direct_path="/v1/chat/completions",
         direct_body=_chat_body,
-        recording="vercel_openai_text_include_usage",
+        recording="vercel_openai_text_include_usage@events",
     ),
 }
 

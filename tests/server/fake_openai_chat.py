@@ -5,6 +5,7 @@ What it answers is chosen by the request's ``model`` (the server's model map may
 =========================  ==================================================================
 ``<recording>``            a file of tests/fixtures/openai or openai_compat (stem), as sent
 ``<recording>@N``          the same in N-byte writes
+``<recording>@events``     the same, an event per write (as a server streams it)
 ``echo``                   a text answer made of the last user message's text, with usage
 ``bash-agent``             Claude Code's part: a Bash tool call running ``echo chunk-$((40+2))``;
                            once the conversation holds a tool result, a text answer quoting it
@@ -20,6 +21,7 @@ A request whose bearer token is ``bad-key`` gets a 401, as OpenAI answers an unk
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import fake_anthropic
@@ -28,6 +30,9 @@ from fake_anthropic import FakeAnthropic, Received, _Exchange
 from chat_route import chat_chunk, chat_fixture_paths, chat_sse, load_chat_sse
 
 __all__ = ["FakeOpenAIChat", "main"]
+
+# After each event's blank line: where a recording splits into the events a server writes.
+_EVENT_ENDS = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)")
 
 
 _USAGE = {
@@ -100,7 +105,11 @@ class FakeOpenAIChat(FakeAnthropic):
         else:
             stem, _, size = model.partition("@")
             path = next(p for p in chat_fixture_paths() if p.stem == stem)
-            await self._stream(out, [load_chat_sse(path)], piece=int(size) if size else None)
+            data = load_chat_sse(path)
+            if size == "events":  # as a server streams it: each event as soon as it is made
+                await self._stream(out, [event for event in _EVENT_ENDS.split(data) if event])
+            else:
+                await self._stream(out, [data], piece=int(size) if size else None)
 
     async def _chat_error(self, out: _Exchange, status: int, message: str) -> None:
         kind = "invalid_request_error" if status < 500 else "server_error"
