@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import openai
@@ -119,6 +120,23 @@ def test_stream_fault_fails_the_response(proxy: ServerThread) -> None:
     )  # fmt: skip
     assert reading.terminal == "response.failed"
     assert reading.final.error.message == "Overloaded"
+
+
+def test_a_stream_fault_is_noted_and_logged_without_the_answer(
+    proxy: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The access line names the fault, as on the other routes; the warning holds the error
+    only, not the ``response.failed`` event that repeats the answer so far."""
+    caplog.set_level(logging.INFO)
+    events = list(proxy.client().responses.create(model="error-mid:llm_long_text:8", input="hi", stream=True))
+    answer = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert events[-1].type == "response.failed" and len(answer) > 20
+    warnings = [r.getMessage() for r in caplog.records if r.name == "chunkline.server"]
+    faults = [m for m in warnings if m.startswith("stream ended by a fault [request req_")]
+    assert len(faults) == 1 and '"message":"Overloaded"' in faults[0], warnings
+    assert answer not in caplog.text and '"output"' not in faults[0]
+    access = [r.getMessage() for r in caplog.records if r.name == "chunkline.access"]
+    assert any("route=/v1/responses" in line and "fault=upstream_error" in line for line in access), access
 
 
 def test_stream_fault_not_streaming_is_an_http_error(proxy: ServerThread) -> None:

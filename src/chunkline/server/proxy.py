@@ -238,15 +238,18 @@ class ChatExchange(Response):
         _client_gone(self._cancel, self._record)
 
     def _in_band_fault(self, data: bytes) -> None:
-        """An error event: its type noted, and a warning for the operator (the client reads the
-        fault in-band, its key already redacted by value in the events, see scrub.RedactStage).
-        ``data`` is the event as framed: its data line holds the error."""
-        payload = data.partition(b"data:")[2]
-        self._record.fault = _fault_type(payload)
+        """An error event: its type noted, and a warning for the operator with its error object
+        (the client reads the fault in-band, its key already redacted by value in the events, see
+        scrub.RedactStage). Only the error object is logged, never the rest of the event: a
+        Responses failure repeats the whole answer so far. ``data`` is the event as framed: its
+        data line holds the error."""
+        error = _error_of(data.partition(b"data:")[2])
+        kind = error.get("type") if error is not None else None
+        self._record.fault = kind if isinstance(kind, str) and kind else "error"
         logger.warning(
             "stream ended by a fault [request %s]: %s",
             self._record.id,
-            payload.decode(errors="replace").strip(),
+            orjson.dumps({"error": error}).decode() if error is not None else "(an unreadable error event)",
         )
 
     async def _whole(
@@ -331,15 +334,19 @@ class ChatExchange(Response):
         return True
 
 
-def _fault_type(payload: bytes) -> str:
-    """The ``type`` of an in-band error event's ``error`` object (the event's data, the JSON of a
-    chat ``data: {"error": {...}}`` or of an Anthropic ``event: error``)."""
+def _error_of(payload: bytes) -> dict[str, Any] | None:
+    """The ``error`` object of an in-band error event's data: a chat ``{"error": {...}}``, an
+    Anthropic ``event: error``, or a Responses ``response.failed`` (in its ``response``)."""
     try:
-        error = orjson.loads(payload).get("error")
-        kind = error.get("type") if isinstance(error, dict) else None
-    except (orjson.JSONDecodeError, AttributeError):
-        kind = None
-    return kind if isinstance(kind, str) and kind else "error"
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    error = event.get("error")
+    if error is None and isinstance(event.get("response"), dict):
+        error = event["response"].get("error")
+    return error if isinstance(error, dict) else None
 
 
 async def _cancel_on_disconnect(receive: Receive, scope: TaskScope, record: RequestRecord) -> None:

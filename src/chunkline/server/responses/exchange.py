@@ -50,11 +50,6 @@ class ResponsesPipelines:
         self.whole = Pipeline(stages, target=TARGET, thinking=mode, on_error="raise")
 
 
-def _log_failed(data: bytes) -> None:
-    # Its key is already redacted by value in the events (scrub.RedactStage).
-    logger.warning("stream ended by a fault: %s", data.decode(errors="replace").strip()[:2000])
-
-
 def final_response(frames: list[bytes]) -> dict[str, Any]:
     """The ``response`` object of a stream's terminal event (``response.completed`` or
     ``response.incomplete``): the whole answer, output and usage included."""
@@ -124,7 +119,9 @@ class ResponsesExchange(ChatExchange):
         passed = passed_headers(response.take_headers(), [self._api_key])
         headers = {**passed, **self._warnings()}
         raw_headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
-        return self._relayed(conversion, raw, send, raw_headers, on_fault=_log_failed, fault_marker=_FAILED)
+        return self._relayed(
+            conversion, raw, send, raw_headers, on_fault=self._in_band_fault, fault_marker=_FAILED
+        )
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send
