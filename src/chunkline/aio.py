@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .errors import StreamError
+from .errors import idle_fault, source_fault
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -48,22 +48,13 @@ async def transform(
                         data = await anext(iterator)
             except StopAsyncIteration:
                 break
-            except StreamError as exc:
-                # The source named the fault itself (say, UpstreamTimeout for a time limit).
-                for out in conversion.abort(exc.type, exc.message, exc.code):
-                    yield out
-                return
             except Exception as exc:
-                for out in conversion.abort(
-                    "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}"
-                ):
+                for out in conversion.abort(*source_fault(exc)):
                     yield out
                 return
             if data is _NOTHING:
-                for out in conversion.abort(
-                    "upstream_timeout",
-                    f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
-                ):
+                assert idle_timeout is not None
+                for out in conversion.abort(*idle_fault(idle_timeout)):
                     yield out
                 return
             for out in conversion.feed(data):

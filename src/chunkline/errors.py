@@ -21,6 +21,8 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamTruncated",
     "describe",
+    "idle_fault",
+    "source_fault",
     "stream_error_for",
 ]
 
@@ -117,6 +119,21 @@ def stream_error_for(type_: str, message: str, code: str | None = None) -> Strea
     """The exception that stands for an in-band error of the given type."""
     cls = _BY_TYPE.get(type_, StreamError)
     return cls(message, code)
+
+
+def source_fault(exc: Exception) -> tuple[str, str, str | None]:
+    """The in-band fault (type, message, code) for a stream whose source raised ``exc``: the
+    fault a `StreamError` names itself (say, `UpstreamTimeout` for a time limit), else
+    ``upstream_error``. The async edges (`chunkline.aio.transform`, the server's relay) report a
+    failed read in these words alike."""
+    if isinstance(exc, StreamError):
+        return exc.type, exc.message, exc.code
+    return "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}", None
+
+
+def idle_fault(seconds: float) -> tuple[str, str]:
+    """The in-band fault (type, message) for a source that sent nothing for ``seconds``."""
+    return "upstream_timeout", f"the upstream sent nothing for {seconds} seconds; the stream was cut off"
 
 
 def describe(value: Any, limit: int = 80) -> str:

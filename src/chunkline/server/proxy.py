@@ -26,7 +26,7 @@ from .relay import CHAT_FAULT, Pings, relay
 from .scrub import SECRETS_OPTION, UPSTREAM_REQUEST_ID, passed_headers, redact_value
 from .shutdown import SHUTDOWN_ERROR
 from .translate import Translated
-from .upstream import Upstream, capped, counted
+from .upstream import Upstream, capped, counted, too_long
 
 if TYPE_CHECKING:
     from ..conversion import Conversion
@@ -177,11 +177,7 @@ class ChatExchange(Response):
         """The hard time limit passed. Before the response started, that is a 504; after it, the
         ASGI response ends unfinished, and the server closes the connection (its write timeout
         ends one whose client reads nothing)."""
-        seconds = self._state.settings.stream_timeout
-        message = (
-            f"the response ran past this server's limit of {seconds:g} seconds per stream "
-            "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
-        )
+        message = too_long(self._state.settings.stream_timeout)
         self._record.fault = "upstream_timeout"
         logger.warning("%s [request %s]", message, self._record.id)
         if not self._started:
@@ -315,7 +311,7 @@ class ChatExchange(Response):
         finally:
             if in_flight is not None:
                 in_flight.dec()
-        # The body ends right after [DONE] (R5): openai 1.x clients read on until it does.
+        # The body ends right after the last event (R5: openai 1.x clients read on until it does).
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 

@@ -11,8 +11,9 @@ from typing import Any
 from starlette.types import Message, Send
 
 from ..conversion import Conversion
-from ..errors import StreamError
+from ..errors import idle_fault, source_fault
 from .cancel import TaskScope
+from .upstream import too_long
 
 __all__ = ["CHAT_FAULT", "Pings", "relay"]
 
@@ -169,17 +170,11 @@ async def relay(
                 except StopAsyncIteration:
                     tail = conversion.close()
                     break
-                except StreamError as exc:
-                    # The source named the fault itself (say, UpstreamTimeout for a time limit).
-                    tail = conversion.abort(exc.type, exc.message, exc.code)
-                    break
                 except Exception as exc:
-                    tail = conversion.abort(
-                        "upstream_error", f"reading the upstream failed: {type(exc).__name__}: {exc}"
-                    )
+                    tail = conversion.abort(*source_fault(exc))
                     break
                 if loop.time() > deadline:
-                    tail = conversion.abort("upstream_timeout", _too_long(stream_timeout))
+                    tail = conversion.abort("upstream_timeout", too_long(stream_timeout))
                     break
                 if first_read:
                     first_read = False
@@ -207,10 +202,7 @@ async def relay(
             if pinger is not None:
                 pinger.stop()
     if watchdog.fired:
-        tail = conversion.abort(
-            "upstream_timeout",
-            f"the upstream sent nothing for {idle_timeout} seconds; the stream was cut off",
-        )
+        tail = conversion.abort(*idle_fault(idle_timeout))
     if tail:
         await _send(send, tail, fault, fault_marker)
 
@@ -249,13 +241,6 @@ def _event_end(data: bytes, start: int) -> int:
         return end + 2
     end = data.find(b"\r\n\r\n", start)
     return end + 4 if end >= 0 else -1
-
-
-def _too_long(seconds: float) -> str:
-    return (
-        f"the response ran past this server's limit of {seconds:g} seconds per stream "
-        "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
-    )
 
 
 def _log_fault(data: bytes) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "Upstream",
     "capped",
     "counted",
+    "too_long",
 ]
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -242,11 +243,16 @@ async def capped(raw: AsyncIterator[bytes], seconds: float) -> AsyncIterator[byt
     deadline = clock() + seconds
     async for data in raw:
         if clock() > deadline:
-            raise StreamTimeLimit(
-                f"the response ran past this server's limit of {seconds:g} seconds per stream "
-                "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
-            )
+            raise StreamTimeLimit(too_long(seconds))
         yield data
+
+
+def too_long(seconds: float) -> str:
+    """What a response cut off by the server's time limit per stream is told, on every path."""
+    return (
+        f"the response ran past this server's limit of {seconds:g} seconds per stream "
+        "(CHUNKLINE_STREAM_TIMEOUT) and was cut off"
+    )
 
 
 async def counted(raw: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
