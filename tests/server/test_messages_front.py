@@ -281,6 +281,26 @@ def test_the_root_lists_the_messages_routes(front: ServerThread) -> None:
     assert front.http.head("/").status_code == 200
 
 
+def test_a_whole_answer_past_the_response_cap_is_an_error(chat_upstream: FakeOpenAIChat) -> None:
+    """The answer a non-streaming request assembles is bounded as on the other routes; the same
+    answer streamed is not."""
+    settings = Settings(
+        upstream=f"{chat_upstream.url}/v1", upstream_format="openai-chat", max_response_bytes=16 * 1024
+    )
+    server = ServerThread(settings).start()
+    try:
+        body = {"model": "vercel_openai_text_include_usage", "max_tokens": 5, "messages": HELLO}
+        whole = post(server, body)
+        streamed = post(server, {**body, "stream": True})
+    finally:
+        server.stop()
+    assert whole.status_code == 502
+    assert (
+        whole.json()["type"] == "error" and "CHUNKLINE_MAX_RESPONSE_BYTES" in whole.json()["error"]["message"]
+    )
+    assert streamed.status_code == 200 and streamed.content.rstrip().endswith(b'{"type":"message_stop"}')
+
+
 def test_the_request_size_limit_holds(chat_upstream: FakeOpenAIChat) -> None:
     settings = Settings(
         upstream=f"{chat_upstream.url}/v1", upstream_format="openai-chat", max_request_bytes=4096

@@ -182,6 +182,15 @@ def test_a_non_streaming_answer_past_the_cap_is_a_502_naming_it(upstream: FakeAn
         streamed = server.post_chat({"model": "script:big-answer", "messages": user("hi"), "stream": True})
         assert streamed.status_code == 200 and streamed.text.endswith("data: [DONE]\n\n")
         assert len(streamed.content) > 1024 * 1024
+        # The Responses route assembles its whole answers under the same cap.
+        response = server.http.post(
+            "/v1/responses",
+            json={"model": "script:big-answer", "input": "hi"},
+            headers={"authorization": f"Bearer {CLIENT_KEY}"},
+        )
+        assert response.status_code == 502
+        assert response.json()["error"]["type"] == "limit_exceeded"
+        assert "CHUNKLINE_MAX_RESPONSE_BYTES" in response.json()["error"]["message"]
 
 
 # -- a real `chunkline serve` process: connections that never finish a request, bodies that stall it --

@@ -30,7 +30,7 @@ from .relay import Pings
 from .scrub import SECRETS_OPTION, passed_headers
 from .serving import served_app
 from .settings import Settings
-from .upstream import COMMON_HEADERS, Upstream, capped
+from .upstream import COMMON_HEADERS, Upstream
 
 __all__ = ["ChatUpstream", "MessagesExchange", "anthropic_error_response", "create_messages_app"]
 
@@ -124,7 +124,6 @@ class MessagesExchange(ChatExchange):
         response = await self._open_upstream(self._take_body(), None, scope, send, anthropic_error_response)
         if response is None:
             return
-        settings = state.settings
         raw = response.reads()
         complete = False
         # Clients see the model they asked for; the upstream's own name is in the logs.
@@ -140,9 +139,7 @@ class MessagesExchange(ChatExchange):
                 conversion = state.messages_pipeline.open(**overrides)
                 complete = await self._stream_events(response, conversion, raw, send)
             else:
-                outputs = state.message_events_pipeline.transform(
-                    capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
-                )
+                outputs = self._whole_outputs(state.message_events_pipeline, raw, overrides)
                 async with _closing(outputs):
                     complete = await self._complete(response, outputs, scope, send)
         finally:

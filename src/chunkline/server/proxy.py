@@ -30,6 +30,7 @@ from .upstream import Upstream, capped, counted, too_long
 
 if TYPE_CHECKING:
     from ..conversion import Conversion
+    from ..pipeline import Pipeline
     from .app import ServerState
 
 __all__ = ["ChatExchange", "error_response"]
@@ -125,12 +126,8 @@ class ChatExchange(Response):
             if self._request.stream:
                 complete = await self._stream(response, raw, send)
             else:
-                source = counted(capped(raw, settings.stream_timeout), settings.max_response_bytes)
-                outputs = self._state.events_pipeline.transform(
-                    source,
-                    idle_timeout=settings.idle_timeout,
-                    observer=record,
-                    **{SECRETS_OPTION: (self._api_key,)},
+                outputs = self._whole_outputs(
+                    self._state.events_pipeline, raw, {"observer": record, SECRETS_OPTION: (self._api_key,)}
                 )
                 async with _closing(outputs):
                     complete = await self._complete(response, outputs, scope, send)
@@ -222,6 +219,16 @@ class ChatExchange(Response):
             pings=pings,
         )
         return self._send_stream(send, sending, conversion)
+
+    def _whole_outputs(
+        self, pipeline: Pipeline, raw: AsyncIterator[bytes], overrides: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """A non-streamed answer's outputs: the upstream body, cut off at the time limit per
+        stream and past the bytes the server assembles an answer from
+        (``CHUNKLINE_MAX_RESPONSE_BYTES``), through a conversion of ``pipeline``."""
+        settings = self._state.settings
+        source = counted(capped(raw, settings.stream_timeout), settings.max_response_bytes)
+        return pipeline.transform(source, idle_timeout=settings.idle_timeout, **overrides)
 
     def _take_body(self) -> dict[str, Any]:
         """The upstream request's body, which the exchange no longer keeps (`_open_upstream`

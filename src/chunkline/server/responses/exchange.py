@@ -18,7 +18,6 @@ from .. import http1
 from ..pipelines import route_stages
 from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond
 from ..scrub import SECRETS_OPTION, passed_headers
-from ..upstream import capped
 from .request import ResponsesRequest
 
 if TYPE_CHECKING:
@@ -87,7 +86,6 @@ class ResponsesExchange(ChatExchange):
         if response is None:
             return
         request = self._responses
-        settings = self._state.settings
         pipelines = self._state.responses_pipelines
         pipeline = pipelines.stream if request.stream else pipelines.whole
         overrides: dict[str, Any] = {
@@ -103,9 +101,7 @@ class ResponsesExchange(ChatExchange):
             if request.stream:
                 complete = await self._stream_events(response, pipeline.open(**overrides), raw, send)
             else:
-                outputs = pipeline.transform(
-                    capped(raw, settings.stream_timeout), idle_timeout=settings.idle_timeout, **overrides
-                )
+                outputs = self._whole_outputs(pipeline, raw, overrides)
                 async with _closing(outputs):
                     complete = await self._complete(response, outputs, scope, send)
         finally:
