@@ -39,7 +39,6 @@ logger = logging.getLogger("chunkline.server")
 SOURCE, TARGET = "openai-chat", "anthropic-messages"
 _IN_BAND_ERROR = b"event: error\n"
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
-_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 # HTTP status -> the Anthropic error type its API sends with it.
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -153,14 +152,12 @@ class MessagesExchange(ChatExchange):
         ``CHUNKLINE_PING_INTERVAL`` seconds: a comment until the stream has begun, then
         Anthropic's own ping event (which Anthropic clients skip)."""
         passed = passed_headers(response.take_headers(), [self._api_key])
-        headers = [(k.encode(), v.encode()) for k, v in {**_STREAM_HEADERS, **passed}.items()]
-        headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
         interval = self._messages_state.settings.ping_interval
         return self._relayed(
             conversion,
             raw,
             send,
-            headers,
+            passed,
             on_fault=self._in_band_fault,
             fault_marker=_IN_BAND_ERROR,
             pings=Pings(interval, b": ping\n\n", _PING) if interval > 0 else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -187,31 +187,32 @@ class ChatExchange(Response):
         conversion = self._state.stream_pipeline(self._request.include_usage).open(
             observer=self._record, **{SECRETS_OPTION: (self._api_key,)}
         )
-        headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in self._passed.items())]
-        self._passed.clear()  # they go with the head: not kept for as long as the stream runs
+        passed, self._passed = self._passed, {}  # they go with the head, not kept for the stream
         self._started = True
-        return self._relayed(conversion, raw, send, headers, on_fault=self._in_band_fault)
+        return self._relayed(conversion, raw, send, passed, on_fault=self._in_band_fault)
 
     def _relayed(
         self,
         conversion: Conversion,
         raw: AsyncIterator[bytes],
         send: Send,
-        headers: list[tuple[bytes, bytes]],
+        headers: Mapping[str, str],
         *,
         on_fault: Callable[[bytes], None],
         fault_marker: bytes = CHAT_FAULT,
         pings: Pings | None = None,
     ) -> Awaitable[bool]:
-        """A 200 stream with ``headers``, ``raw`` through ``conversion`` by `relay` (what one
-        upstream read brings goes in one write; the server's idle and stream time limits), sent
-        as a stream in flight (`_send_stream`): the coroutine, for the caller to hand back."""
+        """A 200 event stream with ``headers`` (the upstream's passed on, the route's own) beside
+        the stream's own, ``raw`` through ``conversion`` by `relay` (what one upstream read brings
+        goes in one write; the server's idle and stream time limits), sent as a stream in flight
+        (`_send_stream`): the coroutine, for the caller to hand back."""
         settings = self._state.settings
+        head = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
         sending = relay(
             conversion,
             raw,
             send,
-            start={"type": "http.response.start", "status": 200, "headers": headers},
+            start={"type": "http.response.start", "status": 200, "headers": head},
             idle_timeout=settings.idle_timeout,
             stream_timeout=settings.stream_timeout,
             on_fault=on_fault,

@@ -16,7 +16,7 @@ from ...conversion import Conversion
 from ...pipeline import Pipeline
 from .. import http1
 from ..pipelines import route_stages
-from ..proxy import _STREAM_HEADERS, ChatExchange, _closing, _respond
+from ..proxy import ChatExchange, _closing, _respond
 from ..scrub import SECRETS_OPTION, passed_headers
 from .request import ResponsesRequest
 
@@ -114,9 +114,8 @@ class ResponsesExchange(ChatExchange):
         goes in one write), ended in-band by the end of a shutdown's grace period too."""
         passed = passed_headers(response.take_headers(), [self._api_key])
         headers = {**passed, **self._warnings()}
-        raw_headers = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
         return self._relayed(
-            conversion, raw, send, raw_headers, on_fault=self._in_band_fault, fault_marker=_FAILED
+            conversion, raw, send, headers, on_fault=self._in_band_fault, fault_marker=_FAILED
         )
 
     async def _complete(
