@@ -42,22 +42,41 @@ async def _reads(*parts: bytes) -> AsyncIterator[bytes]:
         yield part
 
 
+class _Sent:
+    """What a relay sent: each body part's bytes, and the response's end (one empty last message)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.ended = False
+
+    def take(self, message: dict[str, Any]) -> bool:
+        """Keep ``message``; whether it was a body part (not the end)."""
+        assert not self.ended, f"sent after the response ended: {message}"
+        if message.get("more_body", False):
+            self.bodies.append(message["body"])
+            return True
+        assert message == {"type": "http.response.body", "body": b"", "more_body": False}
+        self.ended = True
+        return False
+
+
 async def _relay(*parts: bytes, pipeline: Pipeline | None = None) -> tuple[list[str], list[bytes]]:
     """The log of feeds, sends and end-of-turn flushes, and the bodies sent (by a conversion of
     ``pipeline``, by default the chat route's)."""
     loop = asyncio.get_running_loop()
     log: list[str] = []
-    bodies: list[bytes] = []
+    sent = _Sent()
 
     async def send(message: dict[str, Any]) -> None:
-        bodies.append(message["body"])
-        log.append("send")
-        # As the protocol holds writes: they leave with the loop's next turn.
-        loop.call_soon(log.append, "flushed")
+        if sent.take(message):
+            log.append("send")
+            # As the protocol holds writes: they leave with the loop's next turn.
+            loop.call_soon(log.append, "flushed")
 
     conversion = _Recorded(pipeline.open() if pipeline else Pipeline().open(created=CREATED), log)
     await relay(conversion, _reads(*parts), send, idle_timeout=5, stream_timeout=60)  # type: ignore[arg-type]
-    return log, bodies
+    assert sent.ended
+    return log, sent.bodies
 
 
 def _whole(*parts: bytes, close: bool = True) -> list[bytes]:
@@ -147,10 +166,10 @@ async def _paced(*steps: bytes | float) -> AsyncIterator[bytes]:
 
 
 async def _pinged(*steps: bytes | float, interval: float = 0.05, idle: float = 5) -> list[bytes]:
-    bodies: list[bytes] = []
+    sent = _Sent()
 
     async def send(message: dict[str, Any]) -> None:
-        bodies.append(message["body"])
+        sent.take(message)
 
     conversion = Pipeline().open(created=CREATED)
     await relay(
@@ -161,7 +180,8 @@ async def _pinged(*steps: bytes | float, interval: float = 0.05, idle: float = 5
         stream_timeout=60,
         pings=Pings(interval, FIRST, LATER),
     )
-    return bodies
+    assert sent.ended
+    return sent.bodies
 
 
 @pytest.mark.asyncio
@@ -193,13 +213,14 @@ async def test_no_ping_leaves_after_the_relay_has_returned() -> None:
     """The idle timeout ends the stream in-band; the pings stop with it, also one whose send is
     still waiting (for a client that reads slowly) when the relay returns."""
     frames = echo_events("hello")
-    bodies: list[bytes] = []
+    sent = _Sent()
+    bodies = sent.bodies
     release = asyncio.Event()
 
     async def send(message: dict[str, Any]) -> None:
         if message["body"] in (FIRST, LATER):
             await release.wait()  # a ping stuck behind a full socket buffer
-        bodies.append(message["body"])
+        sent.take(message)
 
     conversion = Pipeline().open(created=CREATED)
     await relay(
@@ -210,6 +231,7 @@ async def test_no_ping_leaves_after_the_relay_has_returned() -> None:
         stream_timeout=60,
         pings=Pings(0.05, FIRST, LATER),
     )
+    assert sent.ended
     ended = list(bodies)
     release.set()
     await asyncio.sleep(0.1)
@@ -218,17 +240,18 @@ async def test_no_ping_leaves_after_the_relay_has_returned() -> None:
 
 
 def _relayed_bodies(pipeline: Pipeline, reads: list[bytes], **options: Any) -> bytes:
-    bodies: list[bytes] = []
+    sent = _Sent()
 
     async def send(message: dict[str, Any]) -> None:
-        bodies.append(message["body"])
+        sent.take(message)
 
     async def run() -> None:
         conversion = pipeline.open(**options)
         await relay(conversion, _reads(*reads), send, idle_timeout=5, stream_timeout=60)
 
     asyncio.run(run())
-    return b"".join(bodies)
+    assert sent.ended
+    return b"".join(sent.bodies)
 
 
 def _converted(pipeline: Pipeline, data: bytes, **options: Any) -> bytes:

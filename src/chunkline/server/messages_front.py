@@ -136,7 +136,8 @@ class MessagesExchange(ChatExchange):
         try:
             if self._chat.stream:
                 conversion = state.messages_pipeline.open(**overrides)
-                complete = await self._stream_events(response, conversion, raw, send)
+                await self._stream_events(response, conversion, raw, send)
+                complete = True
             else:
                 outputs = self._whole_outputs(state.message_events_pipeline, raw, overrides)
                 async with _closing(outputs):
@@ -146,7 +147,7 @@ class MessagesExchange(ChatExchange):
 
     def _stream_events(
         self, response: http1.Response, conversion: Conversion, raw: AsyncIterator[bytes], send: Send
-    ) -> Awaitable[bool]:
+    ) -> Awaitable[None]:
         """The events as the chat route sends its chunks (`relay`: what one upstream read brings
         goes in one write), with a keep-alive ping whenever the client has been sent nothing for
         ``CHUNKLINE_PING_INTERVAL`` seconds: a comment until the stream has begun, then

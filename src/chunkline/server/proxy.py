@@ -80,6 +80,8 @@ class ChatExchange(Response):
         #: The upstream response headers the client gets too (see scrub.passed_headers).
         self._passed: dict[str, str] = {}
         self._cancel: TaskScope
+        #: The in-flight gauge of a stream being sent (`_relayed`), let go of by `_finish`.
+        self._in_flight: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
@@ -124,7 +126,8 @@ class ChatExchange(Response):
         self._cancel.at(asyncio.get_running_loop().time() + settings.stream_timeout + _HARD_LIMIT_GRACE)
         try:
             if self._request.stream:
-                complete = await self._stream(response, raw, send)
+                await self._stream(response, raw, send)
+                complete = True
             else:
                 outputs = self._whole_outputs(
                     self._state.events_pipeline, raw, {"observer": record, SECRETS_OPTION: (self._api_key,)}
@@ -166,7 +169,11 @@ class ChatExchange(Response):
             return None
 
     async def _finish(self, response: http1.Response, raw: AsyncIterator[bytes], *, drain: bool) -> None:
-        """`Upstream.finish`, which no cancellation of the exchange may interrupt."""
+        """`Upstream.finish`, which no cancellation of the exchange may interrupt; a stream is no
+        longer in flight."""
+        if self._in_flight is not None:
+            self._in_flight.dec()
+            self._in_flight = None
         self._cancel.shield = True
         await Upstream.finish(response, raw, drain=drain)
 
@@ -180,10 +187,9 @@ class ChatExchange(Response):
         if not self._started:
             await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
 
-    def _stream(self, response: http1.Response, raw: AsyncIterator[bytes], send: Send) -> Awaitable[bool]:
-        """The converted stream, sent; True once the client has all of it. Hands back
-        `_send_stream`'s coroutine rather than awaiting it in one of its own: one frame fewer
-        held for as long as the stream runs."""
+    def _stream(self, response: http1.Response, raw: AsyncIterator[bytes], send: Send) -> Awaitable[None]:
+        """The converted stream, sent. Hands back `relay`'s coroutine rather than awaiting it in
+        one of its own: one frame fewer held for as long as the stream runs."""
         conversion = self._state.stream_pipeline(self._request.include_usage).open(
             observer=self._record, **{SECRETS_OPTION: (self._api_key,)}
         )
@@ -201,14 +207,19 @@ class ChatExchange(Response):
         on_fault: Callable[[bytes], None],
         fault_marker: bytes = CHAT_FAULT,
         pings: Pings | None = None,
-    ) -> Awaitable[bool]:
+    ) -> Awaitable[None]:
         """A 200 event stream with ``headers`` (the upstream's passed on, the route's own) beside
         the stream's own, ``raw`` through ``conversion`` by `relay` (what one upstream read brings
-        goes in one write; the server's idle and stream time limits), sent as a stream in flight
-        (`_send_stream`): the coroutine, for the caller to hand back."""
-        settings = self._state.settings
+        goes in one write; the server's idle and stream time limits; the end of a shutdown's grace
+        period cuts it off in-band, in the route's own error shape), counted as a stream in
+        flight until `_finish`: the coroutine, for the caller to hand back."""
+        state = self._state
+        settings = state.settings
         head = [*_STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
-        sending = relay(
+        if state.metrics is not None:
+            self._in_flight = state.metrics.streams.labels(self._record.route)
+            self._in_flight.inc()
+        return relay(
             conversion,
             raw,
             send,
@@ -218,8 +229,13 @@ class ChatExchange(Response):
             on_fault=on_fault,
             fault_marker=fault_marker,
             pings=pings,
+            shutdown=state.shutdown,
+            on_cut=self._cut_by_shutdown,
         )
-        return self._send_stream(send, sending, conversion)
+
+    def _cut_by_shutdown(self) -> None:
+        self._record.fault = SHUTDOWN_ERROR
+        logger.warning("stream cut off by the shutdown [request %s]", self._record.id)
 
     def _whole_outputs(
         self, pipeline: Pipeline, raw: AsyncIterator[bytes], overrides: dict[str, Any]
@@ -297,31 +313,6 @@ class ChatExchange(Response):
         self._started = True
         await _respond(respond(error), scope, send)
         return None
-
-    async def _send_stream(self, send: Send, sending: Awaitable[None], conversion: Conversion) -> bool:
-        """Await ``sending`` (a stream's head and body going out, ``conversion`` feeding it) as a
-        stream in flight, then end the body; True. The end of a shutdown's grace period cuts a
-        stream in flight off: it then ends in-band with the conversion's abort, in the route's
-        own error shape (a Responses failure names the response the stream began)."""
-        record = self._record
-        metrics = self._state.metrics
-        in_flight = metrics.streams.labels(record.route) if metrics is not None else None
-        if in_flight is not None:
-            in_flight.inc()
-        try:
-            with self._state.shutdown.guard() as cut:
-                await sending
-            if cut.cancelled_caught:
-                record.fault = SHUTDOWN_ERROR
-                logger.warning("stream cut off by the shutdown [request %s]", record.id)
-                for data in conversion.abort(SHUTDOWN_ERROR, self._state.shutdown.message):
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-        finally:
-            if in_flight is not None:
-                in_flight.dec()
-        # The body ends right after the last event (R5: openai 1.x clients read on until it does).
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return True
 
     async def _complete(
         self, response: http1.Response, outputs: AsyncIterator[Any], scope: Scope, send: Send

@@ -13,6 +13,7 @@ from starlette.types import Message, Send
 from ..conversion import Conversion
 from ..errors import idle_fault, source_fault
 from .cancel import TaskScope
+from .shutdown import SHUTDOWN_ERROR, Shutdown
 from .upstream import too_long
 
 __all__ = ["CHAT_FAULT", "Pings", "relay"]
@@ -133,6 +134,8 @@ async def relay(
     on_fault: Callable[[bytes], None] | None = None,
     fault_marker: bytes = CHAT_FAULT,
     pings: Pings | None = None,
+    shutdown: Shutdown | None = None,
+    on_cut: Callable[[], None] | None = None,
 ) -> None:
     """Send ``start`` (the response's head), if given. Then feed ``source`` (the upstream body)
     to ``conversion`` chunk by chunk and send what each chunk completes as one ASGI body message
@@ -147,17 +150,23 @@ async def relay(
     (``upstream_timeout`` too). Each in-band error event that goes out (an output that starts
     with ``fault_marker``, the target format's error frame) is handed to ``on_fault`` (by
     default it is logged). With ``pings``, a stream silent for their interval gets a keep-alive
-    frame. Does not close ``source`` and does not end the response."""
-    if start is not None:
-        await send(start)
-    del start  # nor its headers, kept for as long as the stream runs
+    frame. With ``shutdown``, the end of its grace period cuts the stream off, head included: it
+    ends in-band with the conversion's abort (`SHUTDOWN_ERROR`), and ``on_cut`` is called.
+
+    Ends the response (a last, empty body message) but does not close ``source``. The stream's
+    one cancel scope is the shutdown's guard, which the idle timeout cancels too: the server
+    holds one scope and one coroutine frame per stream, not one for each."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + stream_timeout
     tail: Sequence[Any] = ()
     read = source.__anext__
     fault = on_fault or _log_fault
     first_read = True
-    with TaskScope() as scope:
+    watchdog: _Watchdog | None = None
+    with shutdown.guard() if shutdown is not None else TaskScope() as scope:
+        if start is not None:
+            await send(start)
+        del start  # nor its headers, kept for as long as the stream runs
         watchdog = _Watchdog(loop, idle_timeout, scope)
         pinger = None
         if pings is not None:
@@ -201,10 +210,16 @@ async def relay(
             watchdog.stop()
             if pinger is not None:
                 pinger.stop()
-    if watchdog.fired:
+    if watchdog is not None and watchdog.fired:
         tail = conversion.abort(*idle_fault(idle_timeout))
+    elif scope.cancelled_caught and shutdown is not None:
+        tail = conversion.abort(SHUTDOWN_ERROR, shutdown.message)
+        if on_cut is not None:
+            on_cut()
     if tail:
         await _send(send, tail, fault, fault_marker)
+    # The body ends right after the last event (R5: openai 1.x clients read on until it does).
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _lead(

@@ -99,7 +99,8 @@ class ResponsesExchange(ChatExchange):
         complete = False
         try:
             if request.stream:
-                complete = await self._stream_events(response, pipeline.open(**overrides), raw, send)
+                await self._stream_events(response, pipeline.open(**overrides), raw, send)
+                complete = True
             else:
                 outputs = self._whole_outputs(pipeline, raw, overrides)
                 async with _closing(outputs):
@@ -109,7 +110,7 @@ class ResponsesExchange(ChatExchange):
 
     def _stream_events(
         self, response: http1.Response, conversion: Conversion, raw: AsyncIterator[bytes], send: Send
-    ) -> Awaitable[bool]:
+    ) -> Awaitable[None]:
         """The events as the chat route sends its chunks (`relay`: what one upstream read brings
         goes in one write), ended in-band by the end of a shutdown's grace period too."""
         passed = passed_headers(response.take_headers(), [self._api_key])
