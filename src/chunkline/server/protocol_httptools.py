@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
+from collections.abc import Awaitable, Coroutine
+from types import MethodType
 from typing import TYPE_CHECKING, Any, Final
 
 import httptools
@@ -92,7 +95,22 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         self._running = cycle
-        super()._start_asgi_task(cycle, app)
+        if self.config.reset_contextvars:  # uvicorn's own, with the fresh context it asks for
+            super()._start_asgi_task(cycle, app)
+            return
+        # The task runs the app's own coroutine, and what uvicorn's run_asgi does around it is
+        # done once the task is done (`_app_done`): run_asgi's coroutine frame, 248 bytes, was
+        # held for as long as a stream runs, and each request passed through it.
+        try:
+            call: Any = app(cycle.scope, cycle.receive, cycle.send)
+        except Exception as exc:  # the app failed before its coroutine began
+            call = _raised(exc)
+        if not asyncio.iscoroutine(call):
+            call = _awaited(call)
+        task = self.loop.create_task(call)
+        task.add_done_callback(MethodType(_app_done, cycle))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     # -- reading the request -----------------------------------------------------------------------
 
@@ -192,3 +210,50 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
             self.transport.close()
         else:
             self.transport.abort()
+
+
+def _app_done(cycle: RequestResponseCycle, task: asyncio.Task[Any]) -> None:
+    """What uvicorn's ``RequestResponseCycle.run_asgi`` does once the app has returned or raised
+    (a cancellation too): the same log lines, a 500 if no response had begun, else the connection
+    closed; and the cycle lets go of the protocol."""
+    cycle.on_response = _nothing
+    error = asyncio.CancelledError() if task.cancelled() else task.exception()
+    if error is not None:
+        cycle.logger.error("Exception in ASGI application\n", exc_info=error)
+        if not cycle.response_started:
+            _spawn(cycle.send_500_response())
+        else:
+            cycle.transport.close()
+        return
+    result = task.result()
+    if result is not None:
+        cycle.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        cycle.transport.close()
+    elif not cycle.response_started and not cycle.disconnected:
+        cycle.logger.error("ASGI callable returned without starting response.")
+        _spawn(cycle.send_500_response())
+    elif not cycle.response_complete and not cycle.disconnected:
+        cycle.logger.error("ASGI callable returned without completing response.")
+        cycle.transport.close()
+
+
+def _nothing() -> None:
+    pass
+
+
+#: The 500 answers being sent, kept until sent: the loop holds only weak references to tasks.
+_SENDING: set[asyncio.Task[None]] = set()
+
+
+def _spawn(sending: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(sending)
+    _SENDING.add(task)
+    task.add_done_callback(_SENDING.discard)
+
+
+async def _raised(error: Exception) -> None:
+    raise error
+
+
+async def _awaited(call: Awaitable[Any]) -> Any:
+    return await call
