@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
-from chunkline.server.cancel import TaskScope
+from chunkline.server.cancel import TIMER_CONTEXT, TaskScope
 
 
 @pytest.mark.asyncio
@@ -95,3 +96,18 @@ async def test_a_cancel_of_the_task_itself_goes_through_the_scope() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+@pytest.mark.asyncio
+async def test_its_deadline_timer_keeps_no_copy_of_the_tasks_context() -> None:
+    """A timer given no context copies the task's: 64 bytes kept for a stream's whole life."""
+    loop = asyncio.get_running_loop()
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
+    marker.set("the task's")
+    with TaskScope() as scope:
+        scope.at(loop.time() + 0.01)
+        timer = scope._timer
+        assert timer is not None and timer._context is TIMER_CONTEXT  # type: ignore[attr-defined]
+        await asyncio.sleep(1)
+    assert scope.cancelled_caught
+    assert marker not in TIMER_CONTEXT

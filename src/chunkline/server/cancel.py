@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 from types import TracebackType
 
-__all__ = ["TaskScope"]
+__all__ = ["TIMER_CONTEXT", "TaskScope"]
+
+#: The context the server's own timers run their callbacks in, which read no context variable:
+#: a timer given none copies the current context, a 64-byte object kept for as long as the timer
+#: is set (the idle watch and the stream's time limit are set for a stream's whole life).
+TIMER_CONTEXT = contextvars.Context()
 
 
 class TaskScope:
@@ -87,7 +93,7 @@ class TaskScope:
         if self._timer is not None:
             self._timer.cancel()
         self.deadline = when
-        self._timer = task.get_loop().call_at(when, self.cancel)
+        self._timer = task.get_loop().call_at(when, self.cancel, context=TIMER_CONTEXT)
 
     def _deliver(self) -> None:
         task = self._task

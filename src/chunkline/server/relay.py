@@ -12,7 +12,7 @@ from starlette.types import Message, Send
 
 from ..conversion import Conversion
 from ..errors import idle_fault, source_fault
-from .cancel import TaskScope
+from .cancel import TIMER_CONTEXT, TaskScope
 from .shutdown import SHUTDOWN_ERROR, Shutdown
 from .upstream import too_long
 
@@ -47,7 +47,7 @@ class _Watchdog:
         self.fired = False
         self.writing = False
         self.last = loop.time()
-        self.timer = loop.call_at(self.last + idle, self._check)
+        self.timer = loop.call_at(self.last + idle, self._check, context=TIMER_CONTEXT)
 
     def _check(self) -> None:
         now = self.loop.time()
@@ -56,7 +56,7 @@ class _Watchdog:
             self.fired = True
             self.scope.cancel()
         else:
-            self.timer = self.loop.call_at(due, self._check)
+            self.timer = self.loop.call_at(due, self._check, context=TIMER_CONTEXT)
 
     def stop(self) -> None:
         self.timer.cancel()
