@@ -21,7 +21,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # exercise real entry-point discovery exactly as a user's installed plugins are found.
 PLUGINS := plugins/chunkline-redact plugins/chunkline-markdown
 
-.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-ab bench-peers bench-upstream-clients dist clean distclean
+.PHONY: demo test lint typecheck docs docs-serve fmt bench bench-server bench-first-byte bench-ab bench-peers bench-upstream-clients dist clean distclean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m chunkline.demo $(if $(FULL),--full)
@@ -54,6 +54,10 @@ bench: $(VENV)/.installed-dev
 # OpenAI-compatible upstream).
 bench-server: $(VENV)/.installed-dev $(if $(PEERS),$(PEERS_VENV)/.installed)
 	$(BIN)/python benchmarks/bench_server.py $(if $(PEERS),--peers $(PEERS_VENV)/bin/litellm) $(if $(ROUTE),--route $(ROUTE))
+
+# Where chunkline's added first byte goes: one timeline per request, client and server on one clock.
+bench-first-byte: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/first_byte.py
 
 # Two versions of the server side by side in one run: `make bench-ab BEFORE=<git revision>`
 # (AFTER=<revision>; by default the working tree).
