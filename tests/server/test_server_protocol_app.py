@@ -61,8 +61,10 @@ async def test_no_answer_begun_is_a_500(
     cls: type[ConnectionGuards], app: Any, logged: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR):
-        _, wire = await _run(cls, app)
+        protocol, wire = await _run(cls, app)
     assert wire.output.startswith(b"HTTP/1.1 500 "), wire.output
+    # The 500's end reached the protocol, as under run_asgi: one request answered.
+    assert protocol.server_state.total_requests == 1
     assert b"\r\n\r\n" in wire.output and b"Internal Server Error" in wire.output.partition(b"\r\n\r\n")[2]
     assert logged in caplog.text
 

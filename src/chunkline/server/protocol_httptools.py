@@ -215,26 +215,34 @@ class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
 def _app_done(cycle: RequestResponseCycle, task: asyncio.Task[Any]) -> None:
     """What uvicorn's ``RequestResponseCycle.run_asgi`` does once the app has returned or raised
     (a cancellation too): the same log lines, a 500 if no response had begun, else the connection
-    closed; and the cycle lets go of the protocol."""
-    cycle.on_response = _nothing
+    closed; and then the cycle lets go of the protocol."""
     error = asyncio.CancelledError() if task.cancelled() else task.exception()
+    result = None if error is not None else task.result()
     if error is not None:
         cycle.logger.error("Exception in ASGI application\n", exc_info=error)
         if not cycle.response_started:
-            _spawn(cycle.send_500_response())
-        else:
-            cycle.transport.close()
-        return
-    result = task.result()
-    if result is not None:
+            _spawn(_answer_500(cycle))
+            return
+        cycle.transport.close()
+    elif result is not None:
         cycle.logger.error("ASGI callable should return None, but returned '%s'.", result)
         cycle.transport.close()
     elif not cycle.response_started and not cycle.disconnected:
         cycle.logger.error("ASGI callable returned without starting response.")
-        _spawn(cycle.send_500_response())
+        _spawn(_answer_500(cycle))
+        return
     elif not cycle.response_complete and not cycle.disconnected:
         cycle.logger.error("ASGI callable returned without completing response.")
         cycle.transport.close()
+    cycle.on_response = _nothing
+
+
+async def _answer_500(cycle: RequestResponseCycle) -> None:
+    # As in run_asgi, the 500's end still reaches the protocol (its count of requests answered).
+    try:
+        await cycle.send_500_response()
+    finally:
+        cycle.on_response = _nothing
 
 
 def _nothing() -> None:
