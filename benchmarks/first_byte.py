@@ -55,14 +55,14 @@ def main() -> None:
             f"import first_byte_probe\nfirst_byte_probe.install({str(trace)!r})\n"
         )
         fake = start_fake_upstream()
-        floor = start_floor(fake.port)
-        server = _probed_server(fake.url, folder)
+        started = [fake]
         try:
+            started.append(floor := start_floor(fake.port))
+            started.append(server := _probed_server(fake.url, folder))
             asyncio.run(_measure(args, fake, floor, server, trace))
         finally:
-            server.stop()
-            floor.stop()
-            fake.stop()
+            for process in reversed(started):
+                process.stop()
 
 
 def _probed_server(upstream: str, probe_folder: str) -> Process:
@@ -85,16 +85,22 @@ async def _measure(
     direct = Target("direct", fake, route.direct_path, route.direct_body, replayed=True)
     through_floor = Target("floor", floor, route.direct_path, route.direct_body, replayed=True)
     chunkline = Target("chunkline", server, route.path, route.body)
-    client_moments: list[tuple[float, float]] = []
-    request = server_client.Connection.request
+    client_moments: list[tuple[float, float]] = []  # (request written, first body bytes)
+    send, request = server_client.Connection._send, server_client.Connection.request
+    writes: list[float] = []
 
-    async def timed(self: server_client.Connection, *given: Any, **named: Any) -> server_client.Result:
-        started = server_client.time.perf_counter()
-        result = await request(self, *given, **named)
+    async def sent(self: server_client.Connection, *given: Any) -> tuple[asyncio.StreamReader, float]:
+        reader, started = await send(self, *given)
+        writes.append(started)  # the client's own clock reading, which its ttfb counts from
+        return reader, started
+
+    async def timed(self: server_client.Connection, *given: Any) -> server_client.Result:
+        result = await request(self, *given)
         if self.port == server.port:
-            client_moments.append((started, started + result.ttfb))
+            client_moments.append((writes[-1], writes[-1] + result.ttfb))
         return result
 
+    server_client.Connection._send = sent  # type: ignore[method-assign]
     server_client.Connection.request = timed  # type: ignore[method-assign]
     for target in (direct, through_floor, chunkline):  # warm up
         await sequential(target, args.recording, 10)
@@ -126,9 +132,9 @@ async def _measure(
     base = percentile(ttfb["direct"], 0.5)
     print(f"time to first byte, p50 (ms): straight to the fake upstream {base * 1000:.3f}")
     for name in ("floor", "chunkline"):
-        p50, p99 = percentile(ttfb[name], 0.5), percentile(ttfb[name], 0.99)
-        added99 = p99 - percentile(ttfb["direct"], 0.99)
-        added, added99 = (p50 - base) * 1000, added99 * 1000
+        p50 = percentile(ttfb[name], 0.5)
+        added = (p50 - base) * 1000
+        added99 = (percentile(ttfb[name], 0.99) - percentile(ttfb["direct"], 0.99)) * 1000
         print(f"  {name:10} {p50 * 1000:.3f}, added {added:+.3f} (p99 added {added99:+.3f})")
 
 
