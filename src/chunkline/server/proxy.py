@@ -29,6 +29,8 @@ from .translate import Translated
 from .upstream import Upstream, capped, counted, too_long
 
 if TYPE_CHECKING:
+    from prometheus_client import Gauge
+
     from ..conversion import Conversion
     from ..pipeline import Pipeline
     from .app import ServerState
@@ -81,7 +83,7 @@ class ChatExchange(Response):
         self._passed: dict[str, str] = {}
         self._cancel: TaskScope
         #: The in-flight gauge of a stream being sent (`_relayed`), let go of by `_finish`.
-        self._in_flight: Any = None
+        self._in_flight: Gauge | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record = record = record_of(scope) or RequestRecord(id="-", started=time.perf_counter())
