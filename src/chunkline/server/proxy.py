@@ -26,7 +26,7 @@ from .relay import CHAT_FAULT, Pings, relay
 from .scrub import SECRETS_OPTION, UPSTREAM_REQUEST_ID, passed_headers, redact_value
 from .shutdown import SHUTDOWN_ERROR
 from .translate import Translated
-from .upstream import Upstream, capped, counted, too_long
+from .upstream import StreamTimeLimit, Upstream, capped, counted, too_long
 
 if TYPE_CHECKING:
     from prometheus_client import Gauge
@@ -184,10 +184,10 @@ class ChatExchange(Response):
         ASGI response ends unfinished, and the server closes the connection (its write timeout
         ends one whose client reads nothing)."""
         message = too_long(self._state.settings.stream_timeout)
-        self._record.fault = "upstream_timeout"
+        self._record.fault = StreamTimeLimit.type
         logger.warning("%s [request %s]", message, self._record.id)
         if not self._started:
-            await _respond(error_response(APIError(504, message, type="upstream_timeout")), scope, send)
+            await _respond(error_response(APIError(504, message, type=StreamTimeLimit.type)), scope, send)
 
     def _stream(self, response: http1.Response, raw: AsyncIterator[bytes], send: Send) -> Awaitable[None]:
         """The converted stream, sent. Hands back `relay`'s coroutine rather than awaiting it in

@@ -14,7 +14,7 @@ from ..conversion import Conversion
 from ..errors import idle_fault, source_fault
 from .cancel import TIMER_CONTEXT, TaskScope
 from .shutdown import SHUTDOWN_ERROR, Shutdown
-from .upstream import too_long
+from .upstream import StreamTimeLimit, too_long
 
 __all__ = ["CHAT_FAULT", "Pings", "relay"]
 
@@ -183,7 +183,8 @@ async def relay(
                     tail = conversion.abort(*source_fault(exc))
                     break
                 if loop.time() > deadline:
-                    tail = conversion.abort("upstream_timeout", too_long(stream_timeout))
+                    # The fault `upstream.capped` raises on the other paths, so both read alike.
+                    tail = conversion.abort(*source_fault(StreamTimeLimit(too_long(stream_timeout))))
                     break
                 if first_read:
                     first_read = False
