@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import threading
@@ -39,11 +40,26 @@ def _protocols() -> list[Any]:
 #: Both guarded protocols, as a pytest parameter list (``@pytest.mark.parametrize("cls", PROTOCOLS)``).
 PROTOCOLS = _protocols()
 
+#: The event loops the server runs on: asyncio's, and uvloop (the server extra's, but not on Windows).
+LOOPS = [
+    pytest.param("asyncio", id="asyncio"),
+    pytest.param(
+        "uvloop",
+        id="uvloop",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("uvloop") is None,
+            reason="uvloop is not installed (the server extra installs it, except on Windows)",
+        ),
+    ),
+]
+
 
 class ServerThread:
     """chunkline's app served by uvicorn in a background thread, on 127.0.0.1 and a free port."""
 
-    def __init__(self, settings: Settings, protocol: type[ConnectionGuards] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, protocol: type[ConnectionGuards] | None = None, *, loop: str = "auto"
+    ) -> None:
         self.settings = settings
         self.app = create_app(settings)
         # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP.
@@ -59,6 +75,7 @@ class ServerThread:
             lifespan="on",
             timeout_graceful_shutdown=1,
             timeout_keep_alive=5,
+            loop=loop,  # auto: uvloop where it is installed, as `chunkline serve` chooses
         )
         # The server's own protocol (``protocol``: that one instead) and connection limits, as
         # `chunkline serve` runs it.
@@ -69,6 +86,11 @@ class ServerThread:
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, name="chunkline-serve", daemon=True
         )
+
+    @property
+    def loop_module(self) -> str:
+        """The module of the event loop the server runs on (``uvloop``, or ``asyncio.*``)."""
+        return type(self.server.servers[0].get_loop()).__module__
 
     @property
     def url(self) -> str:
