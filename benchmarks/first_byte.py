@@ -10,6 +10,8 @@ request, and each segment's median is printed. In the same rounds, and alternati
 same requests go straight to the fake upstream and through the floor (floor_server.py), so the
 figures say how much of chunkline's added first byte is its own work and how much is the trips
 over loopback that any proxy makes (`make bench-server` reports the added first byte itself).
+The server runs on asyncio's loop here, where the probe can wrap the transport, even where
+uvloop is installed (and `chunkline serve` would run on it).
 """
 
 from __future__ import annotations
@@ -66,11 +68,12 @@ def main() -> None:
 
 
 def _probed_server(upstream: str, probe_folder: str) -> Process:
-    """``chunkline serve`` with the probe's sitecustomize first on its path."""
+    """``chunkline serve`` with the probe's sitecustomize first on its path, on asyncio's loop:
+    the probe wraps its socket transport's ``write`` (uvloop's, in C, cannot be wrapped)."""
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [probe_folder, saved]))
     try:
-        return start_server(upstream)
+        return start_server(upstream, loop="asyncio")
     finally:
         if saved is None:
             del os.environ["PYTHONPATH"]

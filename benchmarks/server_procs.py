@@ -141,18 +141,29 @@ def start_litellm(litellm: str, upstream: str, models: list[str], workdir: Path)
     return _wait_healthy(Process("litellm proxy", popen, port), "/health/liveliness", 120)
 
 
-def start_server(upstream: str, source: str | None = None, upstream_format: str | None = None) -> Process:
+def start_server(
+    upstream: str, source: str | None = None, upstream_format: str | None = None, loop: str | None = None
+) -> Process:
     """``chunkline serve`` (one worker, pass-through keys, no access log) in front of ``upstream``
     (of ``upstream_format``, by default the Anthropic API); with ``source``, the chunkline
-    package found there (a ``src`` folder) rather than the one installed."""
+    package found there (a ``src`` folder) rather than the one installed; with ``loop``, on that
+    event loop (``--loop``) rather than the one it chooses."""
     port = free_port()
     env = dict(os.environ, CHUNKLINE_ACCESS_LOG="false", CHUNKLINE_LOG_LEVEL="warning")
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
-    for name in ("CHUNKLINE_API_KEYS", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "CHUNKLINE_WORKERS"):
+    for name in (
+        "CHUNKLINE_API_KEYS",
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "CHUNKLINE_WORKERS",
+        "CHUNKLINE_LOOP",
+    ):
         env.pop(name, None)
     chunkline = Path(sys.executable).parent / "chunkline"
     form = ["--upstream-format", upstream_format] if upstream_format else []
+    if loop is not None:
+        form += ["--loop", loop]
     popen = subprocess.Popen(
         [str(chunkline), "serve", "--port", str(port), "--upstream", upstream, *form],
         env=env,

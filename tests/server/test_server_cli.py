@@ -235,6 +235,17 @@ def test_without_the_server_extra(
     assert "pip install 'dist/chunkline-*.whl[server]'" in err and "pip install -e '.[server]'" in err
 
 
+def test_uvloop_asked_for_but_not_installed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert main(["serve", "--loop", "uvloop"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"chunkline: error: the uvloop event loop (--loop, CHUNKLINE_LOOP) is not installed: {EXTRA_HINT}\n"
+    )
+
+
 def test_the_core_and_the_cli_import_no_server_dependency() -> None:
     code = (
         "import sys, chunkline, chunkline.cli, chunkline.server, chunkline.server.cli\n"
@@ -307,18 +318,21 @@ def _stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_chunkline_serve_as_a_user_runs_it(upstream: FakeAnthropic, workers: int) -> None:
-    """Keys from the environment, the upstream from a flag; with 2 workers every worker gets both."""
+@pytest.mark.parametrize(
+    ("workers", "loop"), [(1, "auto"), (2, "auto"), (1, "asyncio")], ids=["1", "2", "1-asyncio"]
+)
+def test_chunkline_serve_as_a_user_runs_it(upstream: FakeAnthropic, workers: int, loop: str) -> None:
+    """Keys from the environment, the upstream from a flag; with 2 workers every worker gets both.
+    The event loop is uvloop where the server extra installed it, or asyncio's when asked for."""
     port = _free_port()
     process = _serve(
-        ["--port", str(port), "--upstream", upstream.url, "--workers", str(workers)],
+        ["--port", str(port), "--upstream", upstream.url, "--workers", str(workers), "--loop", loop],
         {"CHUNKLINE_API_KEYS": "sk-proc-key", "ANTHROPIC_API_KEY": "sk-ant-proc-upstream"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
-        label = f"served by a process with {workers} workers"
+        label = f"served by a process with {workers} workers ({loop} loop)"
         _streams_through(url, "sk-proc-key", upstream, "sk-ant-proc-upstream", label)
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import importlib.util
 import json
 import os
 import socket
@@ -62,6 +63,7 @@ Settings also come from environment variables (a flag wins over its variable):
   CHUNKLINE_REASONING_EFFORT      openai-chat: true (default) sends thinking as reasoning_effort;
                                   false for upstream models that refuse it (gpt-4.1)
   CHUNKLINE_LOG_FORMAT            text (default) or json
+  CHUNKLINE_LOOP                  auto (default: uvloop where installed), asyncio or uvloop
   CHUNKLINE_METRICS               true (default) or false: GET /metrics (Prometheus text)
   CHUNKLINE_ADD, CHUNKLINE_REMOVE, CHUNKLINE_REPLACE   stage-list edits, comma-separated
   CHUNKLINE_CHUNKING              the chunking policy (as --chunking)
@@ -122,6 +124,9 @@ def add_serve_command(commands: Any) -> None:
     )
     serve.add_argument("--log-format", dest="log_format", metavar="text|json", help="the log lines' form")
     serve.add_argument(
+        "--loop", metavar="LOOP", help="the event loop: auto (uvloop if installed; default), asyncio, uvloop"
+    )
+    serve.add_argument(
         "--shutdown-timeout",
         dest="shutdown_timeout",
         metavar="SECONDS",
@@ -161,6 +166,7 @@ _TEXT_FLAGS = (
     "workers",
     "log_level",
     "log_format",
+    "loop",
     "shutdown_timeout",
     "metrics",
     "thinking",
@@ -236,6 +242,8 @@ def run_server(args: argparse.Namespace) -> int:
         Proxy.for_url(settings.upstream)  # a proxy of a kind the server cannot use: one line, exit 2
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+    if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise SettingsError(f"the uvloop event loop (--loop, CHUNKLINE_LOOP) is not installed: {EXTRA_HINT}")
 
     options: dict[str, Any] = {
         "log_level": settings.log_level,
@@ -244,6 +252,7 @@ def run_server(args: argparse.Namespace) -> int:
         "log_config": _log_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": max(1, round(settings.shutdown_timeout + UVICORN_MARGIN)),
         "timeout_keep_alive": max(1, round(settings.keep_alive_timeout)),
+        "loop": settings.loop,
     }
     if settings.workers == 1:
         from .app import create_app

@@ -120,6 +120,9 @@ class Settings:
     reasoning_effort: bool = True
     #: ``text`` or ``json``: the form of the access line each request writes when it ends.
     log_format: str = "text"
+    #: The event loop: ``uvloop`` (the ``server`` extra installs it: each held stream takes less
+    #: memory), ``asyncio``, or ``auto`` (uvloop where it is installed, as uvicorn chooses).
+    loop: str = "auto"
     #: ``GET /metrics`` (Prometheus text); False: no metrics are kept.
     metrics: bool = True
     #: Stage-list edits and options, as ``chunkline convert`` takes them (--add NAME[@STAGE], ...).
@@ -266,6 +269,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = MappingProx
         "ping_interval": ("CHUNKLINE_PING_INTERVAL", _interval),
         "reasoning_effort": ("CHUNKLINE_REASONING_EFFORT", _boolean),
         "log_format": ("CHUNKLINE_LOG_FORMAT", _choice("text", "json")),
+        "loop": ("CHUNKLINE_LOOP", _choice("auto", "asyncio", "uvloop")),
         "metrics": ("CHUNKLINE_METRICS", _boolean),
         "add": ("CHUNKLINE_ADD", _entries(parse_add, "NAME or NAME@STAGE")),
         "remove": ("CHUNKLINE_REMOVE", _names),
