@@ -60,9 +60,10 @@ bench-first-byte: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/first_byte.py
 
 # Two versions of the server side by side in one run: `make bench-ab BEFORE=<git revision>`
-# (AFTER=<revision>; by default the working tree).
+# (AFTER=<revision>; by default the working tree; BEFORE_LOOP/AFTER_LOOP=asyncio|uvloop: on that loop).
 bench-ab: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/ab_server.py --before $(BEFORE) $(if $(AFTER),--after $(AFTER)) $(if $(ROUTE),--route $(ROUTE))
+	$(BIN)/python benchmarks/ab_server.py --before $(BEFORE) $(if $(AFTER),--after $(AFTER)) $(if $(ROUTE),--route $(ROUTE)) \
+		$(if $(BEFORE_LOOP),--before-loop $(BEFORE_LOOP)) $(if $(AFTER_LOOP),--after-loop $(AFTER_LOOP))
 
 # Optional: the upstream client beside httpx, httpcore and aiohttp (one run, in .venv-peers).
 bench-upstream-clients: $(VENV)/.installed-dev $(PEERS_VENV)/.installed

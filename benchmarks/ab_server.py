@@ -3,7 +3,9 @@
     python benchmarks/ab_server.py --before REV [--after REV]    (or: make bench-ab BEFORE=REV)
 
 ``--before`` (and ``--after``, by default the working tree) is any git revision; its ``src`` is
-exported to a temporary folder and served from there, with this checkout's environment. Both
+exported to a temporary folder and served from there, with this checkout's environment.
+``--before-loop`` and ``--after-loop`` run a version on the event loop named (``--loop``), so
+one revision on asyncio's loop and on uvloop compare too. Both
 servers run at once in front of one fake upstream, and every measure alternates between them
 round by round (A B, then B A, ...), so a machine that gets busier or quieter part way through
 weighs on both alike: the figures of one run compare, those of two runs may not. Per round:
@@ -63,10 +65,12 @@ def export(revision: str, into: Path) -> str:
 async def _rounds(
     args: argparse.Namespace, route: Route, fake: Process, sources: dict[str, str | None]
 ) -> dict[str, dict[str, list[float]]]:
-    def serve(source: str | None) -> Process:
-        return start_server(fake.url + route.base, source, route.upstream_format)
+    loops = {"before": args.before_loop, "after": args.after_loop}
 
-    servers = {name: serve(source) for name, source in sources.items()}
+    def serve(name: str) -> Process:
+        return start_server(fake.url + route.base, sources[name], route.upstream_format, loops[name])
+
+    servers = {name: serve(name) for name in sources}
     figures: dict[str, dict[str, list[float]]] = {
         name: {key: [] for _, key, _ in MEASURES} for name in sources
     }
@@ -86,7 +90,7 @@ async def _rounds(
                 for q, key in ((0.5, "ttfb_p50"), (0.99, "ttfb_p99")):
                     figures[name][key].append(1000 * (percentile(ttfb, q) - percentile(base, q)))
             for name in order:
-                fresh = serve(sources[name])
+                fresh = serve(name)
                 try:
                     target = Target(name, fresh, route.path, route.body)
                     await sequential(target, args.recording, 10)
@@ -106,6 +110,12 @@ def main() -> None:
     )
     parser.add_argument("--before", required=True, help="the git revision to compare against")
     parser.add_argument("--after", help="the git revision to compare (default: the working tree)")
+    for name in ("before", "after"):
+        parser.add_argument(
+            f"--{name}-loop",
+            choices=("auto", "asyncio", "uvloop"),
+            help=f"the event loop the {name} version runs on (default: the one chunkline serve chooses)",
+        )
     add_measure_options(parser, seconds=3.0, rounds=4)
     args = parser.parse_args()
     route = route_of(args)
@@ -121,8 +131,10 @@ def main() -> None:
         finally:
             fake.stop()
     after = args.after or "the working tree"
+    after += f" ({args.after_loop} loop)" if args.after_loop else ""
+    before = args.before + (f" ({args.before_loop} loop)" if args.before_loop else "")
     print(
-        f"before: {args.before}; after: {after}; route {args.route}, {args.rounds} rounds, "
+        f"before: {before}; after: {after}; route {args.route}, {args.rounds} rounds, "
         f"{args.recording}, medians"
     )
     print(f"{'measure':32}{'before':>10}{'after':>10}{'after/before':>14}")
