@@ -131,8 +131,8 @@ def main() -> None:
         finally:
             fake.stop()
     after = args.after or "the working tree"
-    after += f" ({args.after_loop} loop)" if args.after_loop else ""
-    before = args.before + (f" ({args.before_loop} loop)" if args.before_loop else "")
+    after += f" (on {args.after_loop})" if args.after_loop else ""
+    before = args.before + (f" (on {args.before_loop})" if args.before_loop else "")
     print(
         f"before: {before}; after: {after}; route {args.route}, {args.rounds} rounds, "
         f"{args.recording}, medians"
