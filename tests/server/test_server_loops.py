@@ -70,7 +70,7 @@ def test_each_server_runs_on_the_loop_it_was_given(
     for server in (loop_proxy, loop_front):
         module = server.loop_module
         asked = server.server.config.loop
-        assert module == "uvloop" if asked == "uvloop" else module.startswith("asyncio"), module
+        assert (module == "uvloop") if asked == "uvloop" else module.startswith("asyncio"), module
 
 
 @pytest.mark.parametrize("recording", GOOD, ids=lambda p: p.stem)
@@ -106,7 +106,7 @@ def test_messages_streams_read_as_the_upstreams_answer(loop_front: ServerThread,
         api_key=CLIENT_KEY, base_url=loop_front.url, max_retries=0, _strict_response_validation=True
     )
     hello = [{"role": "user", "content": "hello there"}]
-    with sdk.messages.stream(model=f"{path.stem}@97", max_tokens=100, messages=hello) as stream:  # type: ignore[arg-type]
+    with sdk.messages.stream(model=f"{path.stem}@97", max_tokens=100, messages=hello) as stream:
         message = stream.get_final_message()
     assert message_reading(message) == openai_reading(load_chat_sse(path))
 
