@@ -48,6 +48,12 @@ def chat_fixture_paths() -> list[Path]:
     return sorted((p for p in paths if p.suffix in {".sse", ".jsonl"}), key=lambda p: p.name)
 
 
+def single_choice_paths() -> list[Path]:
+    """The OpenAI-compatible recordings of one choice (all but the n=3 one: a converter only ever
+    sends one choice)."""
+    return [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
+
+
 def load_chat_sse(path: Path) -> bytes:
     """The recording as SSE bytes (``.jsonl`` chunk files wrapped as ``data:`` lines)."""
     data = path.read_bytes()

@@ -37,6 +37,15 @@ def fixture_paths() -> list[Path]:
     return sorted(p for p in ANTHROPIC_FIXTURES.iterdir() if p.suffix in {".sse", ".jsonl"})
 
 
+#: The one recording a converter rejects: a second message_start spliced into its stream.
+SPLICED = "vercel_spliced_message_start_thinking_tool"
+
+
+def well_formed_paths() -> list[Path]:
+    """Every Anthropic recording but `SPLICED`."""
+    return [p for p in fixture_paths() if p.stem != SPLICED]
+
+
 def jsonl_to_sse(data: bytes) -> bytes:
     """vercel/ai chunk files hold one event payload per line; wrap each as a named SSE event."""
     out = bytearray()
@@ -195,6 +204,12 @@ def anthropic_final_message(sse: bytes) -> Any:
     client = anthropic_client(sse)
     with client.messages.stream(model="claude-test", max_tokens=1024, messages=_MESSAGES) as stream:
         return stream.get_final_message()
+
+
+def final_message_of(stem: str) -> Any:
+    """`anthropic_final_message` of the recording named ``stem`` (its first response)."""
+    path = next(p for p in fixture_paths() if p.stem == stem)
+    return anthropic_final_message(first_response(load_complete_sse(path)))
 
 
 def anthropic_raw_events(sse: bytes) -> list[Any]:

@@ -19,7 +19,6 @@ from chat_route import (
     anthropic_events,
     anthropic_final,
     chat_chunk,
-    chat_fixture_paths,
     chat_sse,
     chat_streams,
     check_anthropic_order,
@@ -28,10 +27,11 @@ from chat_route import (
     load_chat_sse,
     openai_reading,
     route,
+    single_choice_paths,
 )
 from faults import CHAT_FAULTS
 
-SINGLE_CHOICE = [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
+SINGLE_CHOICE = single_choice_paths()
 
 
 def pieces_at(data: bytes, cuts: list[int]) -> list[bytes]:

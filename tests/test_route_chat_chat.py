@@ -20,16 +20,16 @@ import harness
 from chat_route import (
     ChatReading,
     cached_tokens,
-    chat_fixture_paths,
     chat_reading,
     chat_streams,
     finish_line_end,
     load_chat_sse,
+    single_choice_paths,
 )
 from faults import CHAT_FAULTS, assert_chat_error
 from strategies import split_at
 
-SINGLE_CHOICE = [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
+SINGLE_CHOICE = single_choice_paths()
 FINISH_ERRORS = {
     "length": openai.LengthFinishReasonError,
     "content_filter": openai.ContentFilterFinishReasonError,

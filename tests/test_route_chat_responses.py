@@ -21,17 +21,17 @@ from chat_route import (
     ChatReading,
     cached_tokens,
     chat_chunk,
-    chat_fixture_paths,
     chat_reading,
     chat_sse,
     chat_streams,
     finish_line_end,
     load_chat_sse,
+    single_choice_paths,
 )
 from faults import CHAT_FAULTS
 from strategies import split_at
 
-SINGLE_CHOICE = [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
+SINGLE_CHOICE = single_choice_paths()
 MODES = {
     "summary": {},
     "reasoning_text": {"thinking": "reasoning_text"},

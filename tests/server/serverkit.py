@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 import uvicorn
+from fake_anthropic import Received
 
 import harness
 from chunkline.server.app import create_app
@@ -140,6 +141,21 @@ class ServerThread:
         return self.http.post(
             "/v1/chat/completions", json=payload, headers={"Authorization": f"Bearer {key}"}
         )
+
+
+#: Seconds from a client leaving to its upstream request's connection closing.
+CANCELLED_WITHIN = 1.0
+
+
+def assert_cancelled_soon(received: Received, left_at: float) -> None:
+    """The upstream request ``received`` was cancelled within `CANCELLED_WITHIN` of ``left_at``
+    (when the client left)."""
+    assert received.wait_ended(CANCELLED_WITHIN + 1), "the upstream request was never cancelled"
+    assert received.outcome == "cancelled"
+    assert received.ended_at is not None
+    assert received.ended_at - left_at < CANCELLED_WITHIN, (
+        f"cancelled after {received.ended_at - left_at:.3f} s"
+    )
 
 
 def user(text: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trustme
+from upstreamkit import read_body, tls_contexts
 
 from chunkline.server import http1
 from chunkline.server.http1_proxy import Proxy
@@ -83,31 +84,15 @@ async def _proxy(upstream_port: int, heads: list[bytes], refuse: bool = False) -
         server.close()
 
 
-def _contexts(authority: trustme.CA, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert(name).configure_cert(server)
-    client = ssl.create_default_context()
-    authority.configure_trust(client)
-    return server, client
-
-
-async def _read(pool: http1.Pool) -> bytes:
-    response = await pool.request("POST", "/v1/messages", [("x-api-key", "k")], b"{}")
-    try:
-        return b"".join([data async for data in response.reads()])
-    finally:
-        await response.aclose()
-
-
 @pytest.mark.asyncio
 async def test_an_https_upstream_is_read_and_its_connection_kept(authority: trustme.CA) -> None:
-    server_tls, client_tls = _contexts(authority, "127.0.0.1")
+    server_tls, client_tls = tls_contexts(authority, "127.0.0.1")
     heads: list[bytes] = []
     async with _server(server_tls, heads) as port:
         pool = http1.Pool(
             f"https://127.0.0.1:{port}", max_connections=4, connect_timeout=5, ssl_context=client_tls
         )
-        assert [await _read(pool), await _read(pool)] == [b"hello", b"hello"]
+        assert [await read_body(pool), await read_body(pool)] == [b"hello", b"hello"]
         assert pool.use() == (0, 1)
         await pool.aclose()
     assert heads[0].startswith(b"POST /v1/messages HTTP/1.1\r\n")
@@ -115,16 +100,16 @@ async def test_an_https_upstream_is_read_and_its_connection_kept(authority: trus
 
 @pytest.mark.asyncio
 async def test_an_upstream_whose_certificate_is_not_trusted_is_a_connect_error(authority: trustme.CA) -> None:
-    server_tls, _ = _contexts(authority, "127.0.0.1")
+    server_tls, _ = tls_contexts(authority, "127.0.0.1")
     async with _server(server_tls, []) as port:
         pool = http1.Pool(f"https://127.0.0.1:{port}", max_connections=4, connect_timeout=5)
         with pytest.raises(http1.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-            await _read(pool)
+            await read_body(pool)
 
 
 @pytest.mark.asyncio
 async def test_https_goes_through_the_proxys_tunnel_to_the_named_host(authority: trustme.CA) -> None:
-    server_tls, client_tls = _contexts(authority, "api.example.test")
+    server_tls, client_tls = tls_contexts(authority, "api.example.test")
     upstream_heads: list[bytes] = []
     proxy_heads: list[bytes] = []
     async with _server(server_tls, upstream_heads) as port, _proxy(port, proxy_heads) as proxy_port:
@@ -136,7 +121,7 @@ async def test_https_goes_through_the_proxys_tunnel_to_the_named_host(authority:
             ssl_context=client_tls,
             proxy=proxy,
         )
-        assert [await _read(pool), await _read(pool)] == [b"hello", b"hello"]
+        assert [await read_body(pool), await read_body(pool)] == [b"hello", b"hello"]
     assert proxy_heads == [
         b"CONNECT api.example.test:443 HTTP/1.1\r\nhost: api.example.test:443\r\n"
         b"proxy-authorization: Basic dTpw\r\n\r\n"
@@ -156,7 +141,7 @@ async def test_a_tunnel_the_proxy_refuses_is_a_connect_error(authority: trustme.
             proxy=Proxy("127.0.0.1", proxy_port),
         )
         with pytest.raises(http1.ConnectError, match=r"refused a tunnel to api\.example\.test:443: HTTP 407"):
-            await _read(pool)
+            await read_body(pool)
 
 
 @pytest.mark.asyncio
@@ -169,7 +154,7 @@ async def test_plain_http_goes_to_the_proxy_with_the_whole_url() -> None:
             connect_timeout=5,
             proxy=Proxy("127.0.0.1", proxy_port, "Basic dTpw"),
         )
-        assert await _read(pool) == b"hello"
+        assert await read_body(pool) == b"hello"
     assert heads[0].startswith(
         b"POST http://api.example.test:8080/base/v1/messages HTTP/1.1\r\nhost: api.example.test:8080\r\n"
         b"proxy-authorization: Basic dTpw\r\n"

@@ -15,7 +15,7 @@ import pytest
 from fake_openai_chat import FakeOpenAIChat
 from serverkit import ServerThread
 
-from chat_route import chat_fixture_paths, load_chat_sse, message_reading, openai_reading
+from chat_route import load_chat_sse, message_reading, openai_reading, single_choice_paths
 from chunkline.server.settings import Secret, Settings
 
 SERVER_KEY = "sk-chunkline-front-key-0123"
@@ -62,7 +62,7 @@ def post(
     return server.http.post(path, json=body, headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
 
 
-RECORDINGS = [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
+RECORDINGS = single_choice_paths()
 
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.stem)

@@ -24,11 +24,6 @@ NAMESPACE = {
 }
 
 
-def message_of(stem: str) -> Any:
-    path = next(p for p in harness.fixture_paths() if p.stem == stem)
-    return harness.anthropic_final_message(harness.first_response(harness.load_complete_sse(path)))
-
-
 def post(proxy: ServerThread, body: dict[str, Any]) -> Any:
     return proxy.http.post("/v1/responses", json=body, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
 
@@ -41,13 +36,13 @@ def test_streaming_reads_back_strictly(proxy: ServerThread) -> None:
     with client.responses.stream(model=RECORDING, input="hi") as stream:
         final = stream.get_final_response()
     reading = judge.Reading(events, final, "response.completed")
-    judge.assert_same(reading, message_of(RECORDING))
+    judge.assert_same(reading, harness.final_message_of(RECORDING))
 
 
 def test_not_streaming_answers_the_response_object(proxy: ServerThread) -> None:
     response = proxy.client(_strict_response_validation=True).responses.create(model=RECORDING, input="hi")
     reading = judge.Reading([], response, "response.completed")
-    judge.assert_same(reading, message_of(RECORDING))
+    judge.assert_same(reading, harness.final_message_of(RECORDING))
     assert response.object == "response" and response.status == "completed"
 
 

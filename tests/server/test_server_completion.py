@@ -13,7 +13,7 @@ from serverkit import ServerThread, user
 
 import harness
 
-RECORDINGS = [p for p in harness.fixture_paths() if p.stem != "vercel_spliced_message_start_thinking_tool"]
+RECORDINGS = harness.well_formed_paths()
 
 
 def _streamed(server: ServerThread, model: str) -> Any:

@@ -17,16 +17,14 @@ import pytest
 import trustme
 from fake_anthropic import FakeAnthropic
 from fake_openai_chat import FakeOpenAIChat
-from serverkit import CLIENT_KEY, LOOPS, ServerThread, sse_events, user
+from serverkit import CLIENT_KEY, LOOPS, ServerThread, assert_cancelled_soon, sse_events, user
+from upstreamkit import HEAD, chunked, fake_upstream, new_pool, tls_contexts
 
 import harness
 import responses_judge as judge
-from chat_route import chat_fixture_paths, load_chat_sse, message_reading, openai_reading
+from chat_route import load_chat_sse, message_reading, openai_reading, single_choice_paths
 from chunkline.server import http1
 from chunkline.server.settings import Settings
-
-GOOD = [p for p in harness.fixture_paths() if p.stem != "vercel_spliced_message_start_thinking_tool"]
-CHAT_RECORDINGS = [p for p in chat_fixture_paths() if "n3_choices" not in p.name]
 
 
 def _loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -73,7 +71,7 @@ def test_each_server_runs_on_the_loop_it_was_given(
         assert (module == "uvloop") if asked == "uvloop" else module.startswith("asyncio"), module
 
 
-@pytest.mark.parametrize("recording", GOOD, ids=lambda p: p.stem)
+@pytest.mark.parametrize("recording", harness.well_formed_paths(), ids=lambda p: p.stem)
 def test_chat_streams_are_the_pipelines_bytes(loop_proxy: ServerThread, recording: Any) -> None:
     payload = {
         "model": f"{recording.stem}@61",  # 61-byte upstream writes: events split across reads
@@ -95,12 +93,10 @@ def test_a_responses_stream_reads_back_strictly(loop_proxy: ServerThread) -> Non
     events = list(client.responses.create(model=stem, input="hi", stream=True))
     with client.responses.stream(model=stem, input="hi") as stream:
         final = stream.get_final_response()
-    path = next(p for p in harness.fixture_paths() if p.stem == stem)
-    message = harness.anthropic_final_message(harness.first_response(harness.load_complete_sse(path)))
-    judge.assert_same(judge.Reading(events, final, "response.completed"), message)
+    judge.assert_same(judge.Reading(events, final, "response.completed"), harness.final_message_of(stem))
 
 
-@pytest.mark.parametrize("path", CHAT_RECORDINGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", single_choice_paths(), ids=lambda p: p.stem)
 def test_messages_streams_read_as_the_upstreams_answer(loop_front: ServerThread, path: Any) -> None:
     sdk = anthropic.Anthropic(
         api_key=CLIENT_KEY, base_url=loop_front.url, max_retries=0, _strict_response_validation=True
@@ -120,80 +116,46 @@ def test_a_client_that_leaves_cancels_the_upstream_request(
     ) as s:
         next(iter(s))
     left_at = time.monotonic()
-    received = upstream.find(marker)
-    assert received.wait_ended(2.0), "the upstream request was never cancelled"
-    assert received.outcome == "cancelled"
-    assert received.ended_at is not None and received.ended_at - left_at < 1.0
+    assert_cancelled_soon(upstream.find(marker), left_at)
 
 
-async def _answer_every_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: list[bytes]
+# Past the connection's high-water mark (256 KiB), so a slow reader pauses and resumes reading.
+_LONG = [b"a" * 100_000, b"b" * 200_000, b"c" * 10, b"d" * 70_000]
+
+
+async def _three_reads_on_one_connection(
+    server_tls: ssl.SSLContext | None, client_tls: ssl.SSLContext | None
 ) -> None:
-    """An upstream: every request gets a chunked answer, each chunk written on its own."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]))
-            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-            for chunk in body:
-                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                await writer.drain()
-            writer.write(b"0\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-        writer.close()
-
-
-async def _three_reads_on_one_connection(tls: tuple[ssl.SSLContext, ssl.SSLContext] | None) -> None:
-    # Past the connection's high-water mark (256 KiB), so reading pauses and resumes.
-    body = [b"a" * 100_000, b"b" * 200_000, b"c" * 10, b"d" * 70_000]
-    server = await asyncio.start_server(
-        lambda r, w: _answer_every_request(r, w, body), "127.0.0.1", 0, ssl=tls[0] if tls else None
-    )
-    port = server.sockets[0].getsockname()[1]
-    scheme = "https" if tls else "http"
-    pool = http1.Pool(
-        f"{scheme}://localhost:{port}",
-        max_connections=2,
-        connect_timeout=5,
-        ssl_context=tls[1] if tls else None,
-    )
-    try:
-        for _ in range(3):
-            response = await pool.request(
-                "POST", "/v1/messages", [("content-type", "application/json")], b"{}"
-            )
-            assert response.status_code == 200
-            reads = []
-            async for data in response.reads():
-                reads.append(data)
-                await asyncio.sleep(0.001)  # a slow reader: the upstream's bytes pile up
-            await response.aclose()
-            assert b"".join(reads) == b"".join(body)
-        assert pool.use() == (0, 1)  # one connection, used three times
-    finally:
-        await pool.aclose()
-        server.close()
-        await server.wait_closed()
+    answer = HEAD + chunked(_LONG)
+    async with fake_upstream(lambda n: [answer], server_tls) as upstream:
+        pool = new_pool(upstream.url, client_tls)
+        try:
+            for _ in range(3):
+                response = await pool.request("POST", "/v1/messages", [], b"{}")
+                assert response.status_code == 200
+                reads = []
+                async for data in response.reads():
+                    reads.append(data)
+                    await asyncio.sleep(0.001)  # a slow reader: the upstream's bytes pile up
+                await response.aclose()
+                assert b"".join(reads) == b"".join(_LONG)
+            assert pool.use() == (0, 1)  # one connection, used three times
+        finally:
+            await pool.aclose()
+    assert upstream.accepted == 1
 
 
 @pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("over", ["tcp", "tls"])
 def test_the_upstream_client_reads_and_reuses_a_connection(loop: str, over: str) -> None:
     """uvloop's transports are not asyncio.Transport subclasses (the client once refused them,
-    and every request through the server hung): the client takes either loop's alike."""
-    tls = None
-    if over == "tls":
-        authority = trustme.CA()
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        authority.issue_cert("localhost").configure_cert(server_context)
-        client_context = ssl.create_default_context()
-        authority.configure_trust(client_context)
-        tls = (server_context, client_context)
-    _run(loop, _three_reads_on_one_connection(tls))
+    and every request through the server failed): the client takes either loop's alike."""
+    server_tls, client_tls = tls_contexts(trustme.CA(), "127.0.0.1") if over == "tls" else (None, None)
+    _run(loop, _three_reads_on_one_connection(server_tls, client_tls))
 
 
 async def _refused(port: int) -> None:
-    pool = http1.Pool(f"http://127.0.0.1:{port}", max_connections=1, connect_timeout=5)
+    pool = new_pool(f"http://127.0.0.1:{port}", max_connections=1)
     with pytest.raises(http1.ConnectError):
         await pool.request("GET", "/", [])
     assert pool.use() == (0, 0)

@@ -16,8 +16,8 @@ from chunkline.server.settings import Settings
 
 RECORDINGS = harness.fixture_paths()
 # The one recording the pipeline rejects (a second message_start spliced in): its own tests below.
-BROKEN = "vercel_spliced_message_start_thinking_tool"
-GOOD = [p for p in RECORDINGS if p.stem != BROKEN]
+BROKEN = harness.SPLICED
+GOOD = harness.well_formed_paths()
 
 
 @pytest.mark.parametrize(
