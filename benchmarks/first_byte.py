@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -60,25 +59,13 @@ def main() -> None:
         started = [fake]
         try:
             started.append(floor := start_floor(fake.port))
-            started.append(server := _probed_server(fake.url, folder))
+            # On asyncio's loop: the probe wraps its socket transport's write (uvloop's, in C,
+            # cannot be wrapped).
+            started.append(server := start_server(fake.url, first_on_path=folder, loop="asyncio"))
             asyncio.run(_measure(args, fake, floor, server, trace))
         finally:
             for process in reversed(started):
                 process.stop()
-
-
-def _probed_server(upstream: str, probe_folder: str) -> Process:
-    """``chunkline serve`` with the probe's sitecustomize first on its path, on asyncio's loop:
-    the probe wraps its socket transport's ``write`` (uvloop's, in C, cannot be wrapped)."""
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [probe_folder, saved]))
-    try:
-        return start_server(upstream, loop="asyncio")
-    finally:
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 async def _measure(

@@ -142,16 +142,20 @@ def start_litellm(litellm: str, upstream: str, models: list[str], workdir: Path)
 
 
 def start_server(
-    upstream: str, source: str | None = None, upstream_format: str | None = None, loop: str | None = None
+    upstream: str,
+    first_on_path: str | None = None,
+    upstream_format: str | None = None,
+    loop: str | None = None,
 ) -> Process:
     """``chunkline serve`` (one worker, pass-through keys, no access log) in front of ``upstream``
-    (of ``upstream_format``, by default the Anthropic API); with ``source``, the chunkline
-    package found there (a ``src`` folder) rather than the one installed; with ``loop``, on that
-    event loop (``--loop``) rather than the one it chooses."""
+    (of ``upstream_format``, by default the Anthropic API); with ``first_on_path``, that folder
+    first on the server's PYTHONPATH (a ``src`` folder: the chunkline package there rather than
+    the one installed; or a folder with a ``sitecustomize``); with ``loop``, on that event loop
+    (``--loop``) rather than the one it chooses."""
     port = free_port()
     env = dict(os.environ, CHUNKLINE_ACCESS_LOG="false", CHUNKLINE_LOG_LEVEL="warning")
-    if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    if first_on_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [first_on_path, env.get("PYTHONPATH")]))
     for name in (
         "CHUNKLINE_API_KEYS",
         "ANTHROPIC_API_KEY",
