@@ -158,6 +158,14 @@ def assert_cancelled_soon(received: Received, left_at: float) -> None:
     )
 
 
+def leave_a_stream(server: ServerThread, marker: str) -> float:
+    """Open a chat stream whose upstream stalls (``marker`` in the request), read its first chunk
+    and leave; when the client left (``time.monotonic``)."""
+    with server.client().chat.completions.create(model="stall:4", messages=user(marker), stream=True) as s:
+        next(iter(s))
+    return time.monotonic()
+
+
 def user(text: str) -> list[dict[str, Any]]:
     """A one-message conversation."""
     return [{"role": "user", "content": text}]

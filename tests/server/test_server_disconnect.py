@@ -9,7 +9,7 @@ import time
 import openai
 import pytest
 from fake_anthropic import FakeAnthropic
-from serverkit import ServerThread, assert_cancelled_soon, user
+from serverkit import ServerThread, assert_cancelled_soon, leave_a_stream, user
 
 
 @pytest.mark.asyncio
@@ -30,11 +30,7 @@ async def test_an_async_client_that_stops_reading_a_stream(
 
 def test_a_sync_client_that_leaves_mid_stream(proxy: ServerThread, upstream: FakeAnthropic) -> None:
     marker = "sync reader leaves early"
-    with proxy.client().chat.completions.create(
-        model="stall:4", messages=user(marker), stream=True
-    ) as stream:
-        next(iter(stream))
-    left_at = time.monotonic()
+    left_at = leave_a_stream(proxy, marker)
     assert_cancelled_soon(upstream.find(marker), left_at)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 import trustme
 from fake_anthropic import FakeAnthropic
 from fake_openai_chat import FakeOpenAIChat
-from serverkit import CLIENT_KEY, LOOPS, ServerThread, assert_cancelled_soon, sse_events, user
+from serverkit import CLIENT_KEY, LOOPS, ServerThread, assert_cancelled_soon, leave_a_stream, sse_events, user
 from upstreamkit import HEAD, chunked, fake_upstream, new_pool, tls_contexts
 
 import harness
@@ -111,11 +110,7 @@ def test_a_client_that_leaves_cancels_the_upstream_request(
     loop_proxy: ServerThread, upstream: FakeAnthropic
 ) -> None:
     marker = f"leaves on {loop_proxy.server.config.loop}"
-    with loop_proxy.client().chat.completions.create(
-        model="stall:4", messages=user(marker), stream=True
-    ) as s:
-        next(iter(s))
-    left_at = time.monotonic()
+    left_at = leave_a_stream(loop_proxy, marker)
     assert_cancelled_soon(upstream.find(marker), left_at)
 
 
