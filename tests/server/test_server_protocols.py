@@ -17,9 +17,8 @@ import pytest
 import uvicorn
 from fake_anthropic import FakeAnthropic
 from fake_bodies import echo_events
-from serverkit import CLIENT_KEY, PROTOCOLS, ServerThread, user
+from serverkit import CLIENT_KEY, PROTOCOLS, ServerThread, assert_cancelled_soon, user
 from test_server_cli import _free_port, _serve, _stop, _wait_healthy
-from test_server_disconnect import _assert_cancelled_soon
 from test_server_exhaustion import DELTA, _echo_works, _request, _upstream_request
 
 from chunkline.server.protocol import ConnectionGuards, GuardedH11Protocol, guard, protocol_class
@@ -144,7 +143,7 @@ def test_a_client_that_leaves_cancels_its_upstream_request(
         stream = server.client().chat.completions.create(model="stall:4", messages=user(marker), stream=True)
         with stream:
             next(iter(stream))
-        _assert_cancelled_soon(upstream.find(marker), time.monotonic())
+        assert_cancelled_soon(upstream.find(marker), time.monotonic())
         completion = server.client().chat.completions.create(model="echo", messages=user("after"))
         assert completion.choices[0].message.content == "after"
 
